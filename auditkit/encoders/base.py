@@ -1,0 +1,97 @@
+"""The encoder interface every adapter implements.
+
+An encoder turns a list of images into an ``(N, D)`` array. Extraction is
+split in two so that decoding and preprocessing can run in DataLoader workers
+while the model runs in the main process:
+
+* :meth:`Encoder.preprocess` runs per image on the CPU and must be picklable;
+* :meth:`Encoder.collate` stacks preprocessed items into a batch;
+* :meth:`Encoder.embed_batch` runs the model on a batch and returns float32.
+
+The fingerprint covers everything that changes an embedding: the spec, the
+weights bytes and the preprocessing. It is part of every cache key.
+"""
+
+from __future__ import annotations
+
+import abc
+import hashlib
+import json
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+
+def stable_hash(*parts: Any) -> str:
+    """SHA-256 over a JSON rendering of ``parts`` (sorted keys, str fallback)."""
+    payload = json.dumps(parts, sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+class Encoder(abc.ABC):
+    """Base class of auditkit encoders.
+
+    Subclasses set :attr:`spec`, :attr:`weights_sha256` and implement
+    :meth:`preprocess` and :meth:`embed_batch`; :meth:`describe_preprocessing`
+    returns a JSON-able description that enters the fingerprint.
+    """
+
+    spec: str = ""
+    #: SHA-256 of the weights actually loaded (None for parameter-free encoders).
+    weights_sha256: str | None = None
+    #: Where the weights came from (a path, a hub id, "random seed 0").
+    weights_source: str = ""
+    #: Batch size the extractor uses unless told otherwise.
+    default_batch_size: int = 32
+    #: Output dtype of the embedding as stored in the cache.
+    dtype: str = "float32"
+
+    @abc.abstractmethod
+    def preprocess(self, image: Image.Image) -> Any:
+        """Turn one RGB image into the model's input (CPU, picklable)."""
+
+    def collate(self, items: Sequence[Any]) -> Any:
+        """Stack preprocessed items into one batch."""
+        first = items[0]
+        if isinstance(first, np.ndarray):
+            return np.stack(items)
+        import torch
+
+        if isinstance(first, torch.Tensor):
+            return torch.stack(list(items))
+        return list(items)
+
+    @abc.abstractmethod
+    def embed_batch(self, batch: Any) -> np.ndarray:
+        """Embed one collated batch; returns float32 ``(B, D)``."""
+
+    def describe_preprocessing(self) -> Any:
+        """JSON-able description of the preprocessing (enters the fingerprint)."""
+        return None
+
+    def to(self, device: str) -> Encoder:
+        """Move the model to ``device``; parameter-free encoders ignore it."""
+        return self
+
+    @property
+    def device(self) -> str:
+        return "cpu"
+
+    @property
+    def fingerprint(self) -> str:
+        """Hash of spec, weights bytes, preprocessing and output dtype."""
+        return stable_hash(
+            "auditkit-encoder-v1",
+            self.spec,
+            self.weights_sha256,
+            self.describe_preprocessing(),
+            self.dtype,
+            type(self).__qualname__,
+        )
+
+    def embed(self, images: Sequence[Image.Image]) -> np.ndarray:
+        """Embed a list of images in one batch (convenience, no cache)."""
+        batch = self.collate([self.preprocess(im) for im in images])
+        return np.asarray(self.embed_batch(batch), dtype=np.float32)

@@ -1,0 +1,176 @@
+"""Audit results and the ``results.json`` schema.
+
+``results.json`` (one per encoder) holds::
+
+    {
+      "schema_version": 1,
+      "encoder": {"spec": ..., "fingerprint": ..., "weights_sha256": ..., "weights_source": ...},
+      "provenance": {"auditkit": ..., "versions": {...}, "git_commit": ..., "seed": ...,
+                     "data": {"name": ..., "hash": ..., "n_images": ..., "skipped": {...}},
+                     "device": ..., "started": ..., "finished": ...},
+      "audits": [{"audit", "case", "metric", "value", "ci", "chance", "threshold",
+                  "direction", "verdict", "n", "details"}, ...]
+    }
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+SCHEMA_VERSION = 1
+
+#: The verdicts an audit case can have, from best to worst.
+VERDICTS = ("pass", "inconclusive", "fail", "error")
+
+#: ``direction`` says which side of the threshold is acceptable.
+DIRECTIONS = ("max", "min")
+
+AUDIT_KEYS = (
+    "audit",
+    "case",
+    "metric",
+    "value",
+    "ci",
+    "chance",
+    "threshold",
+    "direction",
+    "verdict",
+    "n",
+    "details",
+)
+
+
+@dataclass
+class AuditResult:
+    """The outcome of one audit case (one encoder, one audit, one threshold).
+
+    ``value`` and ``ci`` are in the units of ``metric`` (``leakage`` is the
+    normalised leakage (acc - chance) / (1 - chance); ``chance`` is the raw
+    chance accuracy). ``verdict`` is one of :data:`VERDICTS`; ``details``
+    carries what a reader needs to judge the case (accuracy, confusion
+    matrix, detectable leakage, reasons).
+    """
+
+    audit: str
+    case: str
+    metric: str
+    value: float | None
+    ci: tuple[float, float] | None
+    chance: float | None
+    threshold: float | None
+    direction: str
+    verdict: str
+    n: int
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.verdict not in VERDICTS:
+            raise ValueError(f"verdict {self.verdict!r} is not one of {VERDICTS}")
+        if self.direction not in DIRECTIONS:
+            raise ValueError(f"direction {self.direction!r} is not one of {DIRECTIONS}")
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["ci"] = list(self.ci) if self.ci is not None else None
+        return _finite(data)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> AuditResult:
+        missing = [k for k in AUDIT_KEYS if k not in data]
+        if missing:
+            raise ValueError(f"audit entry is missing keys {missing!r}: got {sorted(data)!r}")
+        ci = data["ci"]
+        return cls(
+            audit=data["audit"],
+            case=data["case"],
+            metric=data["metric"],
+            value=data["value"],
+            ci=(float(ci[0]), float(ci[1])) if ci is not None else None,
+            chance=data["chance"],
+            threshold=data["threshold"],
+            direction=data["direction"],
+            verdict=data["verdict"],
+            n=int(data["n"]),
+            details=dict(data.get("details") or {}),
+        )
+
+
+def _finite(obj: Any) -> Any:
+    """Replace NaN/inf (not valid JSON) by None, recursively; numpy to Python."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, Mapping):
+        return {str(k): _finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite(v) for v in obj]
+    if hasattr(obj, "tolist"):  # numpy scalars and arrays
+        return _finite(obj.tolist())
+    return obj
+
+
+def build_document(
+    encoder: Mapping[str, Any],
+    provenance: Mapping[str, Any],
+    results: Iterable[AuditResult],
+) -> dict[str, Any]:
+    """Assemble the ``results.json`` document for one encoder."""
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "encoder": _finite(dict(encoder)),
+        "provenance": _finite(dict(provenance)),
+        "audits": [r.to_json() for r in results],
+    }
+
+
+def validate_document(doc: Mapping[str, Any]) -> None:
+    """Raise ``ValueError`` naming the first thing wrong with ``doc``."""
+    if doc.get("schema_version") != SCHEMA_VERSION:
+        raise ValueError(
+            f"schema_version is {doc.get('schema_version')!r}, expected {SCHEMA_VERSION}"
+        )
+    for key in ("encoder", "provenance", "audits"):
+        if key not in doc:
+            raise ValueError(f"results document has no {key!r} key")
+    for key in ("spec", "fingerprint"):
+        if key not in doc["encoder"]:
+            raise ValueError(f"encoder entry has no {key!r} key")
+    for entry in doc["audits"]:
+        AuditResult.from_json(entry)
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    """Write JSON to ``path`` through a temporary file and a rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(data, fh, indent=2, sort_keys=False)
+            fh.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load_document(path: Path) -> dict[str, Any]:
+    """Read and validate a ``results.json``; errors name the file."""
+    try:
+        doc = json.loads(Path(path).read_text(encoding="utf-8"))
+        validate_document(doc)
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"{str(path)!r} is not a valid auditkit results.json: {exc}") from exc
+    return doc
+
+
+def encoder_slug(spec: str) -> str:
+    """A file-system-safe directory name for an encoder spec."""
+    keep = [c if c.isalnum() or c in "-_." else "_" for c in spec]
+    slug = "".join(keep).strip("._") or "encoder"
+    return slug[:120]
