@@ -1,0 +1,94 @@
+"""``timm:NAME``: any timm image model, pooled features (no classifier head)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from auditkit.encoders.options import LoadOptions
+from auditkit.encoders.spec import EncoderSpec, suggest
+from auditkit.encoders.torch_encoder import TorchEncoder, describe_transform
+from auditkit.encoders.weights import (
+    HubFile,
+    file_sha256,
+    load_checkpoint,
+    load_into,
+    resolve_hub_file,
+    state_dict_sha256,
+)
+from auditkit.errors import SpecError, WeightsUnavailableError
+
+HUB_FILENAMES = ("model.safetensors", "pytorch_model.bin")
+
+
+def check_name(spec: EncoderSpec) -> None:
+    import timm
+
+    arch = spec.name.split(".")[0]
+    if not timm.is_model(arch):
+        raise SpecError(
+            f"timm has no model {arch!r} (spec {spec.raw!r}).{suggest(arch, timm.list_models())}"
+        )
+    if "." in spec.name and spec.name not in timm.list_pretrained(arch + ".*"):
+        tags = timm.list_pretrained(arch + ".*")
+        raise SpecError(
+            f"timm has no pretrained weights {spec.name!r} (spec {spec.raw!r})."
+            f"{suggest(spec.name, tags)} Known: {', '.join(tags) or 'none'}"
+        )
+
+
+def build_timm(spec: EncoderSpec, options: LoadOptions) -> TorchEncoder:
+    import timm
+    from timm.data import create_transform, resolve_data_config
+
+    check_name(spec)
+    torch.manual_seed(options.seed)
+    model = timm.create_model(spec.name, pretrained=False, num_classes=0)
+    if spec.random:
+        source, sha = f"random init, seed {options.seed}", state_dict_sha256(model.state_dict())
+    else:
+        path = spec.weights_path or _hub_weights(model, spec, options)
+        state = load_checkpoint(path, spec.raw)
+        # Classifier weights do not fit a headless model; they play no part in features.
+        head = {f"{model.default_cfg.get('classifier', 'head')}.{s}" for s in ("weight", "bias")}
+        state = {k: v for k, v in state.items() if k not in head}
+        try:
+            load_into(model, state, path, spec.raw)
+        except WeightsUnavailableError:
+            # Original-format checkpoints need the architecture's own conversion.
+            load_into(model, _filter_fn(model)(state), path, spec.raw)
+        source, sha = path, file_sha256(path)
+    config = resolve_data_config({}, model=model)
+    transform = create_transform(**config)
+    return TorchEncoder(
+        spec=spec.canonical,
+        module=model,
+        forward=model,
+        transform=transform,
+        preprocessing={"config": config, "transform": describe_transform(transform)},
+        weights_sha256=sha,
+        weights_source=source,
+    )
+
+
+def _hub_weights(model: Any, spec: EncoderSpec, options: LoadOptions) -> str:
+    cfg = model.pretrained_cfg
+    repo = cfg.get("hf_hub_id")
+    if not repo:
+        raise WeightsUnavailableError(
+            f"timm model {spec.name!r} (spec {spec.raw!r}) has no hub weights "
+            f"(url {cfg.get('url')!r}): pass --encoder '{spec.raw}@PATH' with a local file"
+        )
+    return resolve_hub_file(spec.canonical, HubFile(repo, HUB_FILENAMES), options.cache_dir)
+
+
+def _filter_fn(model: Any) -> Any:
+    """The architecture's own checkpoint filter (e.g. ViT position-embedding resizing)."""
+    import sys
+
+    module = sys.modules.get(type(model).__module__)
+    fn = getattr(module, "checkpoint_filter_fn", None)
+    if fn is None:
+        return lambda state: state
+    return lambda state: fn(state, model)

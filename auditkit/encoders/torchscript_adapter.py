@@ -1,0 +1,67 @@
+"""``torchscript:PATH``: a scripted or traced model file.
+
+A TorchScript file carries no preprocessing, so auditkit uses the ImageNet
+default (resize the short side to 224 bicubic, centre crop 224, ImageNet mean
+and std) unless a JSON file next to it (``PATH.json``) gives ``input_size``,
+``crop_pct``, ``interpolation``, ``mean`` and ``std`` in timm's vocabulary.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from auditkit.encoders.options import LoadOptions
+from auditkit.encoders.spec import EncoderSpec
+from auditkit.encoders.torch_encoder import TorchEncoder, describe_transform
+from auditkit.encoders.weights import file_sha256
+from auditkit.errors import ConfigError, WeightsUnavailableError
+
+DEFAULT_CONFIG: dict[str, Any] = {
+    "input_size": (3, 224, 224),
+    "interpolation": "bicubic",
+    "mean": (0.485, 0.456, 0.406),
+    "std": (0.229, 0.224, 0.225),
+    "crop_pct": 1.0,
+    "crop_mode": "center",
+}
+
+
+def build_torchscript(spec: EncoderSpec, options: LoadOptions) -> TorchEncoder:
+    from timm.data import create_transform
+
+    path = Path(spec.name)
+    if spec.random or spec.weights_path:
+        raise ConfigError(
+            f"spec {spec.raw!r}: a TorchScript file carries its own weights; "
+            "'random:' and '@PATH' do not apply to it"
+        )
+    if not path.is_file():
+        raise WeightsUnavailableError(f"TorchScript file {str(path)!r} (spec {spec.raw!r}) does not exist")
+    try:
+        module = torch.jit.load(str(path), map_location="cpu")
+    except Exception as exc:
+        raise WeightsUnavailableError(
+            f"{str(path)!r} is not a loadable TorchScript file: {type(exc).__name__}: {exc}"
+        ) from exc
+    config = dict(DEFAULT_CONFIG)
+    sidecar = path.with_name(path.name + ".json")
+    if sidecar.is_file():
+        try:
+            config.update(json.loads(sidecar.read_text()))
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"preprocessing file {str(sidecar)!r} is not valid JSON: {exc}") from exc
+    config["input_size"] = tuple(config["input_size"])
+    transform = create_transform(**config)
+    return TorchEncoder(
+        spec=spec.canonical,
+        module=module,
+        forward=module,
+        transform=transform,
+        preprocessing={"config": config, "transform": describe_transform(transform)},
+        weights_sha256=file_sha256(path),
+        weights_source=str(path),
+    )

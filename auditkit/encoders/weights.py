@@ -1,0 +1,212 @@
+"""Finding weights offline first, and loading checkpoints safely.
+
+Weights are resolved to a local file before any model is built, so a missing
+file ends in one :class:`WeightsUnavailableError` instead of a minute of hub
+retries and a bare ``RuntimeError``. Checkpoints load only through
+safetensors or ``torch.load(weights_only=True)``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import pickle
+import socket
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from auditkit.errors import UnsafeCheckpointError, WeightsUnavailableError
+
+
+@dataclass(frozen=True)
+class HubFile:
+    """A weights file on the Hugging Face hub: one repo, candidate file names."""
+
+    repo_id: str
+    filenames: Sequence[str]
+
+
+def hub_offline() -> bool:
+    """Whether the user asked the hub client to stay offline."""
+    try:
+        from huggingface_hub import constants
+
+        if constants.HF_HUB_OFFLINE:
+            return True
+    except ImportError:  # pragma: no cover - huggingface_hub is a dependency
+        pass
+    return os.environ.get("HF_HUB_OFFLINE", "").lower() in {"1", "true", "yes", "on"}
+
+
+def hub_cache_dir(cache_dir: str | None) -> str:
+    if cache_dir:
+        return str(cache_dir)
+    from huggingface_hub import constants
+
+    return str(constants.HF_HUB_CACHE)
+
+
+def hub_reachable(timeout: float = 3.0) -> bool:
+    """A fast TCP check of the hub endpoint (seconds, not a minute of retries)."""
+    from huggingface_hub import constants
+
+    host = urlparse(constants.ENDPOINT).hostname or "huggingface.co"
+    try:
+        with socket.create_connection((host, 443), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def resolve_hub_file(spec: str, hub: HubFile, cache_dir: str | None = None) -> str:
+    """Return a local path for ``hub``: from the cache, else downloaded if the hub answers.
+
+    Raises
+    ------
+    WeightsUnavailableError
+        When no candidate file is cached and the hub is offline or unreachable.
+    """
+    from huggingface_hub import hf_hub_download
+
+    cache = hub_cache_dir(cache_dir)
+    for filename in hub.filenames:
+        try:
+            return str(
+                hf_hub_download(hub.repo_id, filename, cache_dir=cache, local_files_only=True)
+            )
+        except Exception:  # noqa: BLE001 - any failure here means "not in the cache"
+            continue
+    offline = hub_offline()
+    reason = "HF_HUB_OFFLINE is set" if offline else ""
+    if not offline and not hub_reachable():
+        reason = "the hub cannot be reached from this machine"
+    if not reason:
+        errors = []
+        for filename in hub.filenames:
+            try:
+                return str(hf_hub_download(hub.repo_id, filename, cache_dir=cache))
+            except Exception as exc:  # noqa: BLE001 - summarised in the message below
+                errors.append(f"{filename}: {type(exc).__name__}: {exc}")
+        reason = "the hub refused every candidate file (" + "; ".join(errors) + ")"
+    raise WeightsUnavailableError(
+        missing_weights_message(
+            spec,
+            tried=f"hub repo {hub.repo_id!r}, files {list(hub.filenames)!r}",
+            cache=cache,
+            reason=reason,
+        )
+    )
+
+
+def missing_weights_message(spec: str, tried: str, cache: str, reason: str) -> str:
+    offline = "on" if hub_offline() else "off"
+    return (
+        f"weights for encoder {spec!r} are not available: {reason}.\n"
+        f"  looked for: {tried}\n"
+        f"  hub cache:  {cache} (HF_HUB_OFFLINE is {offline})\n"
+        "  to supply them, either\n"
+        f"    - pass a local file: --encoder '{spec}@path/to/weights.safetensors', or\n"
+        "    - fill the hub cache on a machine with network access "
+        "(run the same command there once, or `hf download REPO`) and copy it here, "
+        "pointing HF_HUB_CACHE or --audit-cache-dir at it; then set HF_HUB_OFFLINE=1 "
+        "to skip network checks."
+    )
+
+
+def file_sha256(path: str | Path, chunk: int = 1 << 22) -> str:
+    """SHA-256 of a file's bytes, streamed."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def state_dict_sha256(state: Mapping[str, Any]) -> str:
+    """SHA-256 over a state dict's names, dtypes, shapes and bytes (sorted by name)."""
+    h = hashlib.sha256()
+    for name in sorted(state):
+        tensor = state[name].detach().cpu().contiguous()
+        h.update(f"{name}:{tensor.dtype}:{tuple(tensor.shape)}\0".encode())
+        h.update(tensor.view(-1).view(dtype=_byte_dtype()).numpy().tobytes())
+    return h.hexdigest()
+
+
+def _byte_dtype() -> Any:
+    import torch
+
+    return torch.uint8
+
+
+def load_checkpoint(path: str | Path, spec: str = "") -> dict[str, Any]:
+    """Load a state dict from safetensors or a weights-only torch file.
+
+    A pickle that needs code to run is refused with :class:`UnsafeCheckpointError`.
+    Wrappers ``{"state_dict": ...}`` / ``{"model": ...}`` are unwrapped.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise WeightsUnavailableError(
+            f"weights file {str(path)!r} for encoder {spec!r} does not exist: "
+            "check the path after '@' (relative paths are taken from the current directory)"
+        )
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        try:
+            state: Any = load_file(str(path))
+        except Exception as exc:
+            raise WeightsUnavailableError(
+                f"{str(path)!r} is not a readable safetensors file: {exc}"
+            ) from exc
+    else:
+        import torch
+
+        try:
+            state = torch.load(str(path), map_location="cpu", weights_only=True)
+        except pickle.UnpicklingError as exc:
+            raise UnsafeCheckpointError(
+                f"refusing to load {str(path)!r}: it is a pickle that would run code when "
+                "loaded (torch.load weights_only=True rejected it). Convert it to "
+                "safetensors or save a plain state_dict of tensors."
+            ) from exc
+        except Exception as exc:
+            raise WeightsUnavailableError(
+                f"{str(path)!r} is not a readable torch checkpoint: {type(exc).__name__}: {exc}"
+            ) from exc
+    for key in ("state_dict", "model", "module"):
+        if isinstance(state, dict) and isinstance(state.get(key), dict):
+            state = state[key]
+    if not isinstance(state, dict) or not state:
+        raise WeightsUnavailableError(
+            f"{str(path)!r} holds no state dict of tensors (got {type(state).__name__})"
+        )
+    return dict(state)
+
+
+def load_into(model: Any, state: Mapping[str, Any], path: str, spec: str) -> None:
+    """Load ``state`` into ``model`` strictly, trying the usual key prefixes."""
+    expected = set(model.state_dict())
+    for prefix in ("", "module.", "model.", "visual.", "encoder."):
+        candidate = {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
+        if prefix == "" or candidate:
+            if set(candidate) == expected:
+                model.load_state_dict(candidate, strict=True)
+                return
+    missing = sorted(expected - set(state))
+    unexpected = sorted(set(state) - expected)
+    raise WeightsUnavailableError(
+        f"weights in {path!r} do not fit the architecture of {spec!r}: "
+        f"{len(missing)} keys missing (e.g. {missing[:3]!r}), "
+        f"{len(unexpected)} unexpected (e.g. {unexpected[:3]!r}). "
+        "Check that the checkpoint was saved from this architecture."
+    )
+
+
+def describe(obj: Any) -> str:
+    """Stable JSON text for a preprocessing description."""
+    return json.dumps(obj, sort_keys=True, default=str)
