@@ -9,6 +9,7 @@ and std) unless a JSON file next to it (``PATH.json``) gives ``input_size``,
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +43,10 @@ def build_torchscript(spec: EncoderSpec, options: LoadOptions) -> TorchEncoder:
     if not path.is_file():
         raise WeightsUnavailableError(f"TorchScript file {str(path)!r} (spec {spec.raw!r}) does not exist")
     try:
-        module = torch.jit.load(str(path), map_location="cpu")
+        with warnings.catch_warnings():
+            # torch >= 2.14 deprecates TorchScript; the user chose this format on purpose.
+            warnings.filterwarnings("ignore", message=".*torch.jit.load. is deprecated")
+            module = torch.jit.load(str(path), map_location="cpu")
     except Exception as exc:
         raise WeightsUnavailableError(
             f"{str(path)!r} is not a loadable TorchScript file: {type(exc).__name__}: {exc}"

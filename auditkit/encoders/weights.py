@@ -13,6 +13,7 @@ import json
 import os
 import pickle
 import socket
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -112,7 +113,7 @@ def missing_weights_message(spec: str, tried: str, cache: str, reason: str) -> s
         f"    - pass a local file: --encoder '{spec}@path/to/weights.safetensors', or\n"
         "    - fill the hub cache on a machine with network access "
         "(run the same command there once, or `hf download REPO`) and copy it here, "
-        "pointing HF_HUB_CACHE or --audit-cache-dir at it; then set HF_HUB_OFFLINE=1 "
+        "pointing HF_HUB_CACHE at it; then set HF_HUB_OFFLINE=1 "
         "to skip network checks."
     )
 
@@ -167,7 +168,11 @@ def load_checkpoint(path: str | Path, spec: str = "") -> dict[str, Any]:
         import torch
 
         try:
-            state = torch.load(str(path), map_location="cpu", weights_only=True)
+            with warnings.catch_warnings():
+                # Legacy (non-zip) pickles warn about their protocol; the
+                # weights-only unpickler still decides whether they are safe.
+                warnings.filterwarnings("ignore", message="Detected pickle protocol")
+                state = torch.load(str(path), map_location="cpu", weights_only=True)
         except pickle.UnpicklingError as exc:
             raise UnsafeCheckpointError(
                 f"refusing to load {str(path)!r}: it is a pickle that would run code when "

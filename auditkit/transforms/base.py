@@ -38,6 +38,11 @@ class Variant:
         Bumped when ``fn`` changes its output for the same input.
     label : str
         Human-readable name for cards ("JPEG 75 4:2:0").
+    stochastic : bool
+        Whether ``fn`` uses its seed; only then does the seed enter cache keys.
+    post : callable or None
+        ``post(tensor, params) -> tensor`` applied after the encoder's own
+        preprocessing (the masked semantic control); module-level for pickling.
     """
 
     id: str
@@ -46,6 +51,8 @@ class Variant:
     params: Mapping[str, Any] = field(default_factory=dict)
     version: int = 1
     label: str = ""
+    stochastic: bool = False
+    post: Callable[[Any, Mapping[str, Any]], Any] | None = field(default=None, compare=False, repr=False)
 
     def apply(self, image: Image.Image, seed: int = 0) -> Image.Image:
         out = self.fn(image, self.params, seed)

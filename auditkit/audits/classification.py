@@ -1,0 +1,78 @@
+"""The shared step of probe-based audits: labelled embeddings -> measurements.
+
+A probe audit labels each (image, variant) row with what the probe should
+recover (the variant, a camera, a style) and asks how far above chance a
+grouped linear probe gets. This module turns that into two
+:class:`Measurement` objects (``leakage`` and ``accuracy``) carrying the
+interval, chance, sample counts, power and confusion matrix, so every audit
+family reports the same numbers the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+from auditkit.probes import ProbeScore, probe_score
+from auditkit.verdicts import Measurement
+
+
+def measure_probe(
+    X: np.ndarray,
+    y: Sequence[str],
+    groups: Sequence[str],
+    seed: int = 0,
+    class_names: Mapping[str, str] | None = None,
+    extra: Mapping[str, object] | None = None,
+) -> dict[str, Measurement]:
+    """Probe ``y`` from ``X`` with grouped splits; measurements by metric name.
+
+    Examples
+    --------
+    >>> ms = measure_probe(table.X, table.variant_ids, table.groups)  # doctest: +SKIP
+    >>> ms["leakage"].value, ms["leakage"].ci                        # doctest: +SKIP
+    """
+    score = probe_score(np.asarray(X), np.asarray(y, dtype=object), np.asarray(groups), seed=seed)
+    details = probe_details(score, class_names)
+    details.update(extra or {})
+    leakage = Measurement(
+        metric="leakage",
+        value=score.leakage,
+        ci=score.leakage_ci,
+        chance=score.chance,
+        n=score.n,
+        detectable=score.detectable_leakage,
+        degenerate=score.degenerate,
+        details=details,
+    )
+    accuracy = Measurement(
+        metric="accuracy",
+        value=score.accuracy,
+        ci=score.accuracy_ci,
+        chance=score.chance,
+        n=score.n,
+        detectable=score.detectable_accuracy,
+        degenerate=score.degenerate,
+        details=details,
+    )
+    return {"leakage": leakage, "accuracy": accuracy}
+
+
+def probe_details(score: ProbeScore, class_names: Mapping[str, str] | None = None) -> dict:
+    names = class_names or {}
+    return {
+        "accuracy": score.accuracy,
+        "accuracy_ci": list(score.accuracy_ci),
+        "leakage": score.leakage,
+        "leakage_ci": list(score.leakage_ci),
+        "detectable_leakage": score.detectable_leakage,
+        "degenerate": score.degenerate,
+        "n_groups": score.n_groups,
+        "n_classes": len(score.classes),
+        "class_ids": score.classes,
+        "classes": [names.get(c, c) for c in score.classes],
+        "confusion": score.confusion.tolist(),
+        "per_class": {names.get(c, c): v for c, v in score.per_class.items()},
+        "probe": "logistic regression (balanced, C by inner grouped CV), 5-fold StratifiedGroupKFold",
+    }

@@ -1,0 +1,81 @@
+"""The ``auditkit`` command.
+
+::
+
+    auditkit encoders            list the aliases and spec forms
+    auditkit init [DIR]          write the stock audits/ and a [tool.auditkit] block
+    auditkit cache info|clear    inspect or empty the embedding cache
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from auditkit.init import init_project
+
+
+def _cmd_encoders(args: argparse.Namespace) -> int:
+    from auditkit.encoders import list_aliases
+    from auditkit.encoders.spec import SOURCES
+
+    print("aliases:")
+    for name, target, description in list_aliases():
+        print(f"  {name:<15} {target:<50} {description}")
+    print("spec forms:")
+    for form in SOURCES.values():
+        print(f"  {form}")
+    print("  random:SPEC                 same architecture and preprocessing, seeded random weights")
+    print("  SPEC@PATH                   local weights (safetensors or a weights-only torch file)")
+    return 0
+
+
+def _cmd_init(args: argparse.Namespace) -> int:
+    for line in init_project(Path(args.dir), force=args.force):
+        print(line)
+    return 0
+
+
+def _cmd_cache(args: argparse.Namespace) -> int:
+    from auditkit.cache import EmbeddingCache, default_cache_dir
+
+    cache = EmbeddingCache(Path(args.cache_dir) if args.cache_dir else default_cache_dir())
+    if args.action == "info":
+        info = cache.info()
+        print(f"cache: {cache.root}")
+        if not info:
+            print("  empty")
+        for fp, row in info.items():
+            print(f"  {fp}  {row['entries']:>8} entries  {row['bytes'] / 1e6:>9.2f} MB")
+        return 0
+    removed = cache.clear(args.fingerprint)
+    print(f"removed {removed} entries from {cache.root}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="auditkit", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("encoders", help="list encoder aliases and spec forms")
+    p.set_defaults(fn=_cmd_encoders)
+    p = sub.add_parser("init", help="write the stock audits and a [tool.auditkit] block")
+    p.add_argument("dir", nargs="?", default=".", help="project directory (default: .)")
+    p.add_argument("--force", action="store_true", help="overwrite existing audit files")
+    p.set_defaults(fn=_cmd_init)
+    p = sub.add_parser("cache", help="inspect or clear the embedding cache")
+    p.add_argument("action", choices=("info", "clear"))
+    p.add_argument("--cache-dir", default=None, help="cache directory (default: user cache)")
+    p.add_argument("--fingerprint", default=None, help="clear only this encoder's entries")
+    p.set_defaults(fn=_cmd_cache)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.fn(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

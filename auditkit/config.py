@@ -1,0 +1,72 @@
+"""``[tool.auditkit]`` settings, with the stock defaults underneath.
+
+Each audit's thresholds are a table ``[tool.auditkit.thresholds.AUDIT]`` whose
+keys are threshold kinds and whose values are a number or a list of numbers;
+every value is one parametrised test case.
+"""
+
+from __future__ import annotations
+
+import copy
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from auditkit.errors import ConfigError
+from auditkit.verdicts import Threshold, thresholds_from_config
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+#: What a project without ``[tool.auditkit]`` gets.
+DEFAULTS: dict[str, Any] = {
+    "encoders": ["pixels"],
+    "seed": 0,
+    "thresholds": {
+        "jpeg_quality": {"max_leakage": [0.1, 0.5]},
+    },
+}
+
+
+def load_config(root: Path) -> dict[str, Any]:
+    """Merge ``root/pyproject.toml``'s ``[tool.auditkit]`` over :data:`DEFAULTS`."""
+    config = copy.deepcopy(DEFAULTS)
+    path = Path(root) / "pyproject.toml"
+    if not path.is_file():
+        return config
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"cannot read {str(path)!r}: {exc}") from exc
+    user = data.get("tool", {}).get("auditkit", {})
+    if not isinstance(user, Mapping):
+        raise ConfigError(f"[tool.auditkit] in {str(path)!r} is not a table")
+    for key, value in user.items():
+        if key == "thresholds":
+            if not isinstance(value, Mapping):
+                raise ConfigError(f"[tool.auditkit.thresholds] in {str(path)!r} is not a table")
+            # An audit's table replaces the stock one whole: a user who lists
+            # thresholds means exactly those cases.
+            config["thresholds"].update(value)
+        else:
+            config[key] = value
+    if not isinstance(config["encoders"], list) or not config["encoders"]:
+        raise ConfigError(
+            f"[tool.auditkit] encoders = {config['encoders']!r} in {str(path)!r}: "
+            "expected a non-empty list of encoder specs"
+        )
+    return config
+
+
+def audit_thresholds(config: Mapping[str, Any], audit: str) -> list[Threshold]:
+    """The thresholds of ``audit`` (each one test case)."""
+    table = config.get("thresholds", {}).get(audit)
+    if not table:
+        raise ConfigError(
+            f"no thresholds for audit {audit!r}: add [tool.auditkit.thresholds.{audit}] "
+            "to pyproject.toml, e.g. max_leakage = [0.1]"
+        )
+    return thresholds_from_config(audit, table)

@@ -1,0 +1,203 @@
+"""The pytest plugin: options, fixtures, parametrisation, reports.
+
+An audit test carries ``@pytest.mark.audit(NAME)`` and asks for the ``audit``
+fixture; the plugin parametrises it over every ``--encoder`` and every
+threshold of ``[tool.auditkit.thresholds.NAME]`` (ids like
+``pixels-max_leakage=0.1``). At the end of the run each encoder gets
+``<report-dir>/<slug>/results.json`` and ``card.html``.
+
+Outcomes: ``pass`` passes; ``fail`` fails; ``error`` (the audit could not be
+measured: missing weights, unusable data, an exception) fails with the reason;
+``inconclusive`` is skipped with the reason by default, or fails under
+``--audit-inconclusive=fail``. Every verdict is in ``results.json`` either way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from auditkit.config import audit_thresholds, load_config
+from auditkit.data.base import ProbeSet
+from auditkit.encoders.base import Encoder
+from auditkit.errors import AuditkitError
+from auditkit.extract import Extractor
+from auditkit.session import AuditSession, SessionOptions
+from auditkit.verdicts import Measurement, Threshold, error_result, to_result
+
+session_key = pytest.StashKey[AuditSession]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("auditkit", "auditing image encoders")
+    group.addoption("--encoder", action="append", default=None, metavar="SPEC",
+                    help="encoder to audit (repeatable); default: [tool.auditkit] encoders.")
+    group.addoption("--audit-data", default=None, metavar="PATH",
+                    help="probe images: a folder or a CSV manifest; default: the built-in set.")
+    group.addoption("--audit-report-dir", default="reports/out", metavar="DIR",
+                    help="where results.json and card.html go, one folder per encoder.")
+    group.addoption("--audit-cache-dir", default=None, metavar="DIR",
+                    help="embedding cache directory; default: the user cache dir.")
+    group.addoption("--audit-no-cache", action="store_true",
+                    help="do not read or write the embedding cache on disk.")
+    group.addoption("--audit-baseline", default=None, metavar="RESULTS_JSON",
+                    help="results.json of a base model to compare against.")
+    group.addoption("--audit-device", default=None, metavar="DEVICE",
+                    help="torch device (cpu, cuda, cuda:1); default: cuda when available.")
+    group.addoption("--audit-seed", type=int, default=None, metavar="N",
+                    help="seed of data, transforms, splits and random controls.")
+    group.addoption("--audit-max-images", type=int, default=None, metavar="N",
+                    help="use at most N source images (class-balanced).")
+    group.addoption("--audit-workers", type=int, default=None, metavar="N",
+                    help="DataLoader workers for decoding and preprocessing.")
+    group.addoption("--audit-batch-size", type=int, default=None, metavar="N",
+                    help="images per forward pass; default: the encoder's.")
+    group.addoption("--audit-inconclusive", choices=("skip", "fail"), default="skip",
+                    help="pytest outcome of an inconclusive case (default: skip).")
+    group.addoption("--audit-template-dir", default=None, metavar="DIR",
+                    help="templates overriding the stock card partials.")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "audit(name): an auditkit audit test named NAME")
+    cfg = load_config(config.rootpath)
+    opt = config.option
+    options = SessionOptions(
+        encoders=list(opt.encoder or cfg["encoders"]),
+        data=opt.audit_data,
+        report_dir=Path(opt.audit_report_dir),
+        cache_dir=Path(opt.audit_cache_dir) if opt.audit_cache_dir else None,
+        use_cache=not opt.audit_no_cache,
+        device=opt.audit_device,
+        seed=opt.audit_seed if opt.audit_seed is not None else int(cfg.get("seed", 0)),
+        max_images=opt.audit_max_images,
+        workers=opt.audit_workers,
+        batch_size=opt.audit_batch_size,
+        inconclusive=opt.audit_inconclusive,
+        template_dir=Path(opt.audit_template_dir) if opt.audit_template_dir else None,
+        progress=opt.capture == "no",
+        # xdist workers leave reports to the controller.
+        write_reports=not hasattr(config, "workerinput"),
+    )
+    config.stash[session_key] = AuditSession(options, cfg, config.rootpath)
+
+
+def _audit_name(node: Any) -> str | None:
+    marker = node.get_closest_marker("audit") if hasattr(node, "get_closest_marker") else None
+    return str(marker.args[0]) if marker and marker.args else None
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    name = _audit_name(metafunc.definition)
+    if name is None or "audit" not in metafunc.fixturenames:
+        return
+    session = metafunc.config.stash[session_key]
+    specs = session.options.encoders
+    metafunc.parametrize("encoder_spec", specs, ids=specs, scope="session")
+    thresholds = audit_thresholds(session.config, name)
+    metafunc.parametrize("audit_threshold", thresholds, ids=[t.case for t in thresholds])
+
+
+@dataclass
+class AuditCase:
+    """What an audit test gets: its encoder, data and the ``check`` that judges it."""
+
+    session: AuditSession
+    name: str
+    spec: str
+    threshold: Threshold
+
+    @property
+    def seed(self) -> int:
+        return self.session.options.seed
+
+    @property
+    def encoder(self) -> Encoder:
+        return self._guard(lambda: self.session.encoder(self.spec))
+
+    @property
+    def extractor(self) -> Extractor:
+        return self._guard(lambda: self.session.extractor(self.spec))
+
+    @property
+    def probe_set(self) -> ProbeSet:
+        return self._guard(self.session.probe_set)
+
+    def _guard(self, get: Callable[[], Any]) -> Any:
+        try:
+            return get()
+        except AuditkitError as exc:
+            self._error(str(exc))
+            pytest.fail(f"{type(exc).__name__}: {exc}", pytrace=False)
+
+    def _error(self, message: str) -> None:
+        self.session.record(self.spec, error_result(self.name, self.threshold.case, message))
+
+    def check(self, compute: Callable[[], dict[str, Measurement]]) -> None:
+        """Measure (once per encoder and audit), judge against the threshold, record."""
+        try:
+            measurements = self.session.measure(self.spec, self.name, compute)
+        except AuditkitError as exc:
+            self._error(str(exc))
+            pytest.fail(f"{type(exc).__name__}: {exc}", pytrace=False)
+        except Exception as exc:
+            self._error(f"{type(exc).__name__}: {exc}")
+            raise
+        m = measurements.get(self.threshold.metric)
+        if m is None:
+            self._error(f"audit {self.name!r} does not measure {self.threshold.metric!r}")
+            pytest.fail(f"{self.threshold.case}: {self.name} has no {self.threshold.metric} metric",
+                        pytrace=False)
+        result = to_result(self.name, self.threshold, m)
+        self.session.record(self.spec, result)
+        message = (f"{self.name} {self.threshold.case} for {self.spec}: {m.metric} "
+                   f"{m.value:.3f} [{m.ci[0]:.3f}, {m.ci[1]:.3f}] — {result.details['reason']}")
+        if result.verdict == "fail":
+            pytest.fail(message, pytrace=False)
+        if result.verdict == "inconclusive":
+            if self.session.options.inconclusive == "fail":
+                pytest.fail("inconclusive: " + message, pytrace=False)
+            pytest.skip("inconclusive: " + message)
+
+
+@pytest.fixture(scope="session")
+def audit_session(request: pytest.FixtureRequest) -> AuditSession:
+    """The run's :class:`AuditSession` (encoders, caches, results)."""
+    return request.config.stash[session_key]
+
+
+@pytest.fixture
+def audit(request: pytest.FixtureRequest, audit_session: AuditSession,
+          encoder_spec: str, audit_threshold: Threshold) -> AuditCase:
+    """The audit case of this test: encoder spec, threshold and ``check``."""
+    name = _audit_name(request.node)
+    if name is None:
+        raise pytest.UsageError("the audit fixture needs @pytest.mark.audit(NAME) on the test")
+    return AuditCase(audit_session, name, encoder_spec, audit_threshold)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    audit_session = session.config.stash.get(session_key, None)
+    if audit_session is None or not audit_session.options.write_reports:
+        return
+    cards = audit_session.write_reports()
+    session.config.stash[_cards_key] = cards
+
+
+_cards_key = pytest.StashKey[dict[str, Path]]()
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    audit_session = config.stash.get(session_key, None)
+    if audit_session is None or not audit_session.results:
+        return
+    from auditkit.summary import summary_lines
+
+    cards = config.stash.get(_cards_key, {})
+    terminalreporter.section("auditkit")
+    for line in summary_lines(audit_session, cards):
+        terminalreporter.write_line(line)

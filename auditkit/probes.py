@@ -1,0 +1,250 @@
+"""Linear probes with grouped splits, balanced accuracy and bootstrap intervals.
+
+The probe follows the scikit-learn estimator contract. Every sample gets an
+out-of-fold prediction from a probe that never saw its source group
+(``StratifiedGroupKFold``); the regularisation is chosen inside each training
+fold on a grouped split of that fold only. Intervals resample test *groups*,
+since variants of one image are not independent samples.
+"""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from scipy.stats import norm
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.linear_model import LogisticRegressionCV
+from sklearn.model_selection import StratifiedGroupKFold
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import Normalizer, StandardScaler
+
+#: Two-sided 95 % intervals; detectable effects at 80 % power.
+ALPHA = 0.05
+POWER = 0.80
+
+
+def _lr_cv_kwargs() -> dict[str, Any]:
+    """Arguments that silence version-transition warnings where they exist."""
+    params = inspect.signature(LogisticRegressionCV).parameters
+    extra: dict[str, Any] = {}
+    if "l1_ratios" in params:
+        extra["l1_ratios"] = (0.0,)
+    if "use_legacy_attributes" in params:
+        extra["use_legacy_attributes"] = False
+    return extra
+
+
+class LinearProbe(ClassifierMixin, BaseEstimator):
+    """Class-balanced logistic regression on L2-normalised embeddings.
+
+    Parameters
+    ----------
+    Cs : sequence of float
+        Inverse regularisation strengths tried.
+    inner_splits : int
+        Grouped folds of the training data used to choose C.
+    max_iter : int
+        Solver iterations.
+    random_state : int or None
+        Seed of the inner split.
+
+    Examples
+    --------
+    >>> probe = LinearProbe().fit(X_train, y_train, groups=g_train)  # doctest: +SKIP
+    >>> probe.C_                                                      # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        Cs: tuple[float, ...] = (0.01, 0.1, 1.0, 10.0, 100.0),
+        inner_splits: int = 3,
+        max_iter: int = 2000,
+        random_state: int | None = None,
+    ) -> None:
+        self.Cs = Cs
+        self.inner_splits = inner_splits
+        self.max_iter = max_iter
+        self.random_state = random_state
+
+    def fit(self, X: np.ndarray, y: np.ndarray, groups: np.ndarray | None = None) -> LinearProbe:
+        X = np.asarray(X, dtype=np.float64)
+        y = np.asarray(y)
+        groups = np.arange(len(y)) if groups is None else np.asarray(groups)
+        self.classes_ = np.unique(y)
+        if len(self.classes_) < 2:
+            raise ValueError(f"got {len(self.classes_)} class in y, expected at least 2")
+        n_splits = min(self.inner_splits, _max_splits(y, groups))
+        if n_splits >= 2:
+            cv: Any = list(
+                StratifiedGroupKFold(n_splits, shuffle=True, random_state=self.random_state).split(
+                    X, y, groups
+                )
+            )
+        else:
+            cv = [(np.arange(len(y)), np.arange(len(y)))]
+        self.model_ = make_pipeline(
+            Normalizer(),
+            StandardScaler(),
+            LogisticRegressionCV(
+                Cs=list(self.Cs),
+                cv=cv,
+                class_weight="balanced",
+                scoring="balanced_accuracy",
+                max_iter=self.max_iter,
+                **_lr_cv_kwargs(),
+            ),
+        )
+        # Integer codes: LogisticRegressionCV's balanced weights reject string labels.
+        self.model_.fit(X, np.searchsorted(self.classes_, y))
+        self.C_ = float(np.ravel(self.model_[-1].C_)[0])
+        return self
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        return self.classes_[self.model_.predict(np.asarray(X, dtype=np.float64))]
+
+
+def _max_splits(y: np.ndarray, groups: np.ndarray) -> int:
+    """The most folds such that every class has a group in each fold."""
+    per_class = [len(np.unique(groups[y == c])) for c in np.unique(y)]
+    return int(min(per_class)) if per_class else 0
+
+
+def cross_val_predictions(
+    X: np.ndarray,
+    y: np.ndarray,
+    groups: np.ndarray,
+    n_splits: int = 5,
+    seed: int = 0,
+    probe: LinearProbe | None = None,
+) -> tuple[np.ndarray, list[float]]:
+    """Out-of-fold predictions; no source group is in a fold's train and test."""
+    splits = min(n_splits, _max_splits(y, groups))
+    if splits < 2:
+        raise ValueError(
+            f"got at most {splits} distinct groups in some class, expected at least 2 "
+            "for a grouped split: add images to the smallest class"
+        )
+    pred = np.empty(len(y), dtype=y.dtype)
+    chosen = []
+    folds = StratifiedGroupKFold(splits, shuffle=True, random_state=seed).split(X, y, groups)
+    for train, test in folds:
+        model = (probe or LinearProbe(random_state=seed)).__class__(
+            **(probe or LinearProbe(random_state=seed)).get_params()
+        )
+        model.fit(X[train], y[train], groups[train])
+        pred[test] = model.predict(X[test])
+        chosen.append(model.C_)
+    return pred, chosen
+
+
+@dataclass
+class ProbeScore:
+    """Balanced accuracy of out-of-fold predictions with its interval and power."""
+
+    accuracy: float
+    accuracy_ci: tuple[float, float]
+    chance: float
+    detectable_accuracy: float
+    degenerate: bool
+    n: int
+    n_groups: int
+    classes: list[str]
+    confusion: np.ndarray
+    per_class: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def leakage(self) -> float:
+        return normalise(self.accuracy, self.chance)
+
+    @property
+    def leakage_ci(self) -> tuple[float, float]:
+        return (normalise(self.accuracy_ci[0], self.chance), normalise(self.accuracy_ci[1], self.chance))
+
+    @property
+    def detectable_leakage(self) -> float:
+        return self.detectable_accuracy / (1.0 - self.chance)
+
+
+def normalise(accuracy: float, chance: float) -> float:
+    """Normalised leakage (acc - chance) / (1 - chance)."""
+    return (accuracy - chance) / (1.0 - chance)
+
+
+def _balanced(conf: np.ndarray) -> np.ndarray:
+    """Balanced accuracy of one or many confusion matrices (..., K, K)."""
+    support = conf.sum(axis=-1)
+    recall = np.divide(
+        np.diagonal(conf, axis1=-2, axis2=-1), support, out=np.zeros(support.shape), where=support > 0
+    )
+    present = (support > 0).sum(axis=-1)
+    return recall.sum(axis=-1) / np.maximum(present, 1)
+
+
+def score_predictions(
+    y: np.ndarray,
+    pred: np.ndarray,
+    groups: np.ndarray,
+    classes: list[str] | None = None,
+    n_boot: int = 2000,
+    seed: int = 0,
+) -> ProbeScore:
+    """Balanced accuracy, a group-bootstrap 95 % interval and the detectable effect.
+
+    The detectable accuracy is the smallest true gain over chance a two-sided
+    test at ``ALPHA`` finds with probability ``POWER``, from the larger of the
+    bootstrap standard error and the binomial one under the null.
+    """
+    classes = list(classes) if classes is not None else sorted(np.unique(y).tolist())
+    index = {c: i for i, c in enumerate(classes)}
+    k = len(classes)
+    group_ids, g_index = np.unique(groups, return_inverse=True)
+    per_group = np.zeros((len(group_ids), k, k))
+    np.add.at(per_group, (g_index, [index[v] for v in y], [index[v] for v in pred]), 1)
+    conf = per_group.sum(axis=0)
+    accuracy = float(_balanced(conf))
+    rng = np.random.default_rng(seed)
+    weights = rng.multinomial(len(group_ids), np.full(len(group_ids), 1 / len(group_ids)), n_boot)
+    boots = _balanced(np.einsum("bg,gij->bij", weights, per_group))
+    lo, hi = np.quantile(boots, [ALPHA / 2, 1 - ALPHA / 2])
+    chance = 1.0 / k
+    support = conf.sum(axis=1)
+    se_null = float(np.sqrt(np.sum(chance * (1 - chance) / np.maximum(support, 1))) / k)
+    se = max(float(np.std(boots)), se_null)
+    detectable = (norm.ppf(1 - ALPHA / 2) + norm.ppf(POWER)) * se
+    recall = np.divide(np.diag(conf), support, out=np.zeros(k), where=support > 0)
+    return ProbeScore(
+        accuracy=accuracy,
+        accuracy_ci=(float(lo), float(hi)),
+        chance=chance,
+        detectable_accuracy=float(detectable),
+        degenerate=len(np.unique(pred)) == 1,
+        n=int(len(y)),
+        n_groups=int(len(group_ids)),
+        classes=[str(c) for c in classes],
+        confusion=conf.astype(int),
+        per_class={str(c): float(r) for c, r in zip(classes, recall)},
+    )
+
+
+def probe_score(
+    X: np.ndarray,
+    y: np.ndarray,
+    groups: np.ndarray,
+    n_splits: int = 5,
+    seed: int = 0,
+    n_boot: int = 2000,
+) -> ProbeScore:
+    """Grouped cross-validated linear probe, scored with its interval.
+
+    Examples
+    --------
+    >>> score = probe_score(table.X, table.variant_ids, table.groups)  # doctest: +SKIP
+    >>> score.leakage, score.leakage_ci                                   # doctest: +SKIP
+    """
+    y = np.asarray(y)
+    groups = np.asarray(groups)
+    pred, _ = cross_val_predictions(np.asarray(X), y, groups, n_splits=n_splits, seed=seed)
+    return score_predictions(y, pred, groups, n_boot=n_boot, seed=seed)

@@ -1,0 +1,216 @@
+"""The audit session: one object per pytest run that owns encoders, caches and results.
+
+The plugin builds it in ``pytest_configure`` and stores it in ``config.stash``;
+fixtures are thin accessors to it. Everything expensive is built once and
+memoised, including failures, so a missing checkpoint costs one lookup and
+shows up as one clear error on every case that needed it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import platform
+import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from auditkit.cache import EmbeddingCache, default_cache_dir
+from auditkit.data import load_probe_set
+from auditkit.data.base import ProbeSet
+from auditkit.encoders import LoadOptions, build_encoder
+from auditkit.encoders.base import Encoder
+from auditkit.extract import Extractor, pick_device
+from auditkit.results import AuditResult, build_document, encoder_slug, write_json_atomic
+from auditkit.verdicts import Measurement
+
+log = logging.getLogger("auditkit")
+
+PACKAGES = (
+    "auditkit", "torch", "torchvision", "timm", "open_clip_torch", "scikit-learn",
+    "numpy", "pillow", "jinja2",
+)
+
+
+@dataclass
+class SessionOptions:
+    """The pytest options of one run (see ``plugin.py`` for their help)."""
+
+    encoders: list[str]
+    data: str | None = None
+    report_dir: Path = Path("reports/out")
+    cache_dir: Path | None = None
+    use_cache: bool = True
+    device: str | None = None
+    seed: int = 0
+    max_images: int | None = None
+    workers: int | None = None
+    batch_size: int | None = None
+    inconclusive: str = "skip"
+    template_dir: Path | None = None
+    progress: bool = False
+    write_reports: bool = True
+
+
+@dataclass
+class _Memo:
+    value: Any = None
+    error: BaseException | None = None
+
+
+@dataclass
+class AuditSession:
+    """State of one audit run."""
+
+    options: SessionOptions
+    config: dict[str, Any]
+    rootdir: Path
+    started: str = field(default_factory=lambda: _now())
+    results: dict[str, list[AuditResult]] = field(default_factory=dict)
+    _memo: dict[Any, _Memo] = field(default_factory=dict)
+
+    def _once(self, key: Any, build: Callable[[], Any]) -> Any:
+        memo = self._memo.get(key)
+        if memo is None:
+            memo = self._memo[key] = _Memo()
+            try:
+                memo.value = build()
+            except Exception as exc:
+                memo.error = exc
+        if memo.error is not None:
+            raise memo.error
+        return memo.value
+
+    @property
+    def device(self) -> str:
+        return pick_device(self.options.device)
+
+    def encoder(self, spec: str) -> Encoder:
+        def build() -> Encoder:
+            return build_encoder(spec, LoadOptions(seed=self.options.seed)).to(self.device)
+
+        return self._once(("encoder", spec), build)
+
+    def cache(self) -> EmbeddingCache | None:
+        if not self.options.use_cache:
+            return None
+        return self._once("cache", lambda: EmbeddingCache(self.options.cache_dir or default_cache_dir()))
+
+    def extractor(self, spec: str) -> Extractor:
+        return self._once(
+            ("extractor", spec),
+            lambda: Extractor(
+                self.encoder(spec),
+                cache=self.cache(),
+                batch_size=self.options.batch_size,
+                num_workers=self.options.workers,
+                seed=self.options.seed,
+                progress=self.options.progress,
+            ),
+        )
+
+    def probe_set(self) -> ProbeSet:
+        return self._once(
+            "probe_set",
+            lambda: load_probe_set(
+                self.options.data, seed=self.options.seed, max_images=self.options.max_images
+            ),
+        )
+
+    def measure(self, spec: str, audit: str, compute: Callable[[], dict[str, Measurement]]) -> dict[str, Measurement]:
+        """Measure ``audit`` for ``spec`` once; threshold cases share the result."""
+        return self._once(("measure", spec, audit), compute)
+
+    def record(self, spec: str, result: AuditResult) -> None:
+        self.results.setdefault(spec, []).append(result)
+
+    # -- outputs ----------------------------------------------------------------
+
+    def provenance(self, spec: str) -> dict[str, Any]:
+        data: dict[str, Any] = {"source": self.options.data or "builtin"}
+        try:
+            ps = self.probe_set()
+            data.update(
+                name=ps.name, hash=ps.digest, n_images=len(ps), classes=ps.class_counts(),
+                skipped=ps.skipped_counts(),
+                skipped_files=[{"path": s.path, "reason": s.reason} for s in ps.skipped[:200]],
+            )
+        except Exception as exc:  # noqa: BLE001 - the error is already a case result
+            data["error"] = str(exc)
+        extract: dict[str, Any] = {}
+        memo = self._memo.get(("extractor", spec))
+        if memo is not None and memo.value is not None:
+            stats = memo.value.stats
+            extract = {
+                "requested": stats.requested, "memory_hits": stats.memory_hits,
+                "disk_hits": stats.disk_hits, "computed": stats.computed,
+                "failed": [{"image": i, "reason": r} for i, r in stats.failed[:200]],
+            }
+        return {
+            "versions": _versions(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+            "git_commit": _git_commit(self.rootdir),
+            "seed": self.options.seed,
+            "data": data,
+            "device": self.device,
+            "extraction": extract,
+            "thresholds": self.config.get("thresholds", {}),
+            "started": self.started,
+            "finished": _now(),
+        }
+
+    def encoder_entry(self, spec: str) -> dict[str, Any]:
+        entry: dict[str, Any] = {"spec": spec, "fingerprint": None}
+        memo = self._memo.get(("encoder", spec))
+        if memo is not None and memo.value is not None:
+            enc = memo.value
+            entry.update(
+                canonical=enc.spec, fingerprint=enc.fingerprint,
+                weights_sha256=enc.weights_sha256, weights_source=enc.weights_source,
+            )
+        elif memo is not None:
+            entry["error"] = str(memo.error)
+        return entry
+
+    def write_reports(self) -> dict[str, Path]:
+        """Write ``results.json`` and ``card.html`` per encoder; returns the card paths."""
+        from auditkit.report import write_card
+
+        cards = {}
+        for spec, results in self.results.items():
+            out = self.options.report_dir / encoder_slug(spec)
+            doc = build_document(self.encoder_entry(spec), self.provenance(spec), results)
+            write_json_atomic(out / "results.json", doc)
+            try:
+                cards[spec] = write_card(doc, out, self.options.template_dir)
+            except Exception as exc:  # noqa: BLE001 - results.json is already safe
+                log.error("card for %s could not be rendered: %s", spec, exc)
+        return cards
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def _versions() -> dict[str, str | None]:
+    out: dict[str, str | None] = {}
+    for name in PACKAGES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def _git_commit(root: Path) -> str | None:
+    try:
+        done = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=5
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return done.stdout.strip() or None if done.returncode == 0 else None

@@ -1,0 +1,33 @@
+"""The terminal summary: one table per encoder, then the card path."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from auditkit.session import AuditSession
+
+
+def _num(x: float | None) -> str:
+    return "–" if x is None else f"{x:.3f}"
+
+
+def summary_lines(session: AuditSession, cards: dict[str, Path]) -> list[str]:
+    lines = []
+    for spec, results in session.results.items():
+        lines.append(f"encoder {spec}")
+        errors = set()
+        for r in results:
+            ci = f"[{_num(r.ci[0])}, {_num(r.ci[1])}]" if r.ci else ""
+            sign = "<=" if r.direction == "max" else ">="
+            thr = f"{sign} {r.threshold:g}" if r.threshold is not None else ""
+            lines.append(
+                f"  {r.audit:<16} {r.case:<20} {r.metric:<9} {_num(r.value):>7} {ci:<17} "
+                f"{thr:<8} {r.verdict.upper()}"
+            )
+            if r.verdict == "error":
+                errors.add(str(r.details.get("reason", "")))
+        if spec in cards:
+            lines.append(f"  card: {cards[spec]}")
+        for message in sorted(errors):
+            lines.append("  error: " + message.replace("\n", "\n         "))
+    return lines

@@ -1,0 +1,164 @@
+"""Thresholds and the verdict rules.
+
+A case passes, fails or is inconclusive by its interval, not only its point:
+
+``max`` thresholds (an invariance, e.g. ``max_leakage``)
+    fail          the whole interval lies above the threshold;
+    pass          the whole interval lies at or below it, the smallest effect
+                  the sample could detect is at or below it too, and the probe
+                  is not degenerate;
+    inconclusive  otherwise (the reason says which rule held it back).
+
+``min`` thresholds (a capability, e.g. ``min_accuracy``)
+    pass          the whole interval lies at or above the threshold;
+    fail          the whole interval lies below it;
+    inconclusive  otherwise.
+
+Each threshold is an object whose :meth:`Threshold.fails` returns a message or
+``None``, so a session can collect every failure before failing the run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from auditkit.errors import ConfigError
+from auditkit.results import AuditResult
+
+#: Threshold names accepted in ``[tool.auditkit.thresholds.AUDIT]``: (metric, direction).
+THRESHOLD_KINDS: dict[str, tuple[str, str]] = {
+    "max_leakage": ("leakage", "max"),
+    "min_leakage": ("leakage", "min"),
+    "max_accuracy": ("accuracy", "max"),
+    "min_accuracy": ("accuracy", "min"),
+    "max_delta": ("delta", "max"),
+}
+
+
+@dataclass
+class Measurement:
+    """What an audit measured, in the units of ``metric``."""
+
+    metric: str
+    value: float
+    ci: tuple[float, float]
+    chance: float | None
+    n: int
+    detectable: float | None = None
+    degenerate: bool = False
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Threshold:
+    """One threshold value of one kind, e.g. ``max_leakage=0.1``."""
+
+    kind: str
+    value: float
+
+    def __post_init__(self) -> None:
+        if self.kind not in THRESHOLD_KINDS:
+            raise ConfigError(
+                f"threshold kind {self.kind!r} is unknown: expected one of "
+                f"{', '.join(THRESHOLD_KINDS)}"
+            )
+
+    @property
+    def metric(self) -> str:
+        return THRESHOLD_KINDS[self.kind][0]
+
+    @property
+    def direction(self) -> str:
+        return THRESHOLD_KINDS[self.kind][1]
+
+    @property
+    def case(self) -> str:
+        return f"{self.kind}={self.value:g}"
+
+    def judge(self, m: Measurement) -> tuple[str, str]:
+        """``(verdict, reason)`` for a measurement of this threshold's metric."""
+        if m.metric != self.metric:
+            raise ConfigError(f"threshold {self.case!r} judges {self.metric!r}, got {m.metric!r}")
+        lo, hi = m.ci
+        t = self.value
+        if self.direction == "min":
+            if lo >= t:
+                return "pass", f"interval [{lo:.3f}, {hi:.3f}] lies at or above {t:g}"
+            if hi < t:
+                return "fail", f"interval [{lo:.3f}, {hi:.3f}] lies below {t:g}"
+            return "inconclusive", f"interval [{lo:.3f}, {hi:.3f}] straddles {t:g}"
+        if lo > t:
+            return "fail", f"interval [{lo:.3f}, {hi:.3f}] lies above {t:g}"
+        if m.degenerate:
+            return "inconclusive", (
+                "degenerate probe: it predicts one class for everything, so its chance "
+                "score says nothing about the embedding"
+            )
+        if hi > t:
+            return "inconclusive", f"interval [{lo:.3f}, {hi:.3f}] straddles {t:g}"
+        if m.detectable is not None and m.detectable > t:
+            return "inconclusive", (
+                f"found nothing, but the smallest effect this sample could detect "
+                f"({m.detectable:.3f}) is above {t:g}: add images"
+            )
+        return "pass", f"interval [{lo:.3f}, {hi:.3f}] lies at or below {t:g}"
+
+    def fails(self, m: Measurement) -> str | None:
+        verdict, reason = self.judge(m)
+        return f"{self.case}: {reason}" if verdict == "fail" else None
+
+
+def thresholds_from_config(audit: str, table: Mapping[str, Any]) -> list[Threshold]:
+    """Thresholds of one audit from ``[tool.auditkit.thresholds.AUDIT]``.
+
+    Examples
+    --------
+    >>> thresholds_from_config("jpeg_quality", {"max_leakage": [0.1, 0.3]})
+    [Threshold(kind='max_leakage', value=0.1), Threshold(kind='max_leakage', value=0.3)]
+    """
+    out = []
+    for kind, values in table.items():
+        if kind not in THRESHOLD_KINDS:
+            raise ConfigError(
+                f"[tool.auditkit.thresholds.{audit}] has unknown key {kind!r}: "
+                f"expected one of {', '.join(THRESHOLD_KINDS)}"
+            )
+        for value in values if isinstance(values, list) else [values]:
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise ConfigError(
+                    f"[tool.auditkit.thresholds.{audit}] {kind} = {value!r}: expected a number"
+                )
+            out.append(Threshold(kind, float(value)))
+    return out
+
+
+def to_result(audit: str, threshold: Threshold, m: Measurement) -> AuditResult:
+    """The :class:`AuditResult` of one threshold case."""
+    verdict, reason = threshold.judge(m)
+    details = dict(m.details)
+    details["reason"] = reason
+    if m.detectable is not None:
+        details.setdefault(f"detectable_{m.metric}", m.detectable)
+    return AuditResult(
+        audit=audit,
+        case=threshold.case,
+        metric=m.metric,
+        value=m.value,
+        ci=m.ci,
+        chance=m.chance,
+        threshold=threshold.value,
+        direction=threshold.direction,
+        verdict=verdict,
+        n=m.n,
+        details=details,
+    )
+
+
+def error_result(audit: str, case: str, message: str) -> AuditResult:
+    """An ``error`` case: the audit could not be measured."""
+    return AuditResult(
+        audit=audit, case=case, metric="", value=None, ci=None, chance=None, threshold=None,
+        direction="max", verdict="error", n=0, details={"reason": message},
+    )

@@ -1,0 +1,82 @@
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sklearn.model_selection import StratifiedGroupKFold
+
+from auditkit.probes import LinearProbe, cross_val_predictions, probe_score, score_predictions
+
+
+def _design(n_groups, k, rng):
+    groups = np.repeat(np.arange(n_groups), k)
+    y = np.tile(np.array([f"c{i}" for i in range(k)]), n_groups)
+    return groups, y
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(6, 30), st.integers(2, 6), st.integers(2, 5), st.integers(0, 1000))
+def test_no_group_on_both_sides_of_a_split(n_groups, k, n_splits, seed):
+    groups, y = _design(n_groups, k, None)
+    splitter = StratifiedGroupKFold(min(n_splits, n_groups), shuffle=True, random_state=seed)
+    for train, test in splitter.split(np.zeros(len(y)), y, groups):
+        assert not set(groups[train]) & set(groups[test])
+
+
+def test_cross_val_predictions_never_train_on_the_test_group(monkeypatch):
+    seen = []
+    original = LinearProbe.fit
+
+    def spy(self, X, y, groups=None):
+        seen.append(set(groups))
+        return original(self, X, y, groups)
+
+    monkeypatch.setattr(LinearProbe, "fit", spy)
+    rng = np.random.default_rng(0)
+    groups, y = _design(20, 3, rng)
+    X = rng.normal(size=(len(y), 8))
+    pred, _ = cross_val_predictions(X, y, groups, n_splits=4)
+    assert len(seen) == 4
+    # Each fold's training groups leave out exactly the groups predicted in that fold.
+    assert set().union(*[set(groups) - s for s in seen]) == set(groups)
+    assert all(len(set(groups) - s) > 0 for s in seen)
+    assert pred.shape == y.shape
+
+
+def test_planted_signal_is_found_and_noise_is_not():
+    rng = np.random.default_rng(1)
+    groups, y = _design(60, 4, rng)
+    codes = np.searchsorted(np.unique(y), y)
+    noise = rng.normal(size=(len(y), 32))
+    null = probe_score(noise, y, groups, n_boot=500)
+    assert null.accuracy_ci[0] <= 0.25 + 0.01 and null.accuracy_ci[1] >= 0.25 - 0.05
+    planted = noise.copy()
+    planted[:, :4] += 2.0 * np.eye(4)[codes]
+    found = probe_score(planted, y, groups, n_boot=500)
+    assert found.accuracy_ci[0] > 0.6
+    assert found.leakage > null.leakage + 0.4
+
+
+def test_degenerate_probe_is_flagged():
+    y = np.array(["a", "b"] * 10)
+    groups = np.repeat(np.arange(10), 2)
+    score = score_predictions(y, np.array(["a"] * 20), groups, n_boot=200)
+    assert score.degenerate
+    assert score.accuracy == pytest.approx(0.5)
+    assert score.accuracy_ci == (0.5, 0.5)
+
+
+def test_interval_resamples_groups_and_covers_the_point():
+    rng = np.random.default_rng(2)
+    y = rng.choice(["a", "b", "c"], 300)
+    pred = np.where(rng.random(300) < 0.6, y, rng.choice(["a", "b", "c"], 300))
+    score = score_predictions(y, pred, np.arange(300) // 3, n_boot=1000)
+    lo, hi = score.accuracy_ci
+    assert lo < score.accuracy < hi
+    assert 0.0 < score.detectable_accuracy < 0.2
+    assert score.confusion.sum() == 300
+
+
+def test_too_few_groups_is_an_error_not_a_score():
+    X = np.zeros((4, 2))
+    with pytest.raises(ValueError, match="at least 2"):
+        cross_val_predictions(X, np.array(["a", "b", "a", "b"]), np.array([0, 0, 1, 1]) * 0)
