@@ -1,0 +1,379 @@
+"""Render the HTML audit card from a ``results.json`` document.
+
+This is the only module that renders templates. The card is one
+self-contained HTML page (inline CSS and SVG, no scripts, no external
+resources) built from ``reports/templates/card.html.j2`` and its partials.
+The numbers-to-geometry work (interval bars, heat-map colours, the worst
+finding) happens here in Python so the templates only lay things out.
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+import math
+import os
+import re
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+from jinja2 import BaseLoader, ChoiceLoader, Environment, FileSystemLoader, FunctionLoader
+from jinja2 import StrictUndefined, select_autoescape
+
+if TYPE_CHECKING:
+    from importlib.resources.abc import Traversable
+
+CARD_TEMPLATE = "card.html.j2"
+STOCK_TEMPLATES_PACKAGE = "auditkit.templates"
+
+#: Verdicts from most to least severe: the order "worst finding" uses.
+SEVERITY = ("error", "fail", "inconclusive", "pass")
+#: The order the summary shows the counts in.
+COUNT_ORDER = ("pass", "fail", "inconclusive", "error")
+
+
+def stock_templates() -> Traversable:
+    """Locate the stock card templates.
+
+    An installed wheel ships them as package ``auditkit.templates``; a source
+    checkout that was never installed has no such package, so fall back to
+    ``reports/templates`` next to the ``auditkit`` directory.
+
+    Examples
+    --------
+    >>> stock_templates().joinpath("card.html.j2").is_file()
+    True
+    """
+    try:
+        root = importlib.resources.files(STOCK_TEMPLATES_PACKAGE)
+        if root.joinpath(CARD_TEMPLATE).is_file():
+            return root
+    except (ImportError, TypeError, OSError):
+        pass
+    checkout = Path(__file__).resolve().parent.parent / "reports" / "templates"
+    if not (checkout / CARD_TEMPLATE).is_file():
+        raise FileNotFoundError(
+            f"stock card templates not found: package {STOCK_TEMPLATES_PACKAGE!r} does not "
+            f"resolve and {str(checkout)!r} has no {CARD_TEMPLATE}; reinstall auditkit"
+        )
+    return checkout
+
+
+def _loader(root: Traversable) -> BaseLoader:
+    if isinstance(root, Path):
+        return FileSystemLoader(root)
+
+    # A zipped or namespace package is a Traversable but not a directory on disk.
+    def load(name: str) -> str | None:
+        node = root
+        for part in name.split("/"):
+            node = node.joinpath(part)
+        return node.read_text(encoding="utf-8") if node.is_file() else None
+
+    return FunctionLoader(load)
+
+
+def fmt(x: Any, digits: int = 3) -> str:
+    """Format a number for the card; ``None`` and non-finite values give "–".
+
+    Examples
+    --------
+    >>> fmt(0.12345), fmt(None), fmt(7), fmt(0.5, 1)
+    ('0.123', '–', '7', '0.5')
+    """
+    if x is None or (isinstance(x, float) and not math.isfinite(x)):
+        return "–"
+    if isinstance(x, bool):
+        return "yes" if x else "no"
+    if isinstance(x, int):
+        return str(x)
+    if isinstance(x, float):
+        text = f"{x:.{digits}f}"
+        # "-0.000" reads like a real negative value; it is rounding noise.
+        return f"{0.0:.{digits}f}" if float(text) == 0 else text
+    return str(x)
+
+
+def threshold_text(threshold: float | None, direction: str, digits: int = 3) -> str:
+    """The threshold with its direction, e.g. ``threshold_text(0.1, "max") == "≤ 0.100"``."""
+    if threshold is None:
+        return "–"
+    return f"{'≤' if direction == 'max' else '≥'} {fmt(threshold, digits)}"
+
+
+def shorten(text: Any, keep: int = 12) -> str:
+    """A long hash cut to ``keep`` characters plus "…" (the card keeps it whole in a title)."""
+    text = "–" if text is None else str(text)
+    return text if len(text) <= keep + 1 else text[:keep] + "…"
+
+
+@dataclass(frozen=True)
+class BarGeometry:
+    """Where to draw an interval bar: x positions in % of the bar width."""
+
+    lo: float
+    hi: float
+    value_x: float | None
+    ci_x0: float | None
+    ci_x1: float | None
+    chance_x: float | None
+    threshold_x: float | None
+    label: str
+
+    @property
+    def ci_width(self) -> float:
+        if self.ci_x0 is None or self.ci_x1 is None:
+            return 0.0
+        return round(self.ci_x1 - self.ci_x0, 2)
+
+
+def _num(x: Any) -> float | None:
+    return float(x) if isinstance(x, (int, float)) and math.isfinite(x) else None
+
+
+def interval_bar(
+    value: float | None,
+    ci: Sequence[float] | None,
+    chance: float | None,
+    threshold: float | None,
+    *,
+    metric: str | None = None,
+    scale: tuple[float, float] | None = None,
+) -> BarGeometry:
+    """Geometry of the inline-SVG bar: interval, value dot, chance and threshold ticks.
+
+    ``scale`` defaults to [0, 1], widened to cover any value outside it (a
+    leakage below chance is negative). For ``metric="leakage"`` the chance
+    tick sits at 0, the leakage of a chance-level probe; otherwise at
+    ``chance``. Positions outside the scale are clamped to the ends.
+
+    Examples
+    --------
+    >>> g = interval_bar(0.5, (0.4, 0.6), 0.25, 0.1, metric="accuracy")
+    >>> g.value_x, g.ci_x0, g.ci_x1, g.chance_x, g.threshold_x
+    (50.0, 40.0, 60.0, 25.0, 10.0)
+    """
+    chance_at = 0.0 if metric == "leakage" and chance is not None else _num(chance)
+    points = [_num(value), chance_at, _num(threshold), *(_num(v) for v in ci or ())]
+    if scale is None:
+        finite = [p for p in points if p is not None]
+        scale = (min([0.0, *finite]), max([1.0, *finite]))
+    lo, hi = float(scale[0]), float(scale[1])
+    span = hi - lo if hi > lo else 1.0
+
+    def x(v: Any) -> float | None:
+        v = _num(v)
+        return None if v is None else round(min(100.0, max(0.0, 100.0 * (v - lo) / span)), 2)
+
+    ci_x = (x(ci[0]), x(ci[1])) if ci is not None and len(ci) == 2 else (None, None)
+    label = (
+        f"value {fmt(value)}; interval {fmt(ci[0]) if ci else '–'} to "
+        f"{fmt(ci[1]) if ci else '–'}; chance {fmt(chance_at)}; threshold {fmt(threshold)}; "
+        f"scale {fmt(lo, 2)} to {fmt(hi, 2)}"
+    )
+    return BarGeometry(lo, hi, x(value), ci_x[0], ci_x[1], x(chance_at), x(threshold), label)
+
+
+class HeatCell(NamedTuple):
+    predicted: str
+    count: float
+    share: float  # of the row: rows are true classes
+    background: str
+    foreground: str
+    diagonal: bool
+
+
+class HeatRow(NamedTuple):
+    label: str
+    total: float
+    cells: list[HeatCell]
+
+
+class ConfusionView(NamedTuple):
+    classes: list[str]
+    rows: list[HeatRow]
+
+
+def _heat(share: float) -> tuple[str, str]:
+    # White to dark blue; light text once the cell is dark enough to need it.
+    lo, hi = (247, 251, 255), (8, 48, 107)
+    rgb = [round(a + (b - a) * share) for a, b in zip(lo, hi)]
+    return f"rgb({rgb[0]},{rgb[1]},{rgb[2]})", ("#fff" if share > 0.5 else "#111")
+
+
+def confusion_cells(classes: Sequence[Any], matrix: Sequence[Sequence[float]]) -> ConfusionView:
+    """Row-normalised heat-map colours for a KxK confusion matrix (rows = true class).
+
+    Examples
+    --------
+    >>> view = confusion_cells(["a", "b"], [[3, 1], [0, 0]])
+    >>> [c.share for c in view.rows[0].cells], view.rows[1].cells[0].share
+    ([0.75, 0.25], 0.0)
+    """
+    names = [str(c) for c in classes]
+    k = len(names)
+    if len(matrix) != k or any(len(row) != k for row in matrix):
+        shape = [len(row) for row in matrix]
+        raise ValueError(f"confusion matrix row lengths {shape!r} do not match {k} classes")
+    rows = []
+    for i, (label, row) in enumerate(zip(names, matrix)):
+        counts = [float(c) if c is not None else 0.0 for c in row]
+        total = sum(counts)
+        cells = []
+        for j, count in enumerate(counts):
+            share = count / total if total > 0 else 0.0
+            background, foreground = _heat(share)
+            value = int(count) if count.is_integer() else count
+            cells.append(HeatCell(names[j], value, share, background, foreground, i == j))
+        rows.append(HeatRow(label, int(total) if total.is_integer() else total, cells))
+    return ConfusionView(names, rows)
+
+
+def _worst_key(case: Mapping[str, Any]) -> tuple[int, float]:
+    value = _num(case.get("value"))
+    return (SEVERITY.index(case["verdict"]), -value if value is not None else math.inf)
+
+
+def worst_finding(audits: Sequence[Mapping[str, Any]]) -> Mapping[str, Any] | None:
+    """The worst case: most severe verdict (error > fail > inconclusive > pass), then largest value.
+
+    Examples
+    --------
+    >>> worst_finding([{"verdict": "pass", "value": 0.9}, {"verdict": "fail", "value": 0.2}])
+    {'verdict': 'fail', 'value': 0.2}
+    """
+    return min(audits, key=_worst_key) if audits else None
+
+
+def worst_sentence(audits: Sequence[Mapping[str, Any]]) -> str:
+    """One plain-text sentence on the worst finding (the template escapes it)."""
+    worst = worst_finding(audits)
+    if worst is None:
+        return "No audits ran."
+    name = f"{worst['audit']} / {worst['case']}"
+    ci = worst.get("ci")
+    measured = f"{worst['metric']} {fmt(worst.get('value'))}" + (
+        f" (interval {fmt(ci[0])} to {fmt(ci[1])})" if ci else ""
+    )
+    limit = threshold_text(worst.get("threshold"), worst["direction"])
+    reason = (worst.get("details") or {}).get("reason")
+    why = f": {reason}" if reason else "."
+    verdict = worst["verdict"]
+    if verdict == "pass":
+        return f"Every case passes ({len(audits)}); largest: {name}, {measured}, threshold {limit}."
+    if verdict == "error":
+        return f"Worst finding: {name} could not be measured{why}"
+    side = "above the allowed maximum" if worst["direction"] == "max" else "below the minimum"
+    if verdict == "fail":
+        return f"Worst finding: {name} fails with {measured}, {side} {fmt(worst['threshold'])}{why}"
+    return f"Worst finding: {name} is inconclusive with {measured} against {limit}{why}"
+
+
+@dataclass
+class AuditGroup:
+    """The cases of one audit: they share one measurement, hence one confusion matrix."""
+
+    audit: str
+    anchor: str
+    cases: list[Mapping[str, Any]] = field(default_factory=list)
+    confusion: ConfusionView | None = None
+    confusion_problem: str | None = None
+
+    @property
+    def verdict(self) -> str:
+        return min((c["verdict"] for c in self.cases), key=SEVERITY.index)
+
+
+def group_cases(audits: Sequence[Mapping[str, Any]]) -> list[AuditGroup]:
+    """Group audit cases by ``audit`` in first-seen order, with one confusion matrix each."""
+    groups: dict[str, AuditGroup] = {}
+    for case in audits:
+        name = str(case["audit"])
+        if name not in groups:
+            slug = re.sub(r"[^A-Za-z0-9_-]+", "-", name).strip("-").lower() or "audit"
+            groups[name] = AuditGroup(name, f"audit-{len(groups) + 1}-{slug}")
+        group = groups[name]
+        group.cases.append(case)
+        details = case.get("details") or {}
+        if group.confusion is None and details.get("confusion") and details.get("classes"):
+            try:
+                group.confusion = confusion_cells(details["classes"], details["confusion"])
+            except (ValueError, TypeError) as exc:
+                # A bad matrix should not cost the reader the rest of the card.
+                group.confusion_problem = f"confusion matrix not shown: {exc}"
+    return list(groups.values())
+
+
+def make_environment(template_dir: Path | None = None) -> Environment:
+    """The Jinja environment: templates in ``template_dir`` (if any) first, then the stock ones."""
+    loader = _loader(stock_templates())
+    if template_dir is not None:
+        template_dir = Path(template_dir)
+        # A mistyped override directory would otherwise silently give the stock card.
+        if not template_dir.is_dir():
+            raise FileNotFoundError(f"template directory {str(template_dir)!r} does not exist")
+        loader = ChoiceLoader([FileSystemLoader(template_dir), loader])
+    # Escape everything, whatever the file name: every value on the card is data.
+    autoescape = select_autoescape(("html", "htm", "xml", "j2"), default_for_string=True,
+                                   default=True)
+    env = Environment(
+        loader=loader, autoescape=autoescape, undefined=StrictUndefined,
+        trim_blocks=True, lstrip_blocks=True,
+    )
+    env.filters.update(fmt=fmt, short=shorten, threshold=threshold_text)
+    env.globals.update(interval_bar=interval_bar, COUNT_ORDER=COUNT_ORDER)
+    return env
+
+
+def render_card(doc: Mapping[str, Any], template_dir: Path | None = None) -> str:
+    """Render the HTML card for one ``results.json`` document.
+
+    Examples
+    --------
+    >>> from auditkit.results import build_document
+    >>> html = render_card(build_document({"spec": "pixels", "fingerprint": "f"}, {}, []))
+    >>> "No audits ran." in html
+    True
+    """
+    audits = list(doc.get("audits") or [])
+    counts = {v: sum(1 for a in audits if a["verdict"] == v) for v in COUNT_ORDER}
+    context = {
+        "doc": doc,
+        "encoder": dict(doc.get("encoder") or {}),
+        "provenance": dict(doc.get("provenance") or {}),
+        "audits": audits,
+        "groups": group_cases(audits),
+        "counts": counts,
+        "overall": min((a["verdict"] for a in audits), key=SEVERITY.index, default=None),
+        "worst_sentence": worst_sentence(audits),
+    }
+    return make_environment(template_dir).get_template(CARD_TEMPLATE).render(context)
+
+
+def write_card(doc: Mapping[str, Any], out_dir: Path, template_dir: Path | None = None) -> Path:
+    """Render the card and write ``out_dir/card.html`` atomically; return its path.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from auditkit.results import build_document
+    >>> doc = build_document({"spec": "pixels", "fingerprint": "f"}, {}, [])
+    >>> write_card(doc, Path(tempfile.mkdtemp())).name
+    'card.html'
+    """
+    html = render_card(doc, template_dir)  # render first: a template error leaves no file
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / "card.html"
+    fd, tmp = tempfile.mkstemp(dir=out_dir, prefix=".card.html.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(html)
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; a card is meant to be shared
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
