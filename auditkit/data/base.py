@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from PIL import Image
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -107,3 +109,45 @@ def sha256_of_image(image: Image.Image) -> str:
     h.update(f"{image.mode}:{image.size[0]}x{image.size[1]}\0".encode())
     h.update(image.tobytes())
     return h.hexdigest()
+
+
+def take_balanced(per_label: Mapping[str, Iterable[T]], n: int | None) -> list[T]:
+    """Take up to ``n`` items, as evenly across labels as their sizes allow.
+
+    Labels are visited round-robin in sorted order, one item each turn, so
+    class counts differ by at most one unless a class runs out. Iterables are
+    consumed lazily: a generator that validates items as it yields them is
+    only asked for as many as are needed.
+
+    Parameters
+    ----------
+    per_label : mapping of str to iterable
+        The candidates of each label, in order of preference.
+    n : int or None
+        How many to take; ``None`` takes everything.
+
+    Returns
+    -------
+    list
+        The items taken, in round-robin order (callers re-sort as they need).
+
+    Examples
+    --------
+    >>> take_balanced({"b": [1, 2, 3], "a": [4, 5]}, 3)
+    [4, 1, 5]
+    """
+    iterators = {label: iter(per_label[label]) for label in sorted(per_label)}
+    taken: list[T] = []
+    while iterators and (n is None or len(taken) < n):
+        for label in list(iterators):
+            if n is not None and len(taken) >= n:
+                break
+            item = next(iterators[label], _EXHAUSTED)
+            if item is _EXHAUSTED:
+                del iterators[label]
+            else:
+                taken.append(item)  # type: ignore[arg-type]
+    return taken
+
+
+_EXHAUSTED = object()
