@@ -1,0 +1,1 @@
+"""The stock audits (shipped in the wheel as auditkit.stock_audits for `auditkit init`)."""
