@@ -23,7 +23,8 @@ else:  # pragma: no cover
 
 #: What a project without ``[tool.auditkit]`` gets.
 DEFAULTS: dict[str, Any] = {
-    "encoders": ["pixels"],
+    "encoders": ["random:timm:resnet18"],
+    "references": ["pixels"],
     "seed": 0,
     "thresholds": {
         "jpeg_quality": {"max_leakage": [0.1, 0.5]},

@@ -8,7 +8,9 @@ from pathlib import Path
 CONFIG_BLOCK = """
 [tool.auditkit]
 # Encoders audited when `pytest audits/` gets no --encoder.
-encoders = ["pixels"]
+encoders = ["random:timm:resnet18"]
+# Reference rows audited alongside: the pixels baseline shows what is there to be found.
+references = ["pixels"]
 seed = 0
 
 [tool.auditkit.thresholds.jpeg_quality]

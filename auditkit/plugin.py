@@ -6,6 +6,10 @@ threshold of ``[tool.auditkit.thresholds.NAME]`` (ids like
 ``pixels-max_leakage=0.1``). At the end of the run each encoder gets
 ``<report-dir>/<slug>/results.json`` and ``card.html``.
 
+Reference encoders (``--audit-reference``, e.g. the ``pixels`` baseline) run
+with the others; their ``fail`` is an expected failure (xfail), since a
+positive control exists to show that the trace is there to be found.
+
 Outcomes: ``pass`` passes; ``fail`` fails; ``error`` (the audit could not be
 measured: missing weights, unusable data, an exception) fails with the reason;
 ``inconclusive`` is skipped with the reason by default, or fails under
@@ -36,6 +40,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("auditkit", "auditing image encoders")
     group.addoption("--encoder", action="append", default=None, metavar="SPEC",
                     help="encoder to audit (repeatable); default: [tool.auditkit] encoders.")
+    group.addoption("--audit-reference", action="append", default=None, metavar="SPEC",
+                    help="reference encoder (repeatable), audited alongside; its failures are "
+                         "expected (xfail); default without --encoder: [tool.auditkit] references.")
     group.addoption("--audit-data", default=None, metavar="PATH",
                     help="probe images: a folder or a CSV manifest; default: the built-in set.")
     group.addoption("--audit-report-dir", default="reports/out", metavar="DIR",
@@ -68,6 +75,9 @@ def pytest_configure(config: pytest.Config) -> None:
     opt = config.option
     options = SessionOptions(
         encoders=list(opt.encoder or cfg["encoders"]),
+        # Configured references join the default run; with --encoder, name them.
+        references=list(opt.audit_reference if opt.audit_reference is not None
+                        else [] if opt.encoder else cfg.get("references", [])),
         data=opt.audit_data,
         report_dir=Path(opt.audit_report_dir),
         cache_dir=Path(opt.audit_cache_dir) if opt.audit_cache_dir else None,
@@ -96,7 +106,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if name is None or "audit" not in metafunc.fixturenames:
         return
     session = metafunc.config.stash[session_key]
-    specs = session.options.encoders
+    specs = session.options.all_specs
     metafunc.parametrize("encoder_spec", specs, ids=specs, scope="session")
     thresholds = audit_thresholds(session.config, name)
     metafunc.parametrize("audit_threshold", thresholds, ids=[t.case for t in thresholds])
@@ -157,6 +167,9 @@ class AuditCase:
         message = (f"{self.name} {self.threshold.case} for {self.spec}: {m.metric} "
                    f"{m.value:.3f} [{m.ci[0]:.3f}, {m.ci[1]:.3f}] — {result.details['reason']}")
         if result.verdict == "fail":
+            if self.spec in self.session.options.references:
+                # A positive control is there to show what can be found.
+                pytest.xfail("reference encoder: " + message)
             pytest.fail(message, pytrace=False)
         if result.verdict == "inconclusive":
             if self.session.options.inconclusive == "fail":

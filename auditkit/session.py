@@ -40,6 +40,7 @@ class SessionOptions:
     """The pytest options of one run (see ``plugin.py`` for their help)."""
 
     encoders: list[str]
+    references: list[str] = field(default_factory=list)
     data: str | None = None
     report_dir: Path = Path("reports/out")
     cache_dir: Path | None = None
@@ -53,6 +54,12 @@ class SessionOptions:
     template_dir: Path | None = None
     progress: bool = False
     write_reports: bool = True
+
+
+    @property
+    def all_specs(self) -> list[str]:
+        """Audited encoders, then references, each once."""
+        return list(dict.fromkeys([*self.encoders, *self.references]))
 
 
 @dataclass
@@ -80,6 +87,10 @@ class AuditSession:
                 memo.value = build()
             except Exception as exc:
                 memo.error = exc
+            except BaseException:
+                # pytest outcomes (fail/skip) and interrupts are not results to keep.
+                del self._memo[key]
+                raise
         if memo.error is not None:
             raise memo.error
         return memo.value
@@ -164,7 +175,9 @@ class AuditSession:
         }
 
     def encoder_entry(self, spec: str) -> dict[str, Any]:
-        entry: dict[str, Any] = {"spec": spec, "fingerprint": None}
+        entry: dict[str, Any] = {
+            "spec": spec, "fingerprint": None, "reference": spec in self.options.references,
+        }
         memo = self._memo.get(("encoder", spec))
         if memo is not None and memo.value is not None:
             enc = memo.value

@@ -13,9 +13,10 @@ def _num(x: float | None) -> str:
 
 def summary_lines(session: AuditSession, cards: dict[str, Path]) -> list[str]:
     lines = []
+    errors: dict[str, set[str]] = {}
     for spec, results in session.results.items():
-        lines.append(f"encoder {spec}")
-        errors = set()
+        role = " (reference)" if spec in session.options.references else ""
+        lines.append(f"encoder {spec}{role}")
         for r in results:
             ci = f"[{_num(r.ci[0])}, {_num(r.ci[1])}]" if r.ci else ""
             sign = "<=" if r.direction == "max" else ">="
@@ -25,9 +26,11 @@ def summary_lines(session: AuditSession, cards: dict[str, Path]) -> list[str]:
                 f"{thr:<8} {r.verdict.upper()}"
             )
             if r.verdict == "error":
-                errors.add(str(r.details.get("reason", "")))
+                errors.setdefault(spec, set()).add(str(r.details.get("reason", "")))
         if spec in cards:
             lines.append(f"  card: {cards[spec]}")
-        for message in sorted(errors):
-            lines.append("  error: " + message.replace("\n", "\n         "))
+    # Errors last, once each: they are what the reader must act on.
+    for spec, messages in errors.items():
+        for message in sorted(messages):
+            lines.append(f"error ({spec}): " + message)
     return lines
