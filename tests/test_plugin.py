@@ -1,0 +1,127 @@
+"""End-to-end runs of the plugin with pytester (the built-in set, cut small)."""
+
+import json
+import textwrap
+from pathlib import Path
+
+import pytest
+import timm
+
+# pytester's in-process runs drop modules first imported inside them; torch
+# registers operator libraries once per process, so import them out here.
+timm.list_models("resnet*")
+timm.is_model("resnet18")
+
+STOCK = Path(__file__).resolve().parents[1] / "audits" / "test_jpeg_quality.py"
+
+ENCODERS = '''
+import numpy as np
+
+class Constant:
+    fingerprint = "constant-v1"
+    def embed(self, images):
+        return np.ones((len(images), 8), dtype=np.float32)
+
+class Noise:
+    """Features independent of the image: a null encoder."""
+    fingerprint = "noise-v1"
+    def __init__(self):
+        self.rng = np.random.default_rng(0)
+    def embed(self, images):
+        return self.rng.normal(size=(len(images), 16)).astype(np.float32)
+
+def constant():
+    return Constant()
+
+def noise():
+    return Noise()
+'''
+
+
+@pytest.fixture
+def project(pytester, tmp_path):
+    pytester.makepyfile(**{"audits/test_jpeg_quality": STOCK.read_text()})
+    pytester.makepyfile(planted=ENCODERS)
+    pytester.makefile(".toml", pyproject=textwrap.dedent("""
+        [tool.auditkit]
+        encoders = ["pixels"]
+        [tool.auditkit.thresholds.jpeg_quality]
+        max_leakage = [0.1, 0.3]
+    """))
+    pytester.syspathinsert()
+    cache = tmp_path / "cache"
+    return lambda *args: pytester.runpytest_inprocess(
+        "audits", "-p", "no:cacheprovider", "--audit-max-images=36",
+        f"--audit-cache-dir={cache}", "--audit-report-dir=out", *args,
+    )
+
+
+def _results(pytester, slug):
+    return json.loads((pytester.path / "out" / slug / "results.json").read_text())
+
+
+def test_leaking_encoder_fails_with_cases_in_ids_and_writes_reports(project, pytester):
+    run = project("--encoder=pixels", "-v")
+    run.assert_outcomes(failed=2)
+    run.stdout.fnmatch_lines([
+        "*test_jpeg_quality*pixels-max_leakage=0.1* FAILED*",
+        "*test_jpeg_quality*pixels-max_leakage=0.3* FAILED*",
+        "*jpeg_quality*max_leakage=0.1*FAIL*",
+        "*card: out*pixels*card.html*",
+    ])
+    doc = _results(pytester, "pixels")
+    assert doc["schema_version"] == 1 and doc["encoder"]["fingerprint"]
+    cases = doc["audits"]
+    assert [c["case"] for c in cases] == ["max_leakage=0.1", "max_leakage=0.3"]
+    assert all(c["verdict"] == "fail" and c["ci"][0] > 0.5 for c in cases)
+    assert cases[0]["chance"] == pytest.approx(1 / 6)
+    assert cases[0]["n"] == 36 * 6
+    assert (pytester.path / "out" / "pixels" / "card.html").stat().st_size > 1000
+    extraction = doc["provenance"]["extraction"]
+    assert extraction["computed"] == 36 * 6
+
+    again = project("--encoder=pixels")
+    again.assert_outcomes(failed=2)
+    redo = _results(pytester, "pixels")["provenance"]["extraction"]
+    assert redo["computed"] == 0 and redo["disk_hits"] == 36 * 6
+    assert _results(pytester, "pixels")["audits"][0]["value"] == cases[0]["value"]
+
+
+def test_null_encoder_passes_and_constant_is_inconclusive(project, pytester):
+    run = project("--encoder=python:planted:noise", "--encoder=python:planted:constant",
+                  "--audit-no-cache")
+    run.assert_outcomes(passed=2, skipped=2)
+    noise = _results(pytester, "python_planted_noise")["audits"]
+    assert {c["verdict"] for c in noise} == {"pass"}
+    assert noise[0]["ci"][0] <= 0.0 <= noise[0]["ci"][1] + 0.05
+    const = _results(pytester, "python_planted_constant")["audits"]
+    assert {c["verdict"] for c in const} == {"inconclusive"}
+    assert const[0]["details"]["degenerate"] is True
+    assert "degenerate" in const[0]["details"]["reason"]
+
+
+def test_inconclusive_can_be_made_to_fail(project):
+    run = project("--encoder=python:planted:constant", "--audit-inconclusive=fail",
+                  "--audit-no-cache")
+    run.assert_outcomes(failed=2)
+
+
+def test_reference_encoder_failures_are_expected(project, pytester):
+    run = project("--encoder=python:planted:noise", "--audit-reference=pixels",
+                  "--audit-no-cache")
+    run.assert_outcomes(passed=2, xfailed=2)
+    assert _results(pytester, "pixels")["encoder"]["reference"] is True
+
+
+def test_bad_spec_is_an_error_with_close_matches_not_a_pass(project, pytester):
+    run = project("--encoder=timm:resnt18")
+    run.assert_outcomes(failed=2)
+    run.stdout.fnmatch_lines(["*error (timm:resnt18)*Did you mean: resnet18*"])
+    doc = _results(pytester, "timm_resnt18")
+    assert {c["verdict"] for c in doc["audits"]} == {"error"}
+    assert "Traceback" not in run.stdout.str()
+
+
+def test_default_encoders_come_from_pyproject(project, pytester):
+    run = project("--collect-only", "-q")
+    run.stdout.fnmatch_lines(["*pixels-max_leakage=0.1*", "*pixels-max_leakage=0.3*"])
