@@ -73,6 +73,12 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "audit(name): an auditkit audit test named NAME")
     cfg = load_config(config.rootpath)
     opt = config.option
+    if opt.audit_baseline:
+        # A gate that silently ignores its baseline would pass regressions.
+        raise pytest.UsageError(
+            f"--audit-baseline {opt.audit_baseline!r}: baseline comparison is not implemented "
+            "yet; run without it"
+        )
     options = SessionOptions(
         encoders=list(opt.encoder or cfg["encoders"]),
         # Configured references join the default run; with --encoder, name them.

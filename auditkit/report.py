@@ -286,6 +286,30 @@ class AuditGroup:
         return min((c["verdict"] for c in self.cases), key=SEVERITY.index)
 
 
+def split_details(
+    details: Mapping[str, Any], hidden: Sequence[str]
+) -> tuple[list[tuple[str, Any]], list[tuple[str, Any]]]:
+    """Split a case's extra details into scalars (shown inline) and structures (folded).
+
+    Lists and tables (per-class scores, variant parameters) would stretch a
+    table cell to the height of a page, so the card folds them away.
+
+    Examples
+    --------
+    >>> split_details({"a": 1, "b": [1, 2], "c": "x"}, hidden=["c"])
+    ([('a', 1)], [('b', [1, 2])])
+    """
+    scalars, structured = [], []
+    for key, value in details.items():
+        if key in hidden:
+            continue
+        if value is None or isinstance(value, (int, float, str, bool)):
+            scalars.append((key, value))
+        else:
+            structured.append((key, value))
+    return scalars, structured
+
+
 def group_cases(audits: Sequence[Mapping[str, Any]]) -> list[AuditGroup]:
     """Group audit cases by ``audit`` in first-seen order, with one confusion matrix each."""
     groups: dict[str, AuditGroup] = {}
@@ -323,7 +347,9 @@ def make_environment(template_dir: Path | None = None) -> Environment:
         trim_blocks=True, lstrip_blocks=True,
     )
     env.filters.update(fmt=fmt, short=shorten, threshold=threshold_text)
-    env.globals.update(interval_bar=interval_bar, COUNT_ORDER=COUNT_ORDER)
+    env.globals.update(
+        interval_bar=interval_bar, COUNT_ORDER=COUNT_ORDER, split_details=split_details
+    )
     return env
 
 
