@@ -80,3 +80,22 @@ def test_too_few_groups_is_an_error_not_a_score():
     X = np.zeros((4, 2))
     with pytest.raises(ValueError, match="at least 2"):
         cross_val_predictions(X, np.array(["a", "b", "a", "b"]), np.array([0, 0, 1, 1]) * 0)
+
+
+def test_solver_matches_scikit_learn_at_the_same_C():
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import Normalizer, StandardScaler
+
+    rng = np.random.default_rng(3)
+    groups, y = _design(80, 4, rng)
+    X = rng.normal(size=(len(y), 20))
+    X[:, :4] += 0.8 * np.eye(4)[np.searchsorted(np.unique(y), y)]
+    train, test = slice(0, 240), slice(240, None)
+    ours = LinearProbe(Cs=(0.1,), max_iter=200).fit(X[train], y[train])
+    ref = make_pipeline(
+        Normalizer(), StandardScaler(),
+        LogisticRegression(C=0.1, class_weight="balanced", max_iter=5000),
+    ).fit(X[train], y[train])
+    agree = np.mean(ours.predict(X[test]) == ref.predict(X[test]))
+    assert agree >= 0.97
