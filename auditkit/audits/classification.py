@@ -36,27 +36,17 @@ def measure_probe(
     score = probe_score(np.asarray(X), np.asarray(y, dtype=object), np.asarray(groups), seed=seed)
     details = probe_details(score, class_names)
     details.update(extra or {})
-    leakage = Measurement(
-        metric="leakage",
-        value=score.leakage,
-        ci=score.leakage_ci,
-        chance=score.chance,
-        n=score.n,
-        detectable=score.detectable_leakage,
-        degenerate=score.degenerate,
-        details=details,
-    )
-    accuracy = Measurement(
-        metric="accuracy",
-        value=score.accuracy,
-        ci=score.accuracy_ci,
-        chance=score.chance,
-        n=score.n,
-        detectable=score.detectable_accuracy,
-        degenerate=score.degenerate,
-        details=details,
-    )
-    return {"leakage": leakage, "accuracy": accuracy}
+    points = {
+        "leakage": (score.leakage, score.leakage_ci, score.detectable_leakage),
+        "accuracy": (score.accuracy, score.accuracy_ci, score.detectable_accuracy),
+    }
+    return {
+        metric: Measurement(
+            metric=metric, value=value, ci=ci, chance=score.chance, n=score.n,
+            detectable=detectable, degenerate=score.degenerate, details=details,
+        )
+        for metric, (value, ci, detectable) in points.items()
+    }
 
 
 def probe_details(score: ProbeScore, class_names: Mapping[str, str] | None = None) -> dict:
