@@ -10,14 +10,9 @@ from pathlib import Path
 
 from auditkit.data.base import ProbeSet, Skipped, SourceImage, sha256_of_image, take_balanced
 from auditkit.data.builtin import BUILTIN_CLASSES, BuiltinRecipe, builtin_probe_set
-from auditkit.data.folder import (
-    IMAGE_EXTENSIONS,
-    FileLoader,
-    decode_image_bytes,
-    folder_probe_set,
-    manifest_probe_set,
-    read_exif,
-)
+from auditkit.data.decode import IMAGE_EXTENSIONS, FileLoader, decode_image_bytes, read_exif
+from auditkit.data.folder import folder_probe_set
+from auditkit.data.manifest import manifest_probe_set
 from auditkit.errors import ProbeSetError
 
 __all__ = [
