@@ -212,7 +212,16 @@ _cards_key = pytest.StashKey[dict[str, Path]]()
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
     audit_session = config.stash.get(session_key, None)
-    if audit_session is None or not audit_session.results:
+    if audit_session is None:
+        return
+    if not audit_session.results:
+        if getattr(config.option, "numprocesses", None):
+            # Verdicts reach the controller as test outcomes, but not the results themselves.
+            terminalreporter.section("auditkit")
+            terminalreporter.write_line(
+                "under pytest-xdist, results.json and cards are not written yet: "
+                "run without -n to get them"
+            )
         return
     from auditkit.summary import summary_lines
 

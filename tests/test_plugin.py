@@ -125,3 +125,30 @@ def test_bad_spec_is_an_error_with_close_matches_not_a_pass(project, pytester):
 def test_default_encoders_come_from_pyproject(project, pytester):
     run = project("--collect-only", "-q")
     run.stdout.fnmatch_lines(["*pixels-max_leakage=0.1*", "*pixels-max_leakage=0.3*"])
+
+
+def test_user_folder_with_a_bad_file_runs_on_and_records_the_skip(project, pytester):
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for label in ("cats", "dogs"):
+        folder = pytester.path / "data" / label
+        folder.mkdir(parents=True)
+        for i in range(8):
+            arr = rng.integers(0, 255, (48, 64, 3), dtype=np.uint8)
+            Image.fromarray(arr).save(folder / f"{i}.png")
+    (pytester.path / "data" / "cats" / "broken.jpg").write_bytes(b"not a jpeg at all")
+    run = project("--encoder=pixels", "--audit-data=data")
+    run.assert_outcomes(failed=2)
+    data = _results(pytester, "pixels")["provenance"]["data"]
+    assert data["n_images"] == 16
+    assert data["classes"] == {"cats": 8, "dogs": 8}
+    assert any("broken.jpg" in s["path"] for s in data["skipped_files"])
+    assert sum(data["skipped"].values()) == 1
+
+
+def test_xdist_run_says_reports_are_not_written(project, pytester):
+    run = project("--encoder=python:planted:noise", "--audit-no-cache", "-n", "2", "-p", "xdist")
+    run.stdout.fnmatch_lines(["*under pytest-xdist, results.json and cards are not written yet*"])
+    assert not (pytester.path / "out").exists()
