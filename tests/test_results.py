@@ -31,6 +31,7 @@ def test_document_has_the_contract_keys(tmp_path):
     write_json_atomic(path, doc)
     text = path.read_text()
     json.loads(text)  # strict JSON, no NaN
+    assert path.stat().st_mode & 0o777 == 0o644
     assert load_document(path)["audits"][0]["ci"] == [0.3, 0.5]
     assert AuditResult.from_json(doc["audits"][0]) == _result()
 
