@@ -14,7 +14,10 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from auditkit.data.base import ProbeSet
+from auditkit.extract import Extractor
 from auditkit.probes import ProbeScore, probe_score
+from auditkit.transforms.base import Variant
 from auditkit.verdicts import Measurement
 
 
@@ -66,3 +69,24 @@ def probe_details(score: ProbeScore, class_names: Mapping[str, str] | None = Non
         "per_class": {names.get(c, c): v for c, v in score.per_class.items()},
         "probe": "logistic regression (balanced, C by inner grouped CV), 5-fold StratifiedGroupKFold",
     }
+
+
+def measure_variants(
+    extractor: Extractor, probe_set: ProbeSet, variants: list[Variant], seed: int = 0
+) -> dict[str, Measurement]:
+    """Embed every source image under ``variants`` and probe which one was applied.
+
+    Examples
+    --------
+    >>> ms = measure_variants(extractor, probe_set, jpeg_grid())  # doctest: +SKIP
+    """
+    table = extractor.embed(probe_set.images, variants)
+    extra = {
+        "variants": [{"id": v.id, "label": v.label, "params": dict(v.params)} for v in variants],
+        "n_images": len(set(table.image_ids.tolist())),
+        "skipped_pairs": len(probe_set.images) * len(variants) - len(table),
+    }
+    return measure_probe(
+        table.X, table.variant_ids, table.groups, seed=seed,
+        class_names={v.id: v.label for v in variants}, extra=extra,
+    )

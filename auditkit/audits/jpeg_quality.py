@@ -7,7 +7,7 @@ linear probe predicts the class from the embedding; chance is 1/6.
 
 from __future__ import annotations
 
-from auditkit.audits.classification import measure_probe
+from auditkit.audits.classification import measure_variants
 from auditkit.data.base import ProbeSet
 from auditkit.extract import Extractor
 from auditkit.transforms.quality import jpeg_grid
@@ -24,13 +24,4 @@ def measure(extractor: Extractor, probe_set: ProbeSet, seed: int = 0) -> dict[st
     >>> ms = measure(Extractor(build_encoder("pixels")), builtin_probe_set())  # doctest: +SKIP
     >>> ms["leakage"].value                                                   # doctest: +SKIP
     """
-    variants = jpeg_grid()
-    table = extractor.embed(probe_set.images, variants)
-    names = {v.id: v.label for v in variants}
-    extra = {
-        "variants": [{"id": v.id, "label": v.label, "params": dict(v.params)} for v in variants],
-        "n_images": len(set(table.image_ids.tolist())),
-        "skipped_pairs": len(probe_set.images) * len(variants) - len(table),
-    }
-    return measure_probe(table.X, table.variant_ids, table.groups, seed=seed,
-                         class_names=names, extra=extra)
+    return measure_variants(extractor, probe_set, jpeg_grid(), seed=seed)

@@ -1,0 +1,78 @@
+"""Processing traces of Ramos et al. (ICCV 2025): sharpening, resizing, interpolation.
+
+Every class ends with the same JPEG 95 4:4:4 encoding, so the probe sees the
+processing step and not a difference in compression:
+
+* sharpening: none (the JPEG 95 baseline), ``ImageEnhance.Sharpness`` 2 and 4;
+* resizing: x0.5, x1 (baseline), x2;
+* interpolation: bilinear, bicubic, Lanczos, box, each at a random scale in
+  1 +- 0.2 drawn per image from the variant seed (the paper gives no JPEG step
+  here; auditkit adds the same JPEG 95 ending so all processing audits share
+  one final encoding).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+from PIL import Image, ImageEnhance
+
+from auditkit.transforms.base import Variant
+from auditkit.transforms.quality import jpeg
+
+FINAL_JPEG = {"quality": 95, "subsampling": "444"}
+
+RESAMPLING = {
+    "bilinear": Image.Resampling.BILINEAR,
+    "bicubic": Image.Resampling.BICUBIC,
+    "lanczos": Image.Resampling.LANCZOS,
+    "box": Image.Resampling.BOX,
+}
+
+
+def sharpen_then_jpeg(image: Image.Image, params: Mapping[str, Any], seed: int) -> Image.Image:
+    factor = float(params["factor"])
+    if factor != 1.0:
+        image = ImageEnhance.Sharpness(image).enhance(factor)
+    return jpeg(image, FINAL_JPEG, seed)
+
+
+def resize_then_jpeg(image: Image.Image, params: Mapping[str, Any], seed: int) -> Image.Image:
+    scale = float(params["scale"])
+    method = RESAMPLING[str(params.get("method", "bicubic"))]
+    if "jitter" in params:
+        # Scale drawn per image: the probe must recognise the kernel, not one size.
+        rng = np.random.default_rng(seed)
+        scale *= 1.0 + rng.uniform(-params["jitter"], params["jitter"])
+    if scale != 1.0:
+        w, h = image.size
+        image = image.resize((max(1, round(w * scale)), max(1, round(h * scale))), method)
+    return jpeg(image, FINAL_JPEG, seed)
+
+
+def sharpening_variants() -> list[Variant]:
+    return [
+        Variant(f"sharpen/x{f:g}", "filter", sharpen_then_jpeg, {"factor": f},
+                label="no sharpening" if f == 1 else f"sharpness {f:g}")
+        for f in (1.0, 2.0, 4.0)
+    ]
+
+
+def resizing_variants() -> list[Variant]:
+    return [
+        Variant(f"resize/x{s:g}", "geometric", resize_then_jpeg,
+                {"scale": s, "method": "bicubic"},
+                label="original size" if s == 1 else f"resized x{s:g}")
+        for s in (0.5, 1.0, 2.0)
+    ]
+
+
+def interpolation_variants(jitter: float = 0.2) -> list[Variant]:
+    return [
+        Variant(f"interp/{name}", "geometric", resize_then_jpeg,
+                {"scale": 1.0, "method": name, "jitter": jitter},
+                label=f"{name} x(1±{jitter:g})", stochastic=True)
+        for name in RESAMPLING
+    ]

@@ -1,0 +1,62 @@
+import io
+
+import numpy as np
+import pytest
+from PIL import Image, JpegImagePlugin
+
+from auditkit.transforms.processing import (
+    interpolation_variants,
+    resizing_variants,
+    sharpening_variants,
+)
+
+
+def _photo(seed=0, size=(80, 64)):
+    rng = np.random.default_rng(seed)
+    base = rng.integers(0, 255, (size[1] // 8, size[0] // 8, 3), dtype=np.uint8)
+    return Image.fromarray(base).resize(size, Image.Resampling.BICUBIC)
+
+
+ALL = sharpening_variants() + resizing_variants() + interpolation_variants()
+
+
+@pytest.mark.parametrize("variant", ALL, ids=lambda v: v.id)
+def test_every_class_ends_in_jpeg95_444_and_is_deterministic(variant, monkeypatch):
+    written = []
+    original = Image.Image.save
+
+    def spy(self, fp, *args, **kwargs):
+        original(self, fp, *args, **kwargs)
+        written.append(fp.getvalue())
+
+    monkeypatch.setattr(Image.Image, "save", spy)
+    a = np.asarray(variant.apply(_photo(), seed=7))
+    b = np.asarray(variant.apply(_photo(), seed=7))
+    assert np.array_equal(a, b)
+    encoded = Image.open(io.BytesIO(written[-1]))
+    assert JpegImagePlugin.get_sampling(encoded) == 0  # 4:4:4
+
+
+def test_resizing_changes_size_by_the_stated_factor():
+    sizes = {v.params["scale"]: v.apply(_photo()).size for v in resizing_variants()}
+    assert sizes == {0.5: (40, 32), 1.0: (80, 64), 2.0: (160, 128)}
+
+
+def test_interpolation_scale_is_random_per_seed_within_twenty_percent():
+    variant = interpolation_variants()[0]
+    assert variant.stochastic
+    widths = {variant.apply(_photo(), seed=s).size[0] for s in range(20)}
+    assert len(widths) > 3
+    assert all(64 <= w <= 96 for w in widths)
+
+
+def test_sharpening_classes_differ_and_keep_size():
+    outs = [np.asarray(v.apply(_photo()), dtype=int) for v in sharpening_variants()]
+    assert all(o.shape == (64, 80, 3) for o in outs)
+    assert np.abs(outs[2] - outs[0]).mean() > np.abs(outs[1] - outs[0]).mean() > 0
+
+
+def test_ids_are_unique_and_stable():
+    ids = [v.id for v in ALL]
+    assert len(set(ids)) == len(ids) == 10
+    assert len({v.key for v in ALL}) == 10
