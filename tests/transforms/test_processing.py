@@ -21,19 +21,11 @@ ALL = sharpening_variants() + resizing_variants() + interpolation_variants()
 
 
 @pytest.mark.parametrize("variant", ALL, ids=lambda v: v.id)
-def test_every_class_ends_in_jpeg95_444_and_is_deterministic(variant, monkeypatch):
-    written = []
-    original = Image.Image.save
-
-    def spy(self, fp, *args, **kwargs):
-        original(self, fp, *args, **kwargs)
-        written.append(fp.getvalue())
-
-    monkeypatch.setattr(Image.Image, "save", spy)
+def test_every_class_ends_in_jpeg95_444_and_is_deterministic(variant, saved_bytes):
     a = np.asarray(variant.apply(_photo(), seed=7))
     b = np.asarray(variant.apply(_photo(), seed=7))
     assert np.array_equal(a, b)
-    encoded = Image.open(io.BytesIO(written[-1]))
+    encoded = Image.open(io.BytesIO(saved_bytes[-1]))
     assert JpegImagePlugin.get_sampling(encoded) == 0  # 4:4:4
 
 

@@ -24,19 +24,11 @@ def _reference_tables(quality):
 
 
 @pytest.mark.parametrize("variant", jpeg_grid(), ids=lambda v: v.id)
-def test_file_has_requested_quality_and_subsampling(variant, monkeypatch):
+def test_file_has_requested_quality_and_subsampling(variant, saved_bytes):
     """Intercept the encoded bytes and read back the JPEG header fields."""
-    written = []
-    original = Image.Image.save
-
-    def spy(self, fp, *args, **kwargs):
-        original(self, fp, *args, **kwargs)
-        written.append(fp.getvalue())
-
-    monkeypatch.setattr(Image.Image, "save", spy)
     out = variant.apply(_photo())
     assert out.mode == "RGB" and out.size == (96, 80)
-    (blob,) = written
+    (blob,) = saved_bytes
     decoded = Image.open(io.BytesIO(blob))
     from PIL import JpegImagePlugin
 
