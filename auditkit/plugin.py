@@ -34,6 +34,7 @@ from auditkit.session import AuditSession, SessionOptions
 from auditkit.verdicts import Measurement, Threshold, error_result, to_result
 
 session_key = pytest.StashKey[AuditSession]()
+_cards_key = pytest.StashKey[dict[str, Path]]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -205,9 +206,6 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         return
     cards = audit_session.write_reports()
     session.config.stash[_cards_key] = cards
-
-
-_cards_key = pytest.StashKey[dict[str, Path]]()
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
