@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
+from collections.abc import Iterator
 
 import torch
 
@@ -69,12 +72,13 @@ def build_open_clip(spec: EncoderSpec, options: LoadOptions) -> TorchEncoder:
     torch.manual_seed(options.seed)
     # Built without weights, then loaded explicitly: open_clip's own download path
     # retries the hub for a minute and ends in a bare RuntimeError.
-    model, _, preprocess = open_clip.create_model_and_transforms(
-        spec.name,
-        pretrained=None,
-        # The preprocessing of the named checkpoint, even for random weights.
-        **_preprocess_overrides(spec),
-    )
+    with _quiet_random_init_notice():
+        model, _, preprocess = open_clip.create_model_and_transforms(
+            spec.name,
+            pretrained=None,
+            # The preprocessing of the named checkpoint, even for random weights.
+            **_preprocess_overrides(spec),
+        )
     if weights_file is not None:
         source, sha = weights_file, file_sha256(weights_file)
         load_into(model, load_checkpoint(weights_file, spec.raw), weights_file, spec.raw)
@@ -98,6 +102,23 @@ def build_open_clip(spec: EncoderSpec, options: LoadOptions) -> TorchEncoder:
         weights_sha256=sha,
         weights_source=source,
     )
+
+
+class _DropRandomInitNotice(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "No pretrained weights loaded" not in record.getMessage()
+
+
+@contextlib.contextmanager
+def _quiet_random_init_notice() -> Iterator[None]:
+    """open_clip warns that the model is random; auditkit loads the weights itself next."""
+    root = logging.getLogger()
+    notice = _DropRandomInitNotice()
+    root.addFilter(notice)
+    try:
+        yield
+    finally:
+        root.removeFilter(notice)
 
 
 def _preprocess_overrides(spec: EncoderSpec) -> dict[str, object]:
