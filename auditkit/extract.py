@@ -91,8 +91,12 @@ class _MissDataset(Dataset):
         seed = transform_seed(self.seed, image.sha256)
         for key, variant in pairs:
             try:
-                item = self.encoder.preprocess(variant.apply(pil, seed))
-                if variant.post is not None:
+                image_in = variant.apply(pil, seed)
+                on_image = variant.post is not None and self.encoder.post_on_image
+                if on_image:
+                    image_in = variant.post(image_in, variant.params)
+                item = self.encoder.preprocess(image_in)
+                if variant.post is not None and not on_image:
                     item = variant.post(item, variant.params)
             except Exception as exc:  # noqa: BLE001 - reported by name, run goes on
                 item = _Failure(image.id, f"{variant.id}: {type(exc).__name__}: {exc}")

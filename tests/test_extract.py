@@ -93,3 +93,37 @@ def test_workers_give_the_same_embeddings(workers):
     serial = Extractor(CountingEncoder(), None, num_workers=0).embed(images, variants)
     other = Extractor(CountingEncoder(), None, num_workers=workers).embed(images, variants)
     np.testing.assert_array_equal(serial.X, other.X)
+
+
+class TensorEncoder(CountingEncoder):
+    """Preprocessing yields a tensor: the masked control acts on it."""
+
+    def preprocess(self, image):
+        import torch
+
+        return torch.as_tensor(np.asarray(image, dtype=np.float32)).permute(2, 0, 1)
+
+    def embed_batch(self, batch):
+        self.forward_calls += 1
+        return batch.flatten(1).numpy()
+
+
+@pytest.mark.parametrize(
+    ("encoder", "expect_grey"),
+    [(TensorEncoder, False), (CountingEncoder, True)],
+    ids=["tensor-encoder-masks-its-input-tensor", "feature-encoder-masks-the-image"],
+)
+def test_masked_control_acts_after_preprocessing(encoder, expect_grey):
+    from auditkit.transforms.mask import masked
+
+    variant = masked(jpeg_grid()[:1])[0]
+    enc = encoder()
+    enc.post_on_image = expect_grey
+    (image,) = _images(1)
+    table = Extractor(enc, None, num_workers=0).embed([image], [variant])
+    if expect_grey:
+        # The mean colour of a mostly grey image is close to 128.
+        assert np.allclose(table.X[0], 128, atol=8)
+    else:
+        pixels = table.X[0].reshape(3, 32, 40)
+        assert pixels[:, 16, 20].tolist() == [0, 0, 0] and pixels[:, -1, -1].any()

@@ -12,6 +12,8 @@ from auditkit.audits.classification import measure_variants
 from auditkit.data.base import ProbeSet
 from auditkit.extract import Extractor
 from auditkit.transforms.base import Variant
+from auditkit.transforms.mask import masked
+from auditkit.transforms.quality import jpeg_grid
 from auditkit.transforms.processing import (
     interpolation_variants,
     resizing_variants,
@@ -24,6 +26,8 @@ FAMILIES: dict[str, Callable[[], list[Variant]]] = {
     "processing_sharpening": sharpening_variants,
     "processing_resizing": resizing_variants,
     "processing_interpolation": interpolation_variants,
+    # The semantic control: how much JPEG leakage survives without the subject.
+    "processing_masked_jpeg": lambda: masked(jpeg_grid()),
 }
 
 

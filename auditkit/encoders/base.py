@@ -47,6 +47,10 @@ class Encoder(abc.ABC):
     default_batch_size: int = 32
     #: Output dtype of the embedding as stored in the cache.
     dtype: str = "float32"
+    #: Whether a variant's post-preprocessing step (the masked control) must
+    #: act on the image: true where ``preprocess`` computes features rather
+    #: than a resized, normalised pixel tensor (``pixels``, user ``embed``).
+    post_on_image: bool = False
 
     @abc.abstractmethod
     def preprocess(self, image: Image.Image) -> Any:

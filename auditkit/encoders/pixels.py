@@ -235,6 +235,8 @@ class PixelsEncoder(Encoder):
     The vector has the same length and is finite for every size.
     """
 
+    post_on_image = True
+
     spec = "pixels"
     weights_sha256 = None
     weights_source = "parameter-free"

@@ -27,6 +27,8 @@ from auditkit.errors import ConfigError, SpecError
 class CallableEncoder(Encoder):
     """Adapts an object with ``embed(list[PIL.Image]) -> (N, D)`` to :class:`Encoder`."""
 
+    post_on_image = True
+
     def __init__(self, spec: str, obj: Any, fingerprint: str) -> None:
         self.spec = spec
         self.obj = obj

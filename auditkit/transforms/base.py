@@ -41,8 +41,10 @@ class Variant:
     stochastic : bool
         Whether ``fn`` uses its seed; only then does the seed enter cache keys.
     post : callable or None
-        ``post(tensor, params) -> tensor`` applied after the encoder's own
-        preprocessing (the masked semantic control); module-level for pickling.
+        ``post(x, params) -> x`` applied after the encoder's own preprocessing
+        (the masked semantic control); module-level for pickling. ``x`` is the
+        model's input tensor, or the PIL image for encoders whose
+        preprocessing is not a pixel transform (see ``Encoder.post_on_image``).
     """
 
     id: str

@@ -40,3 +40,13 @@ def test_blind_encoder_sits_at_chance(probe_set):
     lo, hi = ms["leakage"].ci
     assert lo <= 0.05 and hi >= -0.3
     assert ms["accuracy"].chance == pytest.approx(1 / 3)
+
+
+def test_masked_jpeg_control_runs_and_reports_what_survives(probe_set):
+    ms = processing.measure("processing_masked_jpeg", Extractor(build_encoder("pixels")),
+                            probe_set)
+    leak = ms["leakage"]
+    assert leak.details["n_classes"] == 6
+    assert all(c.endswith("centre masked") for c in leak.details["classes"])
+    # Traces survive at the border for the native-resolution baseline.
+    assert leak.ci[0] > 0.2
