@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 from scipy.stats import norm
-from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.model_selection import StratifiedGroupKFold
 
 #: Two-sided 95 % intervals; detectable effects at 80 % power.
@@ -191,10 +191,9 @@ def cross_val_predictions(
     pred = np.empty(len(y), dtype=y.dtype)
     chosen = []
     folds = StratifiedGroupKFold(splits, shuffle=True, random_state=seed).split(X, y, groups)
+    template = probe if probe is not None else LinearProbe(random_state=seed)
     for train, test in folds:
-        model = (probe or LinearProbe(random_state=seed)).__class__(
-            **(probe or LinearProbe(random_state=seed)).get_params()
-        )
+        model = clone(template)
         model.fit(X[train], y[train], groups[train])
         pred[test] = model.predict(X[test])
         chosen.append(model.C_)
