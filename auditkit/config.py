@@ -28,6 +28,16 @@ DEFAULTS: dict[str, Any] = {
     "seed": 0,
     "thresholds": {
         "jpeg_quality": {"max_leakage": [0.1, 0.5]},
+        "processing_sharpening": {"max_leakage": [0.1, 0.5]},
+        "processing_resizing": {"max_leakage": [0.1, 0.5]},
+        "processing_interpolation": {"max_leakage": [0.1, 0.5]},
+        "processing_masked_jpeg": {"max_leakage": [0.1, 0.5]},
+        "style_fine_grained": {"max_leakage": [0.5]},
+        "style_generalisation": {"max_leakage": [0.5]},
+        "style_recognition": {"max_leakage": [0.5]},
+        "camera_model": {"max_leakage": [0.1, 0.5]},
+        "camera_model_masked": {"max_leakage": [0.1, 0.5]},
+        "retrieval_shift": {"max_delta": [0.05]},
     },
 }
 
