@@ -5,6 +5,7 @@
     auditkit encoders            list the aliases and spec forms
     auditkit init [DIR]          write the stock audits/ and a [tool.auditkit] block
     auditkit cache info|clear    inspect or empty the embedding cache
+    auditkit compare BASE CAND   compare two results.json; exit 1 on a regression
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from auditkit.errors import AuditkitError
 from auditkit.init import init_project
 
 
@@ -55,6 +57,34 @@ def _cmd_cache(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from auditkit.compare import comparison_lines, compare_results, has_regression, results_of
+    from auditkit.config import baseline_tolerance, load_config
+    from auditkit.results import load_document, write_json_atomic
+
+    try:
+        base, cand = load_document(Path(args.base)), load_document(Path(args.candidate))
+        tolerance = (args.tolerance if args.tolerance is not None
+                     else baseline_tolerance(load_config(Path.cwd())))
+    except (ValueError, AuditkitError) as exc:
+        print(f"auditkit compare: {exc}", file=sys.stderr)
+        return 2
+    comparisons = compare_results(results_of(base), results_of(cand), tolerance)
+    print(f"base:      {base['encoder']['spec']} ({args.base})")
+    print(f"candidate: {cand['encoder']['spec']} ({args.candidate})")
+    print(f"tolerance: {tolerance:g}")
+    for line in comparison_lines(comparisons):
+        print(line)
+    if args.json:
+        write_json_atomic(Path(args.json), {
+            "base": args.base, "candidate": args.candidate, "tolerance": tolerance,
+            "comparisons": [c.to_json() for c in comparisons],
+        })
+    # An unmeasurable case must not let a regression through unseen.
+    failed = has_regression(comparisons) or any(c.outcome == "error" for c in comparisons)
+    return 1 if failed else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="auditkit", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -69,6 +99,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cache-dir", default=None, help="cache directory (default: user cache)")
     p.add_argument("--fingerprint", default=None, help="clear only this encoder's entries")
     p.set_defaults(fn=_cmd_cache)
+    p = sub.add_parser("compare", help="compare a candidate's results.json with its base's")
+    p.add_argument("base", help="results.json of the base model")
+    p.add_argument("candidate", help="results.json of the candidate (e.g. a fine-tune)")
+    p.add_argument("--tolerance", type=float, default=None,
+                   help="allowed rise of leakage (default: [tool.auditkit] baseline_tolerance, "
+                        "else 0.05)")
+    p.add_argument("--json", default=None, metavar="PATH", help="also write the comparison")
+    p.set_defaults(fn=_cmd_compare)
     return parser
 
 

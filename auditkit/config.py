@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from auditkit.compare import DEFAULT_TOLERANCE
 from auditkit.errors import ConfigError
 from auditkit.verdicts import Threshold, thresholds_from_config
 
@@ -70,6 +71,16 @@ def load_config(root: Path) -> dict[str, Any]:
             "expected a non-empty list of encoder specs"
         )
     return config
+
+
+def baseline_tolerance(config: Mapping[str, Any]) -> float:
+    """How far a case may move the wrong way before a baseline comparison calls it a regression."""
+    value = config.get("baseline_tolerance", DEFAULT_TOLERANCE)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+        raise ConfigError(
+            f"[tool.auditkit] baseline_tolerance = {value!r}: expected a number >= 0"
+        )
+    return float(value)
 
 
 def audit_thresholds(config: Mapping[str, Any], audit: str) -> list[Threshold]:

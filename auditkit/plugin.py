@@ -25,12 +25,15 @@ from typing import Any
 
 import pytest
 
-from auditkit.config import audit_thresholds, load_config
+from auditkit.baseline import Baseline
+from auditkit.compare import Comparison, compare_case
+from auditkit.config import audit_thresholds, baseline_tolerance, load_config
 from auditkit.data.base import ProbeSet
 from auditkit.encoders.base import Encoder
-from auditkit.errors import AuditkitError
+from auditkit.errors import AuditkitError, ConfigError
 from auditkit.extract import Extractor
 from auditkit.session import AuditSession, SessionOptions
+from auditkit.results import AuditResult
 from auditkit.verdicts import Measurement, Threshold, error_result, to_result
 
 session_key = pytest.StashKey[AuditSession]()
@@ -52,8 +55,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="embedding cache directory; default: the user cache dir.")
     group.addoption("--audit-no-cache", action="store_true",
                     help="do not read or write the embedding cache on disk.")
-    group.addoption("--audit-baseline", default=None, metavar="RESULTS_JSON",
-                    help="results.json of a base model to compare against.")
+    group.addoption("--audit-baseline", default=None, metavar="PATH",
+                    help="results.json of the base model of the audited encoders, or a report "
+                         "dir with one <slug>/results.json per encoder: a case fails when it "
+                         "leaks more than the baseline beyond the tolerance.")
+    group.addoption("--audit-baseline-tolerance", type=float, default=None, metavar="X",
+                    help="allowed rise over the baseline (default: [tool.auditkit] "
+                         "baseline_tolerance, else 0.05).")
+    group.addoption("--audit-update-baseline", action="store_true",
+                    help="write this run's results to --audit-baseline.")
     group.addoption("--audit-device", default=None, metavar="DEVICE",
                     help="torch device (cpu, cuda, cuda:1); default: cuda when available.")
     group.addoption("--audit-seed", type=int, default=None, metavar="N",
@@ -74,12 +84,6 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "audit(name): an auditkit audit test named NAME")
     cfg = load_config(config.rootpath)
     opt = config.option
-    if opt.audit_baseline:
-        # A gate that silently ignores its baseline would pass regressions.
-        raise pytest.UsageError(
-            f"--audit-baseline {opt.audit_baseline!r}: baseline comparison is not implemented "
-            "yet; run without it"
-        )
     options = SessionOptions(
         encoders=list(opt.encoder or cfg["encoders"]),
         # Configured references join the default run; with --encoder, name them.
@@ -99,8 +103,43 @@ def pytest_configure(config: pytest.Config) -> None:
         progress=opt.capture == "no",
         # xdist workers leave reports to the controller.
         write_reports=not hasattr(config, "workerinput"),
+        baseline=_baseline(opt, cfg),
+        update_baseline=bool(opt.audit_update_baseline),
     )
-    config.stash[session_key] = AuditSession(options, cfg, config.rootpath)
+    session = AuditSession(options, cfg, config.rootpath)
+    _check_baseline(session)
+    config.stash[session_key] = session
+
+
+def _baseline(opt: Any, cfg: dict[str, Any]) -> Baseline | None:
+    if opt.audit_update_baseline and not opt.audit_baseline:
+        raise pytest.UsageError("--audit-update-baseline needs --audit-baseline PATH")
+    if not opt.audit_baseline:
+        return None
+    tolerance = opt.audit_baseline_tolerance
+    if tolerance is None:
+        tolerance = baseline_tolerance(cfg)
+    elif tolerance < 0:
+        raise pytest.UsageError(f"--audit-baseline-tolerance {tolerance}: expected >= 0")
+    return Baseline(Path(opt.audit_baseline), tolerance)
+
+
+def _check_baseline(session: AuditSession) -> None:
+    """Read every baseline file now: a broken baseline stops the run before any work."""
+    baseline = session.options.baseline
+    if baseline is None:
+        return
+    audited = [s for s in session.options.all_specs if not session.is_reference(s)]
+    if baseline.is_file and session.options.update_baseline and len(audited) > 1:
+        raise pytest.UsageError(
+            f"--audit-update-baseline with the file {str(baseline.path)!r} and "
+            f"{len(audited)} audited encoders: give a directory so each gets its own"
+        )
+    for spec in session.options.all_specs:
+        try:
+            baseline.results_for(spec, session.is_reference(spec))
+        except ConfigError as exc:
+            raise pytest.UsageError(str(exc)) from exc
 
 
 def _audit_name(node: Any) -> str | None:
@@ -170,18 +209,37 @@ class AuditCase:
             pytest.fail(f"{self.threshold.case}: {self.name} has no {self.threshold.metric} metric",
                         pytrace=False)
         result = to_result(self.name, self.threshold, m)
+        comparison = self._compare(result)
         self.session.record(self.spec, result)
         message = (f"{self.name} {self.threshold.case} for {self.spec}: {m.metric} "
                    f"{m.value:.3f} [{m.ci[0]:.3f}, {m.ci[1]:.3f}] — {result.details['reason']}")
+        if comparison is not None and comparison.outcome == "regression":
+            pytest.fail(f"regression against the baseline: {message}; {comparison.reason}",
+                        pytrace=False)
         if result.verdict == "fail":
-            if self.spec in self.session.options.references:
+            if self.session.is_reference(self.spec):
                 # A positive control is there to show what can be found.
                 pytest.xfail("reference encoder: " + message)
+            if comparison is not None and comparison.base_verdict == "fail":
+                # A gate judges what the candidate changed; the base's own
+                # failures are known, and still on the card.
+                pytest.xfail(f"fails in the baseline too, no regression: {message}; "
+                             f"{comparison.reason}")
             pytest.fail(message, pytrace=False)
         if result.verdict == "inconclusive":
             if self.session.options.inconclusive == "fail":
                 pytest.fail("inconclusive: " + message, pytrace=False)
             pytest.skip("inconclusive: " + message)
+
+
+    def _compare(self, result: AuditResult) -> Comparison | None:
+        """Compare with the baseline's same case and note it on the result."""
+        has_baseline, base = self.session.baseline_case(self.spec, self.name, result.case)
+        if not has_baseline:
+            return None
+        comparison = compare_case(base, result, self.session.options.baseline.tolerance)
+        result.details["baseline"] = comparison.to_json()
+        return comparison
 
 
 @pytest.fixture(scope="session")

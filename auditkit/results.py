@@ -131,6 +131,8 @@ def build_document(
 
 def validate_document(doc: Mapping[str, Any]) -> None:
     """Raise ``ValueError`` naming the first thing wrong with ``doc``."""
+    if not isinstance(doc, Mapping):
+        raise ValueError(f"expected a JSON object at the top, got {type(doc).__name__}")
     if doc.get("schema_version") != SCHEMA_VERSION:
         raise ValueError(
             f"schema_version is {doc.get('schema_version')!r}, expected {SCHEMA_VERSION}"
@@ -138,10 +140,14 @@ def validate_document(doc: Mapping[str, Any]) -> None:
     for key in ("encoder", "provenance", "audits"):
         if key not in doc:
             raise ValueError(f"results document has no {key!r} key")
+    if not isinstance(doc["encoder"], Mapping) or not isinstance(doc["audits"], list):
+        raise ValueError("'encoder' must be an object and 'audits' a list")
     for key in ("spec", "fingerprint"):
         if key not in doc["encoder"]:
             raise ValueError(f"encoder entry has no {key!r} key")
     for entry in doc["audits"]:
+        if not isinstance(entry, Mapping):
+            raise ValueError(f"audit entry {entry!r} is not an object")
         AuditResult.from_json(entry)
 
 
@@ -166,7 +172,7 @@ def load_document(path: Path) -> dict[str, Any]:
     try:
         doc = json.loads(Path(path).read_text(encoding="utf-8"))
         validate_document(doc)
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, TypeError, KeyError, IndexError) as exc:
         raise ValueError(f"{str(path)!r} is not a valid auditkit results.json: {exc}") from exc
     return doc
 

@@ -18,6 +18,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from auditkit.baseline import Baseline
 from auditkit.cache import EmbeddingCache, default_cache_dir
 from auditkit.data import load_probe_set
 from auditkit.data.base import ProbeSet
@@ -54,6 +55,8 @@ class SessionOptions:
     template_dir: Path | None = None
     progress: bool = False
     write_reports: bool = True
+    baseline: Baseline | None = None
+    update_baseline: bool = False
 
 
     @property
@@ -138,6 +141,40 @@ class AuditSession:
     def record(self, spec: str, result: AuditResult) -> None:
         self.results.setdefault(spec, []).append(result)
 
+    def is_reference(self, spec: str) -> bool:
+        return spec in self.options.references
+
+    def baseline_case(self, spec: str, audit: str, case: str) -> tuple[bool, AuditResult | None]:
+        """``(has_baseline, baseline result of this case or None)`` for ``spec``."""
+        baseline = self.options.baseline
+        if baseline is None:
+            return False, None
+        results = baseline.results_for(spec, self.is_reference(spec))
+        if results is None:
+            return False, None
+        match = [r for r in results if r.audit == audit and r.case == case]
+        return True, (match[0] if match else None)
+
+    def baseline_notes(self) -> list[str]:
+        """What the terminal should say about the baseline of each encoder."""
+        baseline = self.options.baseline
+        if baseline is None:
+            return []
+        notes = []
+        for spec in self.options.all_specs:
+            path = baseline.path_for(spec, self.is_reference(spec))
+            if path is None:
+                continue
+            if baseline.results_for(spec, self.is_reference(spec)) is None:
+                verb = "wrote it now" if self.options.update_baseline else (
+                    "cases were judged against their thresholds only; "
+                    "--audit-update-baseline writes one")
+                notes.append(f"no baseline yet for {spec} at {path}: {verb}")
+            else:
+                notes.append(f"{spec} compared with the baseline {path} "
+                             f"(tolerance {baseline.tolerance:g})")
+        return notes
+
     # -- outputs ----------------------------------------------------------------
 
     def provenance(self, spec: str) -> dict[str, Any]:
@@ -198,6 +235,8 @@ class AuditSession:
             out = self.options.report_dir / encoder_slug(spec)
             doc = build_document(self.encoder_entry(spec), self.provenance(spec), results)
             write_json_atomic(out / "results.json", doc)
+            if self.options.update_baseline and self.options.baseline is not None:
+                self.options.baseline.write(spec, self.is_reference(spec), doc)
             try:
                 cards[spec] = write_card(doc, out, self.options.template_dir)
             except Exception as exc:  # noqa: BLE001 - results.json is already safe

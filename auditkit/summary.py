@@ -12,7 +12,7 @@ def _num(x: float | None) -> str:
 
 
 def summary_lines(session: AuditSession, cards: dict[str, Path]) -> list[str]:
-    lines = []
+    lines = list(session.baseline_notes())
     errors: dict[str, set[str]] = {}
     for spec, results in session.results.items():
         role = " (reference)" if spec in session.options.references else ""
@@ -25,6 +25,11 @@ def summary_lines(session: AuditSession, cards: dict[str, Path]) -> list[str]:
                 f"  {r.audit:<16} {r.case:<20} {r.metric:<9} {_num(r.value):>7} {ci:<17} "
                 f"{thr:<8} {r.verdict.upper()}"
             )
+            base = r.details.get("baseline")
+            if base:
+                change = "" if base.get("change") is None else f" ({base['change']:+.3f})"
+                lines.append(f"  {'':<16} vs baseline {_num(base.get('base_value'))}{change}: "
+                             f"{base['outcome'].upper()} — {base['reason']}")
             if r.verdict == "error":
                 errors.setdefault(spec, set()).add(str(r.details.get("reason", "")))
         if spec in cards:

@@ -35,5 +35,5 @@ def test_bad_config_names_the_file(tmp_path, text, match):
 
 
 def test_audit_without_thresholds_says_how_to_add_them():
-    with pytest.raises(ConfigError, match=r"\[tool.auditkit.thresholds.camera_model\]"):
-        audit_thresholds(DEFAULTS, "camera_model")
+    with pytest.raises(ConfigError, match=r"\[tool.auditkit.thresholds.my_audit\]"):
+        audit_thresholds(DEFAULTS, "my_audit")

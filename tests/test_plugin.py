@@ -152,3 +152,39 @@ def test_xdist_run_says_reports_are_not_written(project, pytester):
     run = project("--encoder=python:planted:noise", "--audit-no-cache", "-n", "2", "-p", "xdist")
     run.stdout.fnmatch_lines(["*under pytest-xdist, results.json and cards are not written yet*"])
     assert not (pytester.path / "out").exists()
+
+
+def test_baseline_gate_catches_a_leakier_candidate(project, pytester):
+    first = project("--encoder=python:planted:noise", "--audit-no-cache",
+                    "--audit-baseline=base.json", "--audit-update-baseline")
+    first.assert_outcomes(passed=2)
+    first.stdout.fnmatch_lines(["*no baseline yet for python:planted:noise at base.json*"])
+    assert (pytester.path / "base.json").is_file()
+
+    same = project("--encoder=python:planted:noise", "--audit-no-cache",
+                   "--audit-baseline=base.json")
+    same.assert_outcomes(passed=2)
+    case = _results(pytester, "python_planted_noise")["audits"][0]
+    assert case["details"]["baseline"]["outcome"] == "ok"
+    assert case["details"]["baseline"]["change"] == pytest.approx(0.0)
+
+    leaky = project("--encoder=pixels", "--audit-baseline=base.json")
+    leaky.assert_outcomes(failed=2)
+    leaky.stdout.fnmatch_lines(["*regression against the baseline*beyond the tolerance 0.05*"])
+    assert {c["details"]["baseline"]["outcome"]
+            for c in _results(pytester, "pixels")["audits"]} == {"regression"}
+
+
+def test_failures_the_baseline_shares_are_expected_not_new(project, pytester):
+    project("--encoder=pixels", "--audit-baseline=base", "--audit-update-baseline")
+    assert (pytester.path / "base" / "pixels" / "results.json").is_file()
+    again = project("--encoder=pixels", "--audit-baseline=base")
+    again.assert_outcomes(xfailed=2)
+    again.stdout.fnmatch_lines(["*pixels compared with the baseline base*pixels*"])
+
+
+def test_a_broken_baseline_stops_the_run_before_any_work(project, pytester):
+    (pytester.path / "base.json").write_text("{not json")
+    run = project("--encoder=pixels", "--audit-baseline=base.json")
+    assert run.ret == pytest.ExitCode.USAGE_ERROR
+    run.stderr.fnmatch_lines(["*base.json*not a valid auditkit results.json*"])

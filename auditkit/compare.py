@@ -1,0 +1,161 @@
+"""Baseline comparison: did a candidate (a fine-tuned checkpoint) leak more than its base?
+
+A case regresses when its metric moved the wrong way by more than a
+tolerance, judged with the intervals so that a difference inside the noise
+is not a regression. The interval of the difference combines the two cases'
+intervals as independent normal errors (half-width / 1.96 each). Base and
+candidate are usually measured on the same images, whose paired errors are
+positively correlated, so this interval is conservative: it is wider than
+the true one and flags fewer regressions, never more.
+
+For a ``max`` case (leakage, delta: lower is better) the change is
+``candidate - base``; for a ``min`` case (a capability) it is
+``base - candidate``. Then, like a ``max`` threshold on the change:
+
+* ``regression``  the whole interval of the change lies above the tolerance;
+* ``ok``          the whole interval lies at or below it;
+* ``inconclusive`` otherwise;
+* ``new`` / ``missing``: the case exists on one side only; ``error`` when
+  either side could not be measured.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from auditkit.results import AuditResult
+
+DEFAULT_TOLERANCE = 0.05
+
+#: Comparison outcomes, from best to worst.
+OUTCOMES = ("ok", "new", "missing", "inconclusive", "regression", "error")
+
+_Z = 1.959963984540054
+
+
+@dataclass
+class Comparison:
+    """One case compared with its baseline."""
+
+    audit: str
+    case: str
+    metric: str
+    direction: str
+    outcome: str
+    reason: str
+    base_value: float | None = None
+    base_ci: tuple[float, float] | None = None
+    base_verdict: str | None = None
+    value: float | None = None
+    ci: tuple[float, float] | None = None
+    verdict: str | None = None
+    change: float | None = None
+    change_ci: tuple[float, float] | None = None
+    tolerance: float = DEFAULT_TOLERANCE
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        for key in ("base_ci", "ci", "change_ci"):
+            if data[key] is not None:
+                data[key] = list(data[key])
+        return data
+
+
+def _key(r: AuditResult) -> tuple[str, str]:
+    return r.audit, r.case
+
+
+def _half_se(ci: tuple[float, float]) -> float:
+    return (ci[1] - ci[0]) / (2 * _Z)
+
+
+def compare_case(base: AuditResult | None, cand: AuditResult | None,
+                 tolerance: float = DEFAULT_TOLERANCE) -> Comparison:
+    """Compare one case of a candidate with the same case of its baseline.
+
+    Examples
+    --------
+    >>> c = compare_case(base_result, candidate_result, tolerance=0.05)  # doctest: +SKIP
+    >>> c.outcome, c.change, c.change_ci                                 # doctest: +SKIP
+    ('regression', 0.21, (0.12, 0.30))
+    """
+    ref = cand or base
+    assert ref is not None, "compare_case needs at least one side"
+    out = Comparison(audit=ref.audit, case=ref.case, metric=ref.metric, direction=ref.direction,
+                     outcome="ok", reason="", tolerance=tolerance)
+    if base is not None:
+        out.base_value, out.base_ci, out.base_verdict = base.value, base.ci, base.verdict
+    if cand is not None:
+        out.value, out.ci, out.verdict = cand.value, cand.ci, cand.verdict
+    if base is None:
+        out.outcome, out.reason = "new", "the baseline has no such case"
+        return out
+    if cand is None:
+        out.outcome, out.reason = "missing", "the candidate did not run this case"
+        return out
+    if "error" in (base.verdict, cand.verdict) or None in (base.value, cand.value, base.ci, cand.ci):
+        side = "baseline" if base.verdict == "error" or base.value is None else "candidate"
+        out.outcome, out.reason = "error", f"the {side} could not be measured"
+        return out
+    if base.metric != cand.metric:
+        out.outcome = "error"
+        out.reason = f"metrics differ: baseline {base.metric!r}, candidate {cand.metric!r}"
+        return out
+    if base.value == cand.value and tuple(base.ci) == tuple(cand.ci):
+        # The same measurement twice (same embeddings, same splits): no noise to allow for.
+        out.change, out.change_ci = 0.0, (0.0, 0.0)
+        out.outcome, out.reason = "ok", "identical to the baseline"
+        return out
+    sign = 1.0 if cand.direction == "max" else -1.0
+    change = sign * (cand.value - base.value)
+    half = _Z * math.hypot(_half_se(base.ci), _half_se(cand.ci))
+    lo, hi = change - half, change + half
+    out.change, out.change_ci = change, (lo, hi)
+    worse = "rose" if cand.direction == "max" else "fell"
+    span = f"{cand.metric} {worse} by {change:+.3f} [{lo:+.3f}, {hi:+.3f}]"
+    if lo > tolerance:
+        out.outcome, out.reason = "regression", f"{span}: beyond the tolerance {tolerance:g}"
+    elif hi <= tolerance:
+        out.outcome, out.reason = "ok", f"{span}: within the tolerance {tolerance:g}"
+    else:
+        out.outcome = "inconclusive"
+        out.reason = f"{span}: the interval straddles the tolerance {tolerance:g}"
+    return out
+
+
+def compare_results(base: Iterable[AuditResult], candidate: Iterable[AuditResult],
+                    tolerance: float = DEFAULT_TOLERANCE) -> list[Comparison]:
+    """Every case of either side, matched by (audit, case), candidate order first."""
+    base_by = {_key(r): r for r in base}
+    cand_by = {_key(r): r for r in candidate}
+    keys = list(dict.fromkeys([*cand_by, *base_by]))
+    return [compare_case(base_by.get(k), cand_by.get(k), tolerance) for k in keys]
+
+
+def results_of(doc: Mapping[str, Any]) -> list[AuditResult]:
+    return [AuditResult.from_json(a) for a in doc["audits"]]
+
+
+def has_regression(comparisons: Iterable[Comparison]) -> bool:
+    return any(c.outcome == "regression" for c in comparisons)
+
+
+def comparison_lines(comparisons: list[Comparison]) -> list[str]:
+    """A plain-text table of comparisons for terminals and CI logs."""
+
+    def num(x: float | None) -> str:
+        return "–" if x is None else f"{x:.3f}"
+
+    lines = [f"{'audit':<26} {'case':<18} {'base':>7} {'candidate':>9} {'change':>8} "
+             f"{'interval':<17} outcome"]
+    for c in comparisons:
+        ci = f"[{c.change_ci[0]:+.3f}, {c.change_ci[1]:+.3f}]" if c.change_ci else ""
+        change = "–" if c.change is None else f"{c.change:+.3f}"
+        lines.append(f"{c.audit:<26} {c.case:<18} {num(c.base_value):>7} {num(c.value):>9} "
+                     f"{change:>8} {ci:<17} {c.outcome.upper()}")
+    counts = {o: sum(c.outcome == o for c in comparisons) for o in OUTCOMES}
+    lines.append(", ".join(f"{n} {o}" for o, n in counts.items() if n))
+    return lines
