@@ -6,6 +6,7 @@
     auditkit init [DIR]          write the stock audits/ and a [tool.auditkit] block
     auditkit cache info|clear    inspect or empty the embedding cache
     auditkit compare BASE CAND   compare two results.json; exit 1 on a regression
+    auditkit report PATH...      re-render cards and the index from results.json files
 """
 
 from __future__ import annotations
@@ -85,6 +86,44 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def _results_files(paths: Sequence[str]) -> list[Path]:
+    files: list[Path] = []
+    for raw in paths:
+        path = Path(raw)
+        files.extend(sorted(path.glob("*/results.json")) if path.is_dir() else [path])
+    return files
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    import os
+
+    from auditkit.report import write_card, write_index
+    from auditkit.results import load_document
+
+    files = _results_files(args.paths)
+    if not files:
+        print(f"auditkit report: no results.json in {', '.join(args.paths)}", file=sys.stderr)
+        return 2
+    template_dir = Path(args.template_dir) if args.template_dir else None
+    entries, failed = [], 0
+    for path in files:
+        try:
+            doc = load_document(path)
+            card = write_card(doc, path.parent, template_dir)
+        except (ValueError, OSError) as exc:
+            # One bad file must not cost the others their cards.
+            print(f"auditkit report: {exc}", file=sys.stderr)
+            failed += 1
+            continue
+        entries.append((doc, card))
+        print(f"card:  {card}")
+    if entries:
+        out = Path(args.out) if args.out else Path(
+            os.path.commonpath([card.parent.parent.resolve() for _, card in entries]))
+        print(f"index: {write_index(out, entries, template_dir)}")
+    return 1 if failed else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="auditkit", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -107,6 +146,13 @@ def build_parser() -> argparse.ArgumentParser:
                         "else 0.05)")
     p.add_argument("--json", default=None, metavar="PATH", help="also write the comparison")
     p.set_defaults(fn=_cmd_compare)
+    p = sub.add_parser("report", help="re-render cards and the index from results.json files")
+    p.add_argument("paths", nargs="+",
+                   help="results.json files, or report dirs holding <slug>/results.json")
+    p.add_argument("--out", default=None,
+                   help="where index.html goes (default: the report dir the results share)")
+    p.add_argument("--template-dir", default=None, help="templates overriding the stock ones")
+    p.set_defaults(fn=_cmd_report)
     return parser
 
 

@@ -13,7 +13,6 @@ import importlib.resources
 import math
 import os
 import re
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,10 +21,13 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from jinja2 import BaseLoader, ChoiceLoader, Environment, FileSystemLoader, FunctionLoader
 from jinja2 import StrictUndefined, select_autoescape
 
+from auditkit.results import write_text_atomic
+
 if TYPE_CHECKING:
     from importlib.resources.abc import Traversable
 
 CARD_TEMPLATE = "card.html.j2"
+INDEX_TEMPLATE = "index.html.j2"
 STOCK_TEMPLATES_PACKAGE = "auditkit.templates"
 
 #: Verdicts from most to least severe: the order "worst finding" uses.
@@ -383,23 +385,59 @@ def write_card(doc: Mapping[str, Any], out_dir: Path, template_dir: Path | None 
 
     Examples
     --------
-    >>> import tempfile
-    >>> from auditkit.results import build_document
+    >>>     >>> from auditkit.results import build_document
     >>> doc = build_document({"spec": "pixels", "fingerprint": "f"}, {}, [])
     >>> write_card(doc, Path(tempfile.mkdtemp())).name
     'card.html'
     """
     html = render_card(doc, template_dir)  # render first: a template error leaves no file
+    path = Path(out_dir) / "card.html"
+    write_text_atomic(path, html)
+    return path
+
+
+def _anchor_of(audit: str, groups: Sequence[AuditGroup]) -> str:
+    return next((g.anchor for g in groups if g.audit == audit), "")
+
+
+def render_index(entries: Sequence[tuple[Mapping[str, Any], str]],
+                 template_dir: Path | None = None) -> str:
+    """The run index for ``(results document, link to its card)`` pairs.
+
+    Examples
+    --------
+    >>> from auditkit.results import build_document
+    >>> doc = build_document({"spec": "pixels", "fingerprint": "f"}, {}, [])
+    >>> "pixels/card.html" in render_index([(doc, "pixels/card.html")])
+    True
+    """
+    columns: dict[tuple[str, str], dict[str, Any]] = {}
+    rows = []
+    for doc, href in entries:
+        audits = list(doc.get("audits") or [])
+        groups = group_cases(audits)
+        cells = {}
+        for case in audits:
+            key = (str(case["audit"]), str(case["case"]))
+            columns.setdefault(key, {"key": key, "audit": key[0], "case": key[1]})
+            cells[key] = {**case, "anchor": _anchor_of(key[0], groups)}
+        encoder = dict(doc.get("encoder") or {})
+        rows.append({
+            "spec": encoder.get("spec") or "unknown encoder",
+            "reference": bool(encoder.get("reference")),
+            "href": href,
+            "counts": {v: sum(1 for a in audits if a["verdict"] == v) for v in COUNT_ORDER},
+            "cells": cells,
+        })
+    context = {"rows": rows, "columns": list(columns.values())}
+    return make_environment(template_dir).get_template(INDEX_TEMPLATE).render(context)
+
+
+def write_index(out_dir: Path, entries: Sequence[tuple[Mapping[str, Any], Path]],
+                template_dir: Path | None = None) -> Path:
+    """Write ``out_dir/index.html`` linking each card relative to ``out_dir``."""
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / "card.html"
-    fd, tmp = tempfile.mkstemp(dir=out_dir, prefix=".card.html.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(html)
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; a card is meant to be shared
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    links = [(doc, Path(os.path.relpath(card, out_dir)).as_posix()) for doc, card in entries]
+    path = out_dir / "index.html"
+    write_text_atomic(path, render_index(links, template_dir))
     return path

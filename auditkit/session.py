@@ -228,9 +228,9 @@ class AuditSession:
 
     def write_reports(self) -> dict[str, Path]:
         """Write ``results.json`` and ``card.html`` per encoder; returns the card paths."""
-        from auditkit.report import write_card
+        from auditkit.report import write_card, write_index
 
-        cards = {}
+        cards, entries = {}, []
         for spec, results in self.results.items():
             out = self.options.report_dir / encoder_slug(spec)
             doc = build_document(self.encoder_entry(spec), self.provenance(spec), results)
@@ -239,8 +239,14 @@ class AuditSession:
                 self.options.baseline.write(spec, self.is_reference(spec), doc)
             try:
                 cards[spec] = write_card(doc, out, self.options.template_dir)
+                entries.append((doc, cards[spec]))
             except Exception as exc:  # noqa: BLE001 - results.json is already safe
                 log.error("card for %s could not be rendered: %s", spec, exc)
+        if entries:
+            try:
+                write_index(self.options.report_dir, entries, self.options.template_dir)
+            except Exception as exc:  # noqa: BLE001 - the cards are already written
+                log.error("index could not be rendered: %s", exc)
         return cards
 
 

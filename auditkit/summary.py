@@ -34,6 +34,8 @@ def summary_lines(session: AuditSession, cards: dict[str, Path]) -> list[str]:
                 errors.setdefault(spec, set()).add(str(r.details.get("reason", "")))
         if spec in cards:
             lines.append(f"  card: {cards[spec]}")
+    if cards:
+        lines.append(f"index: {session.options.report_dir / 'index.html'}")
     # Errors last, once each: they are what the reader must act on.
     for spec, messages in errors.items():
         for message in sorted(messages):

@@ -28,3 +28,28 @@ def test_cache_info_and_clear(tmp_path, capsys):
     assert "fpabc" in capsys.readouterr().out
     assert main(["cache", "clear", "--cache-dir", str(tmp_path)]) == 0
     assert "removed 1 entries" in capsys.readouterr().out
+
+
+def _doc(spec, verdict="fail", value=0.4):
+    from auditkit.results import AuditResult, build_document
+
+    case = AuditResult("jpeg_quality", "max_leakage=0.1", "leakage", value, (value - .05, value + .05),
+                       1 / 6, 0.1, "max", verdict, 600)
+    return build_document({"spec": spec, "fingerprint": "f"}, {}, [case])
+
+
+def test_report_rerenders_cards_and_an_index_that_reaches_each(tmp_path, capsys):
+    from auditkit.results import encoder_slug, write_json_atomic
+
+    for spec in ("pixels", "timm:resnet18"):
+        write_json_atomic(tmp_path / encoder_slug(spec) / "results.json", _doc(spec))
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "results.json").write_text("{}")
+    assert main(["report", str(tmp_path)]) == 1  # the broken one is named, the rest rendered
+    captured = capsys.readouterr()
+    assert "broken/results.json" in captured.err
+    index = (tmp_path / "index.html").read_text()
+    for slug in ("pixels", "timm_resnet18"):
+        assert (tmp_path / slug / "card.html").is_file()
+        assert f'href="{slug}/card.html"' in index
+    assert "jpeg_quality" in index and "max_leakage=0.1" in index

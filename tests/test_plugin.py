@@ -111,6 +111,10 @@ def test_reference_encoder_failures_are_expected(project, pytester):
                   "--audit-no-cache")
     run.assert_outcomes(passed=2, xfailed=2)
     assert _results(pytester, "pixels")["encoder"]["reference"] is True
+    index = (pytester.path / "out" / "index.html").read_text()
+    for slug in ("pixels", "python_planted_noise"):
+        assert f'href="{slug}/card.html"' in index
+    run.stdout.fnmatch_lines(["*index: out*index.html*"])
 
 
 def test_bad_spec_is_an_error_with_close_matches_not_a_pass(project, pytester):

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from auditkit import report
+from auditkit import report, results
 from auditkit.report import (
     confusion_cells,
     fmt,
@@ -218,7 +218,7 @@ def test_failed_write_keeps_the_old_card_and_no_temp_file(
     def broken_replace(src: str, dst: str) -> None:
         raise OSError("disk full")
 
-    monkeypatch.setattr(report.os, "replace", broken_replace)
+    monkeypatch.setattr(results.os, "replace", broken_replace)
     with pytest.raises(OSError, match="disk full"):
         write_card(make_doc(), tmp_path)
     assert (tmp_path / "card.html").read_text(encoding="utf-8") == "old card"
