@@ -166,6 +166,7 @@ class AuditCase:
     name: str
     spec: str
     threshold: Threshold
+    node: Any = None
 
     @property
     def seed(self) -> int:
@@ -191,7 +192,21 @@ class AuditCase:
             pytest.fail(f"{type(exc).__name__}: {exc}", pytrace=False)
 
     def _error(self, message: str) -> None:
-        self.session.record(self.spec, error_result(self.name, self.threshold.case, message))
+        self._record(error_result(self.name, self.threshold.case, message))
+
+    def _record(self, result: AuditResult) -> None:
+        self.session.record(self.spec, result)
+        if self.node is not None:
+            # user_properties reach --junitxml as <property> elements of the test case.
+            ci = result.ci or (None, None)
+            self.node.user_properties.extend([
+                ("auditkit.encoder", self.spec), ("auditkit.audit", result.audit),
+                ("auditkit.case", result.case), ("auditkit.verdict", result.verdict),
+                ("auditkit.metric", result.metric), ("auditkit.value", result.value),
+                ("auditkit.ci_low", ci[0]), ("auditkit.ci_high", ci[1]),
+                ("auditkit.chance", result.chance), ("auditkit.threshold", result.threshold),
+                ("auditkit.n", result.n),
+            ])
 
     def check(self, compute: Callable[[], dict[str, Measurement]]) -> None:
         """Measure (once per encoder and audit), judge against the threshold, record."""
@@ -210,7 +225,7 @@ class AuditCase:
                         pytrace=False)
         result = to_result(self.name, self.threshold, m)
         comparison = self._compare(result)
-        self.session.record(self.spec, result)
+        self._record(result)
         message = (f"{self.name} {self.threshold.case} for {self.spec}: {m.metric} "
                    f"{m.value:.3f} [{m.ci[0]:.3f}, {m.ci[1]:.3f}] — {result.details['reason']}")
         if comparison is not None and comparison.outcome == "regression":
@@ -255,15 +270,31 @@ def audit(request: pytest.FixtureRequest, audit_session: AuditSession,
     name = _audit_name(request.node)
     if name is None:
         raise pytest.UsageError("the audit fixture needs @pytest.mark.audit(NAME) on the test")
-    return AuditCase(audit_session, name, encoder_spec, audit_threshold)
+    return AuditCase(audit_session, name, encoder_spec, audit_threshold, request.node)
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
     audit_session = session.config.stash.get(session_key, None)
-    if audit_session is None or not audit_session.options.write_reports:
+    if audit_session is None:
+        return
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:
+        # A pytest-xdist worker: the controller merges and writes the reports.
+        workeroutput["auditkit"] = audit_session.worker_payload()
+        return
+    if not audit_session.options.write_reports:
         return
     cards = audit_session.write_reports()
     session.config.stash[_cards_key] = cards
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: Any) -> None:
+    """pytest-xdist: a worker finished; keep its results for the merged report."""
+    payload = getattr(node, "workeroutput", {}).get("auditkit")
+    audit_session = node.config.stash.get(session_key, None)
+    if payload and audit_session is not None:
+        audit_session.merge_worker_payload(payload)
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
@@ -271,13 +302,6 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     if audit_session is None:
         return
     if not audit_session.results:
-        if getattr(config.option, "numprocesses", None):
-            # Verdicts reach the controller as test outcomes, but not the results themselves.
-            terminalreporter.section("auditkit")
-            terminalreporter.write_line(
-                "under pytest-xdist, results.json and cards are not written yet: "
-                "run without -n to get them"
-            )
         return
     from auditkit.summary import summary_lines
 

@@ -80,6 +80,8 @@ class AuditSession:
     rootdir: Path
     started: str = field(default_factory=lambda: _now())
     results: dict[str, list[AuditResult]] = field(default_factory=dict)
+    #: Encoder entries and provenance that pytest-xdist workers sent the controller.
+    merged: dict[str, dict[str, Any]] = field(default_factory=dict)
     _memo: dict[Any, _Memo] = field(default_factory=dict)
 
     def _once(self, key: Any, build: Callable[[], Any]) -> Any:
@@ -226,6 +228,31 @@ class AuditSession:
             entry["error"] = str(memo.error)
         return entry
 
+    # -- pytest-xdist ------------------------------------------------------------
+
+    def worker_payload(self) -> dict[str, Any]:
+        """What a worker sends the controller at its end: JSON-able, nothing else."""
+        return {
+            spec: {
+                "results": [r.to_json() for r in results],
+                "encoder": self.encoder_entry(spec),
+                "provenance": self.provenance(spec),
+            }
+            for spec, results in self.results.items()
+        }
+
+    def merge_worker_payload(self, payload: dict[str, Any]) -> None:
+        """Fold one worker's results into this (controller) session."""
+        for spec, part in payload.items():
+            self.results.setdefault(spec, []).extend(
+                AuditResult.from_json(r) for r in part["results"])
+            # Worker order depends on scheduling; a fixed order makes -n runs comparable.
+            self.results[spec].sort(key=lambda r: (r.audit, r.case))
+            mine = self.merged.setdefault(spec, {})
+            if "encoder" not in mine or mine["encoder"].get("fingerprint") is None:
+                mine["encoder"] = part["encoder"]
+            mine["provenance"] = _merge_provenance(mine.get("provenance"), part["provenance"])
+
     def write_reports(self) -> dict[str, Path]:
         """Write ``results.json`` and ``card.html`` per encoder; returns the card paths."""
         from auditkit.report import write_card, write_index
@@ -233,7 +260,9 @@ class AuditSession:
         cards, entries = {}, []
         for spec, results in self.results.items():
             out = self.options.report_dir / encoder_slug(spec)
-            doc = build_document(self.encoder_entry(spec), self.provenance(spec), results)
+            merged = self.merged.get(spec, {})
+            doc = build_document(merged.get("encoder") or self.encoder_entry(spec),
+                                 merged.get("provenance") or self.provenance(spec), results)
             write_json_atomic(out / "results.json", doc)
             if self.options.update_baseline and self.options.baseline is not None:
                 self.options.baseline.write(spec, self.is_reference(spec), doc)
@@ -248,6 +277,23 @@ class AuditSession:
             except Exception as exc:  # noqa: BLE001 - the cards are already written
                 log.error("index could not be rendered: %s", exc)
         return cards
+
+
+def _merge_provenance(mine: dict[str, Any] | None, theirs: dict[str, Any]) -> dict[str, Any]:
+    """One provenance for several workers: first start, last finish, summed extraction."""
+    if not mine:
+        return dict(theirs)
+    out = dict(mine)
+    out["started"] = min(mine.get("started") or "", theirs.get("started") or "") or None
+    out["finished"] = max(mine.get("finished") or "", theirs.get("finished") or "") or None
+    a, b = mine.get("extraction") or {}, theirs.get("extraction") or {}
+    extraction = {k: a.get(k, 0) + b.get(k, 0)
+                  for k in ("requested", "memory_hits", "disk_hits", "computed")
+                  if k in a or k in b}
+    extraction["failed"] = (a.get("failed") or []) + (b.get("failed") or [])
+    out["extraction"] = extraction
+    out["workers"] = (mine.get("workers") or 1) + 1
+    return out
 
 
 def _now() -> str:

@@ -100,6 +100,19 @@ def test_null_encoder_passes_and_constant_is_inconclusive(project, pytester):
     assert "degenerate" in const[0]["details"]["reason"]
 
 
+def test_metrics_reach_junit_xml_as_properties(project, pytester):
+    import xml.etree.ElementTree as ET
+
+    project("--encoder=python:planted:noise", "--audit-no-cache", "--junitxml=junit.xml")
+    cases = ET.parse(pytester.path / "junit.xml").getroot().iter("testcase")
+    props = [{p.get("name"): p.get("value") for p in tc.iter("property")} for tc in cases]
+    assert len(props) == 2
+    for p in props:
+        assert p["auditkit.audit"] == "jpeg_quality" and p["auditkit.verdict"] == "pass"
+        assert float(p["auditkit.ci_low"]) <= float(p["auditkit.value"]) <= float(p["auditkit.ci_high"])
+    assert {p["auditkit.case"] for p in props} == {"max_leakage=0.1", "max_leakage=0.3"}
+
+
 def test_inconclusive_can_be_made_to_fail(project):
     run = project("--encoder=python:planted:constant", "--audit-inconclusive=fail",
                   "--audit-no-cache")
@@ -152,10 +165,25 @@ def test_user_folder_with_a_bad_file_runs_on_and_records_the_skip(project, pytes
     assert sum(data["skipped"].values()) == 1
 
 
-def test_xdist_run_says_reports_are_not_written(project, pytester):
-    run = project("--encoder=python:planted:noise", "--audit-no-cache", "-n", "2", "-p", "xdist")
-    run.stdout.fnmatch_lines(["*under pytest-xdist, results.json and cards are not written yet*"])
-    assert not (pytester.path / "out").exists()
+def test_xdist_controller_writes_one_merged_result_equal_to_serial(project, pytester):
+    serial = project("--encoder=python:planted:noise", "--encoder=pixels", "--audit-no-cache")
+    serial.assert_outcomes(passed=2, failed=2)
+    expected = {slug: _results(pytester, slug) for slug in ("pixels", "python_planted_noise")}
+    run = project("--encoder=python:planted:noise", "--encoder=pixels", "--audit-no-cache",
+                  "-n", "2", "-p", "xdist")
+    run.assert_outcomes(passed=2, failed=2)
+    run.stdout.fnmatch_lines(["*card: out*pixels*card.html*", "*index: out*index.html*"])
+    for slug, want in expected.items():
+        got = _results(pytester, slug)
+        assert got["encoder"]["fingerprint"] == want["encoder"]["fingerprint"]
+        key = lambda c: (c["audit"], c["case"])  # noqa: E731
+        pairs = zip(sorted(got["audits"], key=key), sorted(want["audits"], key=key))
+        for g, w in pairs:
+            assert (g["case"], g["verdict"], g["n"]) == (w["case"], w["verdict"], w["n"])
+            assert g["value"] == pytest.approx(w["value"]) and g["ci"] == pytest.approx(w["ci"])
+    # Each worker that ran a pixels case embedded the set once (no disk cache here).
+    extraction = _results(pytester, "pixels")["provenance"]["extraction"]
+    assert extraction["computed"] in (36 * 6, 2 * 36 * 6)
 
 
 def test_baseline_gate_catches_a_leakier_candidate(project, pytester):
