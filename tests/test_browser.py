@@ -1,0 +1,119 @@
+"""The card and the index in a real browser (headless Chromium through selenium).
+
+CI installs the Debian packages ``chromium`` and ``chromium-driver`` and sets
+``AUDITKIT_REQUIRE_BROWSER=1``, so a missing browser fails there instead of
+skipping; elsewhere the test skips with the reason.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from auditkit.report import write_card, write_index
+from auditkit.results import AuditResult, build_document
+
+HOSTILE_MAKE = '<script>window.__pwned = "make"</script>Canon'
+HOSTILE_CLASS = '<img src=x onerror="window.__pwned = \'class\'">cat'
+HOSTILE_FILE = 'photos/<svg onload="window.__pwned=\'file\'">.jpg'
+
+
+def _browser_paths() -> tuple[str, str] | None:
+    binary = shutil.which("chromium") or shutil.which("chromium-browser")
+    driver = shutil.which("chromedriver")
+    return (binary, driver) if binary and driver else None
+
+
+@pytest.fixture(scope="module")
+def driver():
+    webdriver = pytest.importorskip("selenium.webdriver")
+    paths = _browser_paths()
+    if paths is None:
+        if os.environ.get("AUDITKIT_REQUIRE_BROWSER"):
+            pytest.fail("AUDITKIT_REQUIRE_BROWSER is set but chromium/chromedriver are missing")
+        pytest.skip("chromium and chromedriver are not installed")
+    options = webdriver.ChromeOptions()
+    options.binary_location = paths[0]
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--window-size=1000,1400", "--disable-background-networking",
+                "--disable-component-update", "--no-first-run"):
+        options.add_argument(arg)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
+    service = webdriver.ChromeService(executable_path=paths[1])
+    browser = webdriver.Chrome(options=options, service=service)
+    yield browser
+    browser.quit()
+
+
+def _hostile_doc() -> dict:
+    classes = [HOSTILE_MAKE, "NIKON D70", HOSTILE_CLASS]
+    details = {
+        "classes": classes,
+        "class_ids": classes,
+        "confusion": [[8, 1, 1], [2, 7, 1], [0, 1, 9]],
+        "per_class": {c: 0.8 for c in classes},
+        "accuracy": 0.8,
+        "n_classes": 3,
+    }
+    results = [
+        AuditResult("camera_model", "max_leakage=0.1", "leakage", 0.7, (0.6, 0.8), 1 / 3, 0.1,
+                    "max", "fail", 90, details),
+        AuditResult("jpeg_quality", "max_leakage=0.1", "leakage", 0.02, (-0.01, 0.05), 1 / 6,
+                    0.1, "max", "pass", 600, {"detectable_leakage": 0.03}),
+    ]
+    provenance = {
+        "seed": 0, "device": "cpu", "git_commit": None,
+        "data": {"name": "user", "hash": "abc", "n_images": 30,
+                 "skipped": {"unreadable": 1},
+                 "skipped_files": [{"path": HOSTILE_FILE, "reason": "truncated JPEG"}]},
+    }
+    return build_document({"spec": f"python:{HOSTILE_CLASS}", "fingerprint": "f" * 64},
+                          provenance, results)
+
+
+def _network_urls(browser) -> list[str]:
+    urls = []
+    for entry in browser.get_log("performance"):
+        message = json.loads(entry["message"])["message"]
+        if message.get("method") == "Network.requestWillBeSent":
+            urls.append(message["params"]["request"]["url"])
+    return urls
+
+
+def test_card_and_index_load_cleanly_and_render_markup_as_text(driver, tmp_path: Path):
+    doc = _hostile_doc()
+    card = write_card(doc, tmp_path / "enc")
+    index = write_index(tmp_path, [(doc, card)])
+    driver.get_log("performance")  # drop what the browser did before our pages
+
+    for page in (card, index):
+        driver.get(page.as_uri())
+        assert driver.execute_script("return document.readyState") == "complete"
+        errors = [e for e in driver.get_log("browser") if e["level"] in ("SEVERE", "WARNING")]
+        assert errors == [], f"console messages on {page.name}: {errors}"
+        # Nothing leaves the file: the only request is the page itself.
+        assert set(_network_urls(driver)) <= {page.as_uri()}
+        assert driver.execute_script("return window.__pwned === undefined")
+        counts = driver.execute_script(
+            "return ['script', 'img', 'svg[onload]', '[onerror]'].map("
+            "s => document.querySelectorAll(s).length)")
+        assert counts == [0, 0, 0, 0]
+
+        shot = Image.open(io.BytesIO(driver.get_screenshot_as_png())).convert("L")
+        pixels = np.asarray(shot, dtype=np.float32)
+        assert pixels.std() > 10, f"{page.name} screenshot is blank"
+
+    driver.get(card.as_uri())
+    text = driver.find_element("tag name", "body").text
+    assert HOSTILE_MAKE in text and HOSTILE_CLASS in text and HOSTILE_FILE in text
+    driver.get(index.as_uri())
+    link = driver.find_element("css selector", "a[href$='card.html']")
+    link.click()
+    assert driver.current_url == card.as_uri()
