@@ -22,6 +22,7 @@ from jinja2 import BaseLoader, ChoiceLoader, Environment, FileSystemLoader, Func
 from jinja2 import StrictUndefined, select_autoescape
 
 from auditkit.results import write_text_atomic
+from auditkit.thumbnails import is_png_data_uri
 
 if TYPE_CHECKING:
     from importlib.resources.abc import Traversable
@@ -273,6 +274,30 @@ def worst_sentence(audits: Sequence[Mapping[str, Any]]) -> str:
     return f"Worst finding: {name} is inconclusive with {measured} against {limit}{why}"
 
 
+#: Detail keys each family partial draws itself (the generic list leaves them out).
+FAMILY_KEYS: dict[str, list[str]] = {
+    "probe": [],
+    "style": ["per_family", "family_accuracy"],
+    "camera": ["simulated", "note", "cameras", "class_counts", "dropped_classes"],
+    "retrieval": ["settings", "families", "pairs", "delta", "delta_ci", "mean_abs_delta"],
+}
+
+#: Audit name prefix -> the partial (``partials/audits/_NAME.html.j2``) showing its details.
+FAMILY_PARTIALS = {"retrieval": "retrieval", "style": "style", "camera": "camera"}
+
+
+def audit_family(audit: str) -> str:
+    """Which family partial shows ``audit`` (``probe`` unless a prefix says otherwise).
+
+    Examples
+    --------
+    >>> audit_family("retrieval_shift"), audit_family("camera_model_masked"), audit_family("x")
+    ('retrieval', 'camera', 'probe')
+    """
+    prefix = audit.split("_", 1)[0]
+    return FAMILY_PARTIALS.get(prefix, "probe")
+
+
 @dataclass
 class AuditGroup:
     """The cases of one audit: they share one measurement, hence one confusion matrix."""
@@ -282,6 +307,19 @@ class AuditGroup:
     cases: list[Mapping[str, Any]] = field(default_factory=list)
     confusion: ConfusionView | None = None
     confusion_problem: str | None = None
+
+    @property
+    def family(self) -> str:
+        return audit_family(self.audit)
+
+    @property
+    def details(self) -> Mapping[str, Any]:
+        """The shared measurement's details (those of the first case that has any)."""
+        return next((c.get("details") or {} for c in self.cases if c.get("details")), {})
+
+    @property
+    def has_baseline(self) -> bool:
+        return any((c.get("details") or {}).get("baseline") for c in self.cases)
 
     @property
     def verdict(self) -> str:
@@ -332,6 +370,49 @@ def group_cases(audits: Sequence[Mapping[str, Any]]) -> list[AuditGroup]:
     return list(groups.values())
 
 
+def reference_rows(doc: Mapping[str, Any], audit: str) -> list[dict[str, Any]]:
+    """The reference encoders' measurement of ``audit``, one row per reference.
+
+    Examples
+    --------
+    >>> doc = {"references": {"pixels": [{"audit": "a", "case": "max_leakage=0.1",
+    ...     "metric": "leakage", "value": 0.9, "ci": [0.8, 1.0], "chance": 0.5,
+    ...     "verdict": "fail", "n": 10}]}}
+    >>> [(r["spec"], r["value"], r["verdicts"]) for r in reference_rows(doc, "a")]
+    [('pixels', 0.9, [('max_leakage=0.1', 'fail')])]
+    """
+    rows = []
+    for spec, cases in (doc.get("references") or {}).items():
+        mine = [c for c in cases if c.get("audit") == audit]
+        if not mine:
+            continue
+        first = mine[0]
+        rows.append({
+            "spec": spec, "metric": first.get("metric"), "value": first.get("value"),
+            "ci": first.get("ci"), "chance": first.get("chance"), "n": first.get("n"),
+            "verdicts": [(c.get("case"), c.get("verdict")) for c in mine],
+        })
+    return rows
+
+
+def thumbnail_items(details: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """``(label, data URI)`` of the variant thumbnails that are valid PNG data URIs."""
+    thumbs = details.get("thumbnails") or {}
+    if not isinstance(thumbs, Mapping):
+        return []
+    labels = {str(v.get("id")): str(v.get("label") or v.get("id"))
+              for v in details.get("variants") or [] if isinstance(v, Mapping)}
+    return [(labels.get(str(k), str(k)), uri) for k, uri in thumbs.items() if is_png_data_uri(uri)]
+
+
+def score_bars(scores: Any, chance: float | None = None) -> list[tuple[str, float | None, BarGeometry]]:
+    """Bars for ``{name: accuracy}`` (per class, per family), on [0, 1] with chance marked."""
+    if not isinstance(scores, Mapping):
+        return []
+    return [(str(k), _num(v), interval_bar(_num(v), None, chance, None, scale=(0.0, 1.0)))
+            for k, v in scores.items()]
+
+
 def make_environment(template_dir: Path | None = None) -> Environment:
     """The Jinja environment: templates in ``template_dir`` (if any) first, then the stock ones."""
     loader = _loader(stock_templates())
@@ -350,7 +431,9 @@ def make_environment(template_dir: Path | None = None) -> Environment:
     )
     env.filters.update(fmt=fmt, short=shorten, threshold=threshold_text)
     env.globals.update(
-        interval_bar=interval_bar, COUNT_ORDER=COUNT_ORDER, split_details=split_details
+        interval_bar=interval_bar, COUNT_ORDER=COUNT_ORDER, split_details=split_details,
+        reference_rows=reference_rows, thumbnail_items=thumbnail_items, score_bars=score_bars,
+        family_keys=FAMILY_KEYS,
     )
     return env
 
@@ -385,7 +468,8 @@ def write_card(doc: Mapping[str, Any], out_dir: Path, template_dir: Path | None 
 
     Examples
     --------
-    >>>     >>> from auditkit.results import build_document
+    >>> import tempfile
+    >>> from auditkit.results import build_document
     >>> doc = build_document({"spec": "pixels", "fingerprint": "f"}, {}, [])
     >>> write_card(doc, Path(tempfile.mkdtemp())).name
     'card.html'

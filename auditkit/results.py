@@ -26,6 +26,9 @@ from typing import Any
 
 SCHEMA_VERSION = 1
 
+#: What a card keeps of a reference encoder's case.
+REFERENCE_KEYS = ("audit", "case", "metric", "value", "ci", "chance", "verdict", "n")
+
 #: The verdicts an audit case can have, from best to worst.
 VERDICTS = ("pass", "inconclusive", "fail", "error")
 
@@ -119,14 +122,26 @@ def build_document(
     encoder: Mapping[str, Any],
     provenance: Mapping[str, Any],
     results: Iterable[AuditResult],
+    references: Mapping[str, Iterable[AuditResult]] | None = None,
 ) -> dict[str, Any]:
-    """Assemble the ``results.json`` document for one encoder."""
-    return {
+    """Assemble the ``results.json`` document for one encoder.
+
+    ``references`` are the cases of reference encoders of the same run (the
+    ``pixels`` baseline, the ``random:`` control of the same architecture),
+    kept in short form so the card can show them beside this encoder's.
+    """
+    doc = {
         "schema_version": SCHEMA_VERSION,
         "encoder": _finite(dict(encoder)),
         "provenance": _finite(dict(provenance)),
         "audits": [r.to_json() for r in results],
     }
+    if references:
+        doc["references"] = {
+            spec: [_finite({k: getattr(r, k) for k in REFERENCE_KEYS}) for r in cases]
+            for spec, cases in references.items()
+        }
+    return doc
 
 
 def validate_document(doc: Mapping[str, Any]) -> None:

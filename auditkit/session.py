@@ -228,6 +228,18 @@ class AuditSession:
             entry["error"] = str(memo.error)
         return entry
 
+    def references_of(self, spec: str) -> dict[str, list[AuditResult]]:
+        """Results of this run's reference rows for ``spec``'s card.
+
+        The configured references (``pixels``) and, when it ran too, the
+        ``random:`` control of the same architecture: together they show what
+        is there to be found and how much of the leakage comes from training.
+        """
+        architecture = spec.split("@", 1)[0]  # a fine-tune's control is its base architecture's
+        wanted = [*self.options.references, f"random:{architecture}"]
+        return {ref: self.results[ref] for ref in wanted
+                if ref != spec and ref in self.results}
+
     # -- pytest-xdist ------------------------------------------------------------
 
     def worker_payload(self) -> dict[str, Any]:
@@ -262,7 +274,8 @@ class AuditSession:
             out = self.options.report_dir / encoder_slug(spec)
             merged = self.merged.get(spec, {})
             doc = build_document(merged.get("encoder") or self.encoder_entry(spec),
-                                 merged.get("provenance") or self.provenance(spec), results)
+                                 merged.get("provenance") or self.provenance(spec), results,
+                                 self.references_of(spec))
             write_json_atomic(out / "results.json", doc)
             if self.options.update_baseline and self.options.baseline is not None:
                 self.options.baseline.write(spec, self.is_reference(spec), doc)

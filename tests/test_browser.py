@@ -19,6 +19,7 @@ from PIL import Image
 
 from auditkit.report import write_card, write_index
 from auditkit.results import AuditResult, build_document
+from auditkit.thumbnails import png_data_uri
 
 HOSTILE_MAKE = '<script>window.__pwned = "make"</script>Canon'
 HOSTILE_CLASS = '<img src=x onerror="window.__pwned = \'class\'">cat'
@@ -61,6 +62,9 @@ def _hostile_doc() -> dict:
         "per_class": {c: 0.8 for c in classes},
         "accuracy": 0.8,
         "n_classes": 3,
+        "variants": [{"id": "camera/a", "label": HOSTILE_CLASS}, {"id": "camera/b", "label": "b"}],
+        "thumbnails": {"camera/a": png_data_uri(Image.new("RGB", (8, 8), "red")),
+                       "camera/b": 'x" onerror="window.__pwned=\'thumb\''},
     }
     results = [
         AuditResult("camera_model", "max_leakage=0.1", "leakage", 0.7, (0.6, 0.8), 1 / 3, 0.1,
@@ -99,18 +103,24 @@ def test_card_and_index_load_cleanly_and_render_markup_as_text(driver, tmp_path:
         errors = [e for e in driver.get_log("browser") if e["level"] in ("SEVERE", "WARNING")]
         assert errors == [], f"console messages on {page.name}: {errors}"
         # Nothing leaves the file: the only request is the page itself.
-        assert set(_network_urls(driver)) <= {page.as_uri()}
+        urls = {u for u in _network_urls(driver) if not u.startswith("data:image/png;base64,")}
+        assert urls <= {page.as_uri()}
         assert driver.execute_script("return window.__pwned === undefined")
         counts = driver.execute_script(
-            "return ['script', 'img', 'svg[onload]', '[onerror]'].map("
+            "return ['script', 'svg[onload]', '[onerror]', 'iframe', 'link'].map("
             "s => document.querySelectorAll(s).length)")
-        assert counts == [0, 0, 0, 0]
+        assert counts == [0, 0, 0, 0, 0]
+        # The only pictures are the thumbnails, inline PNGs that passed validation.
+        sources = driver.execute_script(
+            "return Array.from(document.images).map(i => i.getAttribute('src'))")
+        assert all(src.startswith("data:image/png;base64,") for src in sources)
 
         shot = Image.open(io.BytesIO(driver.get_screenshot_as_png())).convert("L")
         pixels = np.asarray(shot, dtype=np.float32)
         assert pixels.std() > 10, f"{page.name} screenshot is blank"
 
     driver.get(card.as_uri())
+    assert len(driver.find_elements("css selector", "ul.thumbs img")) == 1
     text = driver.find_element("tag name", "body").text
     assert HOSTILE_MAKE in text and HOSTILE_CLASS in text and HOSTILE_FILE in text
     driver.get(index.as_uri())

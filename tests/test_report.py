@@ -360,3 +360,29 @@ def case(verdict: str, value: float | None) -> dict[str, Any]:
 def test_worst_finding(audits: list[dict[str, Any]], expected: dict[str, Any] | None) -> None:
     assert worst_finding(audits) == expected
 
+
+
+def test_card_shows_reference_rows_baseline_and_valid_thumbnails_only() -> None:
+    from auditkit.thumbnails import png_data_uri
+    from PIL import Image
+
+    good = png_data_uri(Image.new("RGB", (4, 4), "blue"))
+    details = {
+        "per_class": {"JPEG 75 4:2:0": 0.9, "JPEG 95 4:4:4": 0.4},
+        "variants": [{"id": "jpeg/q75-420", "label": "JPEG 75 4:2:0"},
+                     {"id": "jpeg/q95-444", "label": "JPEG 95 4:4:4"}],
+        "thumbnails": {"jpeg/q75-420": good, "jpeg/q95-444": 'javascript:alert(1)'},
+        "baseline": {"base_value": 0.1, "base_ci": [0.05, 0.15], "change": 0.3,
+                     "outcome": "regression", "reason": "leakage rose by +0.300"},
+    }
+    case = AuditResult("jpeg_quality", "max_leakage=0.1", "leakage", 0.4, (0.35, 0.45), 0.5, 0.1,
+                       "max", "fail", 100, details)
+    ref = AuditResult("jpeg_quality", "max_leakage=0.1", "leakage", 0.97, (0.95, 0.99), 0.5, 0.1,
+                      "max", "fail", 100, {})
+    doc = build_document({"spec": "timm:resnet18", "fingerprint": "f"}, {}, [case],
+                         references={"pixels": [ref]})
+    html = render_card(doc)
+    assert "Reference rows for jpeg_quality" in html and "0.970" in html
+    assert html.count("<img ") == 1 and good in html and "javascript:" not in html
+    assert "regression" in html and "change +0.300" in html
+    assert "Balanced accuracy per class" in html and "JPEG 95 4:4:4" in html

@@ -17,6 +17,7 @@ import numpy as np
 from auditkit.data.base import ProbeSet
 from auditkit.extract import Extractor
 from auditkit.probes import ProbeScore, probe_score
+from auditkit.thumbnails import variant_thumbnails
 from auditkit.transforms.base import Variant
 from auditkit.verdicts import Measurement
 
@@ -83,6 +84,7 @@ def measure_variants(
     table = extractor.embed(probe_set.images, variants)
     extra = {
         "variants": [{"id": v.id, "label": v.label, "params": dict(v.params)} for v in variants],
+        "thumbnails": sample_thumbnails(probe_set, variants, seed),
         "n_images": len(set(table.image_ids.tolist())),
         "skipped_pairs": len(probe_set.images) * len(variants) - len(table),
     }
@@ -90,3 +92,16 @@ def measure_variants(
         table.X, table.variant_ids, table.groups, seed=seed,
         class_names={v.id: v.label for v in variants}, extra=extra,
     )
+
+
+def sample_thumbnails(probe_set: ProbeSet, variants: Sequence[Variant], seed: int = 0
+                      ) -> dict[str, str]:
+    """Thumbnails of ``variants`` on the first probe image that decodes (a photo if any)."""
+    images = sorted(probe_set.images, key=lambda im: im.label != "photo")
+    for image in images[:5]:
+        try:
+            picture = image.load()
+        except Exception:  # noqa: BLE001 - unreadable images are the extractor's to report
+            continue
+        return variant_thumbnails(picture, variants, seed)
+    return {}
