@@ -25,6 +25,7 @@ from auditkit.data.base import ProbeSet
 from auditkit.encoders import LoadOptions, build_encoder
 from auditkit.encoders.base import Encoder
 from auditkit.extract import Extractor, pick_device
+from auditkit.memo import MeasurementMemo, measurement_key
 from auditkit.results import AuditResult, build_document, encoder_slug, write_json_atomic
 from auditkit.verdicts import Measurement
 
@@ -80,6 +81,8 @@ class AuditSession:
     rootdir: Path
     started: str = field(default_factory=lambda: _now())
     results: dict[str, list[AuditResult]] = field(default_factory=dict)
+    #: Audits whose measurements were read back from disk, per encoder.
+    reused: dict[str, list[str]] = field(default_factory=dict)
     #: Encoder entries and provenance that pytest-xdist workers sent the controller.
     merged: dict[str, dict[str, Any]] = field(default_factory=dict)
     _memo: dict[Any, _Memo] = field(default_factory=dict)
@@ -136,9 +139,33 @@ class AuditSession:
             ),
         )
 
+    def memo(self) -> MeasurementMemo | None:
+        cache = self.cache()
+        return None if cache is None else self._once("memo", lambda: MeasurementMemo(cache.root))
+
     def measure(self, spec: str, audit: str, compute: Callable[[], dict[str, Measurement]]) -> dict[str, Measurement]:
-        """Measure ``audit`` for ``spec`` once; threshold cases share the result."""
-        return self._once(("measure", spec, audit), compute)
+        """Measure ``audit`` for ``spec`` once; threshold cases share the result.
+
+        With the disk cache on, a measurement of the same encoder, data, seed,
+        settings and auditkit code is read back instead of recomputed.
+        """
+
+        def stored_or_computed() -> dict[str, Measurement]:
+            memo = self.memo()
+            if memo is None:
+                return compute()
+            fingerprint = self.encoder(spec).fingerprint
+            key = measurement_key(fingerprint, audit, self.probe_set().digest,
+                                  self.options.seed, self.config)
+            found = memo.get(fingerprint, key)
+            if found is not None:
+                self.reused.setdefault(spec, []).append(audit)
+                return found
+            measured = compute()
+            memo.put(fingerprint, key, measured)
+            return measured
+
+        return self._once(("measure", spec, audit), stored_or_computed)
 
     def record(self, spec: str, result: AuditResult) -> None:
         self.results.setdefault(spec, []).append(result)
@@ -190,7 +217,9 @@ class AuditSession:
             )
         except Exception as exc:  # noqa: BLE001 - the error is already a case result
             data["error"] = str(exc)
-        extract: dict[str, Any] = {}
+        # A run whose measurements were all read back builds no extractor at all.
+        extract: dict[str, Any] = {"requested": 0, "memory_hits": 0, "disk_hits": 0,
+                                   "computed": 0, "failed": []}
         memo = self._memo.get(("extractor", spec))
         if memo is not None and memo.value is not None:
             stats = memo.value.stats
@@ -208,6 +237,7 @@ class AuditSession:
             "data": data,
             "device": self.device,
             "extraction": extract,
+            "measurements_reused": sorted(self.reused.get(spec, [])),
             "thresholds": self.config.get("thresholds", {}),
             "started": self.started,
             "finished": _now(),
@@ -305,6 +335,8 @@ def _merge_provenance(mine: dict[str, Any] | None, theirs: dict[str, Any]) -> di
                   if k in a or k in b}
     extraction["failed"] = (a.get("failed") or []) + (b.get("failed") or [])
     out["extraction"] = extraction
+    out["measurements_reused"] = sorted({*(mine.get("measurements_reused") or []),
+                                         *(theirs.get("measurements_reused") or [])})
     out["workers"] = (mine.get("workers") or 1) + 1
     return out
 

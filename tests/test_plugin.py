@@ -60,7 +60,7 @@ def _results(pytester, slug):
     return json.loads((pytester.path / "out" / slug / "results.json").read_text())
 
 
-def test_leaking_encoder_fails_with_cases_in_ids_and_writes_reports(project, pytester):
+def test_leaking_encoder_fails_with_cases_in_ids_and_writes_reports(project, pytester, tmp_path):
     run = project("--encoder=pixels", "-v")
     run.assert_outcomes(failed=2)
     run.stdout.fnmatch_lines([
@@ -82,8 +82,21 @@ def test_leaking_encoder_fails_with_cases_in_ids_and_writes_reports(project, pyt
 
     again = project("--encoder=pixels")
     again.assert_outcomes(failed=2)
-    redo = _results(pytester, "pixels")["provenance"]["extraction"]
-    assert redo["computed"] == 0 and redo["disk_hits"] == 36 * 6
+    redo = _results(pytester, "pixels")["provenance"]
+    # Same encoder, data, seed and code: the measurement itself is read back.
+    assert redo["measurements_reused"] == ["jpeg_quality"]
+    assert redo["extraction"]["computed"] == 0
+    assert _results(pytester, "pixels")["audits"][0]["value"] == cases[0]["value"]
+
+    # Without the stored measurement, the embeddings still come from the disk cache.
+    stored = list((tmp_path / "cache").rglob("measurements/*.json"))
+    assert len(stored) == 1
+    stored[0].unlink()
+    third = project("--encoder=pixels")
+    third.assert_outcomes(failed=2)
+    redo = _results(pytester, "pixels")["provenance"]
+    assert redo["measurements_reused"] == []
+    assert redo["extraction"]["computed"] == 0 and redo["extraction"]["disk_hits"] == 36 * 6
     assert _results(pytester, "pixels")["audits"][0]["value"] == cases[0]["value"]
 
 
