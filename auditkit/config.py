@@ -38,7 +38,7 @@ DEFAULTS: dict[str, Any] = {
         "style_recognition": {"max_leakage": [0.5]},
         "camera_model": {"max_leakage": [0.1, 0.5]},
         "camera_model_masked": {"max_leakage": [0.1, 0.5]},
-        "retrieval_shift": {"max_delta": [0.05]},
+        "retrieval_shift": {"max_delta": [0.05, 0.1]},
     },
 }
 

@@ -1,0 +1,197 @@
+"""Cosine k-nearest-neighbour retrieval with a majority vote.
+
+Embeddings are L2-normalised, so the dot product is the cosine similarity and
+a matrix product gives every query's similarity to every database item. The
+product is taken a block of queries at a time so that memory stays bounded
+whatever the database size.
+
+Vote
+    Each query takes the label held by most of its ``k`` nearest database
+    items. A tie between labels goes to the label whose tied neighbours have
+    the larger summed similarity (the closer group wins); a tie on that too
+    goes to the label that sorts first. Neighbours with exactly equal
+    similarity at the k-th place are chosen by numpy's introselect:
+    deterministic for a given input, but not by database position.
+
+Nothing is excluded by id: callers pass disjoint queries and database.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+#: Default number of neighbours (Ramos et al. use k = 10).
+K = 10
+
+#: Values held at once per block of queries, temporaries included (128 MB as float32).
+MAX_BLOCK_CELLS = 32 * 1024 * 1024
+#: A similarity block costs itself plus argpartition's int64 indices: 3 float32 layers.
+_KNN_LAYERS = 3
+
+
+def l2_normalise(X: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit length; all-zero rows stay zero.
+
+    Examples
+    --------
+    >>> print(l2_normalise(np.array([[3.0, 4.0], [0.0, 0.0]])))
+    [[0.6 0.8]
+     [0.  0. ]]
+    """
+    X = np.asarray(X, dtype=np.float32)
+    if X.ndim != 2:
+        raise ValueError(f"got an array of shape {X.shape}, expected (n, dim)")
+    return X / np.maximum(np.linalg.norm(X, axis=1, keepdims=True), 1e-12)
+
+
+def nearest(sim: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Indices and similarities of each row's ``k`` largest entries, best first.
+
+    ``k`` larger than the number of columns takes every column.
+
+    Examples
+    --------
+    >>> idx, s = nearest(np.array([[0.1, 0.9, 0.5]]), 2)
+    >>> idx.tolist(), s.tolist()
+    ([[1, 2]], [[0.9, 0.5]])
+    """
+    if k < 1:
+        raise ValueError(f"got k={k!r}, expected k >= 1")
+    n = sim.shape[1]
+    if n == 0:
+        raise ValueError("got an empty database, expected at least one item")
+    k = min(k, n)
+    if k < n:
+        # Partition for the k largest directly: negating would copy the block.
+        idx = np.argpartition(sim, n - k, axis=1)[:, n - k:]
+    else:
+        idx = np.tile(np.arange(n), (len(sim), 1))
+    top = np.take_along_axis(sim, idx, axis=1)
+    order = np.argsort(-top, axis=1, kind="stable")
+    return np.take_along_axis(idx, order, axis=1), np.take_along_axis(top, order, axis=1)
+
+
+def majority_vote(labels: np.ndarray, sims: np.ndarray, n_classes: int) -> np.ndarray:
+    """The most frequent label code per row; ties by summed similarity, then lowest code.
+
+    Parameters
+    ----------
+    labels : (m, k) int array
+        Label codes ``0 <= code < n_classes`` of each query's neighbours.
+    sims : (m, k) float array
+        Their similarities to the query.
+    n_classes : int
+        Number of label codes.
+
+    Examples
+    --------
+    >>> majority_vote(np.array([[1, 0, 0], [1, 0, 2]]),
+    ...               np.array([[0.9, 0.2, 0.1], [0.5, 0.9, 0.4]]), 3).tolist()
+    [0, 0]
+    """
+    m = labels.shape[0]
+    counts = np.zeros((m, n_classes), dtype=np.int64)
+    summed = np.zeros((m, n_classes), dtype=np.float64)
+    rows = np.repeat(np.arange(m), labels.shape[1])
+    np.add.at(counts, (rows, labels.ravel()), 1)
+    np.add.at(summed, (rows, labels.ravel()), sims.ravel())
+    tied = counts == counts.max(axis=1, keepdims=True)
+    # argmax returns the first maximum: equal sums go to the lowest code.
+    return np.argmax(np.where(tied, summed, -np.inf), axis=1)
+
+
+def vote_from_similarity(sim: np.ndarray, db_codes: np.ndarray, n_classes: int, k: int = K
+                         ) -> np.ndarray:
+    """Predicted label codes from a (queries x database) similarity block.
+
+    Examples
+    --------
+    >>> vote_from_similarity(np.array([[0.9, 0.8, 0.1]]), np.array([1, 1, 0]), 2, k=3).tolist()
+    [1]
+    """
+    idx, top = nearest(sim, k)
+    return majority_vote(np.asarray(db_codes)[idx], top, n_classes)
+
+
+def block_rows(n_database: int, layers: int = 1, max_cells: int = MAX_BLOCK_CELLS) -> int:
+    """Queries per block so that ``layers`` similarity blocks fit in ``max_cells`` values.
+
+    Examples
+    --------
+    >>> block_rows(1000, layers=4, max_cells=40_000)
+    10
+    """
+    return max(1, max_cells // max(1, n_database * layers))
+
+
+@dataclass
+class KNNResult:
+    """Predictions of a k-NN retrieval, and their correctness when labels were given."""
+
+    predictions: np.ndarray
+    neighbours: np.ndarray
+    correct: np.ndarray | None
+    k: int
+
+
+def knn_predict(
+    queries: np.ndarray,
+    database: np.ndarray,
+    db_labels: np.ndarray,
+    query_labels: np.ndarray | None = None,
+    k: int = K,
+    max_cells: int = MAX_BLOCK_CELLS,
+) -> KNNResult:
+    """Cosine k-NN: label each query by the vote of its ``k`` nearest database items.
+
+    Parameters
+    ----------
+    queries : (m, dim) array
+    database : (n, dim) array
+        Disjoint from the queries; nothing is excluded by id.
+    db_labels : (n,) array
+        Labels of the database items (any sortable type).
+    query_labels : (m,) array or None
+        True labels; when given, ``correct`` says which predictions match.
+    k : int
+        Neighbours per query; more than ``n`` takes the whole database.
+    max_cells : int
+        Similarity values computed at once (bounds memory).
+
+    Returns
+    -------
+    KNNResult
+        ``predictions`` (labels), ``neighbours`` (database indices, best first),
+        ``correct`` (bool or ``None``) and the ``k`` used.
+
+    Examples
+    --------
+    >>> db = np.array([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0]])
+    >>> r = knn_predict(np.array([[1.0, 0.05]]), db, np.array(["a", "a", "b"]), k=3)
+    >>> r.predictions.tolist()
+    ['a']
+    """
+    Q, D = l2_normalise(queries), l2_normalise(database)
+    db_labels = np.asarray(db_labels)
+    if Q.shape[1] != D.shape[1]:
+        raise ValueError(f"got queries of dim {Q.shape[1]} and a database of dim {D.shape[1]}, "
+                         "expected the same")
+    if len(db_labels) != len(D):
+        raise ValueError(
+            f"got {len(db_labels)} database labels for {len(D)} items, expected one each"
+        )
+    classes, codes = np.unique(db_labels, return_inverse=True)
+    k_used = min(k, len(D))
+    pred = np.empty(len(Q), dtype=np.int64)
+    neighbours = np.empty((len(Q), k_used), dtype=np.int64)
+    step = block_rows(len(D), layers=_KNN_LAYERS, max_cells=max_cells)
+    for start in range(0, len(Q), step):
+        sim = Q[start:start + step] @ D.T
+        idx, top = nearest(sim, k)
+        neighbours[start:start + step] = idx
+        pred[start:start + step] = majority_vote(codes[idx], top, len(classes))
+    predictions = classes[pred]
+    correct = None if query_labels is None else predictions == np.asarray(query_labels)
+    return KNNResult(predictions=predictions, neighbours=neighbours, correct=correct, k=k_used)

@@ -1,0 +1,100 @@
+import numpy as np
+import pytest
+
+from auditkit.knn import (
+    block_rows,
+    knn_predict,
+    l2_normalise,
+    majority_vote,
+    nearest,
+    vote_from_similarity,
+)
+
+
+def test_majority_beats_the_single_nearest_neighbour():
+    db = np.array([[1.0, 0.0], [0.8, 0.6], [0.6, 0.8]])
+    # The nearest item is "b", but two of the three neighbours are "a".
+    r = knn_predict(np.array([[1.0, 0.0]]), db, np.array(["b", "a", "a"]), k=3)
+    assert r.predictions.tolist() == ["a"]
+    assert r.neighbours.tolist() == [[0, 1, 2]]
+
+
+@pytest.mark.parametrize(
+    "labels, sims, expected, why",
+    [
+        ([[1, 0]], [[0.9, 0.8]], 1, "one vote each: the nearer neighbour's label wins"),
+        ([[0, 0, 1, 1]], [[0.9, 0.1, 0.8, 0.7]], 1,
+         "two votes each: the larger summed similarity wins, not the single nearest"),
+        ([[1, 0]], [[0.5, 0.5]], 0, "equal counts and sums: the lowest code wins"),
+        ([[2, 2, 1]], [[0.1, 0.1, 0.99]], 2, "counts come before similarity"),
+    ],
+)
+def test_vote_tie_break(labels, sims, expected, why):
+    assert majority_vote(np.array(labels), np.array(sims), 3).tolist() == [expected], why
+
+
+def test_k_larger_than_database_uses_every_item():
+    db = np.array([[1.0, 0.0], [0.0, 1.0], [0.1, 1.0]])
+    r = knn_predict(np.array([[1.0, 0.0]]), db, np.array(["x", "y", "y"]),
+                    query_labels=np.array(["x"]), k=10)
+    assert r.k == 3
+    assert r.neighbours.shape == (1, 3)
+    assert r.predictions.tolist() == ["y"]
+    assert r.correct.tolist() == [False]
+
+
+def test_cosine_not_euclidean():
+    query = np.array([[1.0, 0.0]])
+    # A: long but almost parallel (cosine 0.995, euclidean distance 9.06);
+    # B: short and at 45 degrees (cosine 0.707, euclidean distance 0.76).
+    db = np.array([[10.0, 1.0], [0.7, 0.7]])
+    r = knn_predict(query, db, np.array(["A", "B"]), k=1)
+    assert r.predictions.tolist() == ["A"]
+    euclid = np.linalg.norm(db - query, axis=1)
+    assert np.argmin(euclid) == 1  # the case really separates the two metrics
+
+
+def test_blocks_give_the_same_answer_as_one_product():
+    rng = np.random.default_rng(0)
+    Q, D = rng.normal(size=(37, 8)), rng.normal(size=(50, 8))
+    labels = rng.integers(0, 4, size=50)
+    whole = knn_predict(Q, D, labels, k=5)
+    # Three similarity-sized layers per query row: blocks of 2 queries.
+    blocked = knn_predict(Q, D, labels, k=5, max_cells=2 * 50 * 3)
+    assert block_rows(50, layers=3, max_cells=2 * 50 * 3) == 2
+    np.testing.assert_array_equal(whole.predictions, blocked.predictions)
+    np.testing.assert_array_equal(whole.neighbours, blocked.neighbours)
+
+
+def test_nearest_is_sorted_best_first():
+    sim = np.array([[0.2, 0.9, 0.5, 0.7], [0.4, 0.1, 0.3, 0.2]])
+    idx, top = nearest(sim, 3)
+    assert idx.tolist() == [[1, 3, 2], [0, 2, 3]]
+    np.testing.assert_allclose(top, [[0.9, 0.7, 0.5], [0.4, 0.3, 0.2]])
+
+
+def test_vote_from_similarity_matches_knn_predict():
+    rng = np.random.default_rng(1)
+    Q, D = l2_normalise(rng.normal(size=(9, 4))), l2_normalise(rng.normal(size=(20, 4)))
+    codes = rng.integers(0, 3, size=20)
+    np.testing.assert_array_equal(vote_from_similarity(Q @ D.T, codes, 3, k=4),
+                                  knn_predict(Q, D, codes, k=4).predictions)
+
+
+def test_zero_rows_stay_zero():
+    np.testing.assert_array_equal(l2_normalise(np.zeros((2, 3))), np.zeros((2, 3)))
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"k": 0}, "expected k >= 1"),
+        ({"database": np.ones((2, 5))}, "expected the same"),
+        ({"db_labels": np.array(["a"])}, "expected one each"),
+    ],
+)
+def test_bad_input_is_named(kwargs, message):
+    args = {"queries": np.ones((1, 3)), "database": np.ones((2, 3)),
+            "db_labels": np.array(["a", "b"]), **kwargs}
+    with pytest.raises(ValueError, match=message):
+        knn_predict(**args)
