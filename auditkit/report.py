@@ -279,7 +279,9 @@ FAMILY_KEYS: dict[str, list[str]] = {
     "probe": [],
     "style": ["per_family", "family_accuracy"],
     "camera": ["simulated", "note", "cameras", "class_counts", "dropped_classes"],
-    "retrieval": ["settings", "families", "pairs", "delta", "delta_ci", "mean_abs_delta"],
+    "retrieval": ["settings", "families", "pairs", "delta", "delta_ci", "mean_abs_delta",
+                  "mean_abs_delta_note", "definition", "classes", "queries_per_class",
+                  "database_per_class"],
 }
 
 #: Audit name prefix -> the partial (``partials/audits/_NAME.html.j2``) showing its details.
@@ -413,6 +415,29 @@ def score_bars(scores: Any, chance: float | None = None) -> list[tuple[str, floa
             for k, v in scores.items()]
 
 
+def retrieval_view(details: Mapping[str, Any]) -> dict[str, Any]:
+    """The retrieval-shift table: one row per setting, one column per processing family.
+
+    Each cell is ``(value, ci)`` of the balanced k-NN accuracy of that setting
+    in that family; ``pairs`` lists every ordered pair with its delta.
+    """
+    families = details.get("families") if isinstance(details.get("families"), Mapping) else {}
+    settings = list((details.get("settings") or {}).keys()) if isinstance(
+        details.get("settings"), Mapping) else []
+    rows = []
+    for setting in settings:
+        cells = []
+        for fam in families.values():
+            cell = ((fam or {}).get("accuracy") or {}).get(setting) or {}
+            cells.append((_num(cell.get("value")), cell.get("ci")))
+        rows.append({"setting": setting, "pooled": _num(details["settings"].get(setting)),
+                     "cells": cells})
+    deltas = [((fam or {}).get("delta") or {}) for fam in families.values()]
+    pairs = [dict(p, family=name) for name, fam in families.items()
+             for p in ((fam or {}).get("pairs") or []) if isinstance(p, Mapping)]
+    return {"families": list(families), "rows": rows, "deltas": deltas, "pairs": pairs}
+
+
 def make_environment(template_dir: Path | None = None) -> Environment:
     """The Jinja environment: templates in ``template_dir`` (if any) first, then the stock ones."""
     loader = _loader(stock_templates())
@@ -433,7 +458,7 @@ def make_environment(template_dir: Path | None = None) -> Environment:
     env.globals.update(
         interval_bar=interval_bar, COUNT_ORDER=COUNT_ORDER, split_details=split_details,
         reference_rows=reference_rows, thumbnail_items=thumbnail_items, score_bars=score_bars,
-        family_keys=FAMILY_KEYS,
+        family_keys=FAMILY_KEYS, retrieval_view=retrieval_view,
     )
     return env
 
