@@ -5,18 +5,51 @@ from __future__ import annotations
 from importlib import resources
 from pathlib import Path
 
-CONFIG_BLOCK = """
-[tool.auditkit]
-# Encoders audited when `pytest audits/` gets no --encoder.
-encoders = ["random:timm:resnet18"]
-# Reference rows audited alongside: the pixels baseline shows what is there to be found.
-references = ["pixels"]
-seed = 0
+from auditkit.compare import DEFAULT_TOLERANCE
+from auditkit.config import DEFAULTS
 
-[tool.auditkit.thresholds.jpeg_quality]
-# Normalised leakage (acc - chance) / (1 - chance); each value is one test case.
-max_leakage = [0.1, 0.5]
-"""
+#: What each audit's thresholds mean, written above its table by ``auditkit init``.
+THRESHOLD_NOTES = {
+    "jpeg_quality": "Normalised leakage (acc - chance) / (1 - chance); each value is one test case.",
+    "processing_masked_jpeg": "The JPEG audit with the centre 95 % masked: what survives without the subject.",
+    "camera_model": "On the built-in set the cameras are simulated; on --audit-data, EXIF Make/Model.",
+    "retrieval_shift": "Signed k-NN accuracy shift, pos-same minus neg-same, averaged over processing pairs.",
+}
+
+
+def config_block() -> str:
+    """The ``[tool.auditkit]`` block ``auditkit init`` appends: the stock defaults, spelt out.
+
+    Examples
+    --------
+    >>> "[tool.auditkit.thresholds.jpeg_quality]" in config_block()
+    True
+    """
+    lines = [
+        "[tool.auditkit]",
+        "# Encoders audited when `pytest audits/` gets no --encoder.",
+        f"encoders = {_toml(DEFAULTS['encoders'])}",
+        "# Reference rows audited alongside: the pixels baseline shows what is there to be found.",
+        f"references = {_toml(DEFAULTS['references'])}",
+        f"seed = {DEFAULTS['seed']}",
+        "# How far a case may leak more than --audit-baseline before it is a regression.",
+        f"baseline_tolerance = {DEFAULT_TOLERANCE}",
+    ]
+    for audit, table in DEFAULTS["thresholds"].items():
+        lines += ["", f"[tool.auditkit.thresholds.{audit}]"]
+        if audit in THRESHOLD_NOTES:
+            lines.append(f"# {THRESHOLD_NOTES[audit]}")
+        lines += [f"{kind} = {_toml(values)}" for kind, values in table.items()]
+    return "\n".join(lines) + "\n"
+
+
+def _toml(value: object) -> str:
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml(v) for v in value) + "]"
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return repr(value)
+
 
 
 def stock_audit_files() -> dict[str, str]:
@@ -52,7 +85,7 @@ def init_project(target: Path, force: bool = False) -> list[str]:
         done.append(f"kept     {pyproject} ([tool.auditkit] already there)")
     else:
         prefix = text.rstrip() + "\n\n" if text.strip() else ""
-        pyproject.write_text(prefix + CONFIG_BLOCK.lstrip("\n"), encoding="utf-8")
+        pyproject.write_text(prefix + config_block(), encoding="utf-8")
         done.append(f"appended [tool.auditkit] to {pyproject}")
     done.append("run:     pytest audits/ --encoder=pixels")
     return done

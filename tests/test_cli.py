@@ -53,3 +53,14 @@ def test_report_rerenders_cards_and_an_index_that_reaches_each(tmp_path, capsys)
         assert (tmp_path / slug / "card.html").is_file()
         assert f'href="{slug}/card.html"' in index
     assert "jpeg_quality" in index and "max_leakage=0.1" in index
+
+
+def test_init_config_block_spells_out_the_stock_defaults(tmp_path):
+    import tomllib
+
+    from auditkit.config import DEFAULTS, load_config
+
+    main(["init", str(tmp_path)])
+    written = tomllib.loads((tmp_path / "pyproject.toml").read_text())["tool"]["auditkit"]
+    assert written["thresholds"] == DEFAULTS["thresholds"]
+    assert load_config(tmp_path)["thresholds"] == DEFAULTS["thresholds"]
