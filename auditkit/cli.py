@@ -4,7 +4,7 @@
 
     auditkit encoders            list the aliases and spec forms
     auditkit init [DIR]          write the stock audits/ and a [tool.auditkit] block
-    auditkit cache info|clear    inspect or empty the embedding cache
+    auditkit cache info|clear    inspect (--verify: check every entry) or empty the cache
     auditkit compare BASE CAND   compare two results.json; exit 1 on a regression
     auditkit report PATH...      re-render cards and the index from results.json files
 """
@@ -45,16 +45,31 @@ def _cmd_cache(args: argparse.Namespace) -> int:
     from auditkit.cache import EmbeddingCache, default_cache_dir
 
     cache = EmbeddingCache(Path(args.cache_dir) if args.cache_dir else default_cache_dir())
-    if args.action == "info":
-        info = cache.info()
+    try:
+        if args.action == "clear":
+            removed = cache.clear(args.fingerprint)
+            print(f"removed {removed} entries from {cache.root}")
+            return 0
         print(f"cache: {cache.root}")
-        if not info:
-            print("  empty")
-        for fp, row in info.items():
-            print(f"  {fp}  {row['entries']:>8} entries  {row['bytes'] / 1e6:>9.2f} MB")
-        return 0
-    removed = cache.clear(args.fingerprint)
-    print(f"removed {removed} entries from {cache.root}")
+        swept = cache.sweep(args.fingerprint)
+        if swept:
+            print(f"  removed {swept} temporary file(s) left by interrupted writes")
+        corrupt = cache.verify(args.fingerprint) if args.verify else []
+        info = cache.info()
+    except AuditkitError as exc:
+        print(f"auditkit cache: {exc}", file=sys.stderr)
+        return 2
+    if not info:
+        print("  empty")
+    for fp, row in info.items():
+        line = f"  {fp}  {row['entries']:>8} entries  {row['bytes'] / 1e6:>9.2f} MB"
+        if row["temporary"]:
+            line += f"  ({row['temporary']} write(s) in progress)"
+        print(line)
+    if args.verify:
+        print(f"  verified every entry: {len(corrupt)} corrupt, removed (recomputed when needed)")
+        for path in corrupt[:20]:
+            print(f"    {path}")
     return 0
 
 
@@ -136,7 +151,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("cache", help="inspect or clear the embedding cache")
     p.add_argument("action", choices=("info", "clear"))
     p.add_argument("--cache-dir", default=None, help="cache directory (default: user cache)")
-    p.add_argument("--fingerprint", default=None, help="clear only this encoder's entries")
+    p.add_argument("--fingerprint", default=None, help="only this encoder's entries")
+    p.add_argument("--verify", action="store_true",
+                   help="info: read every entry and remove those that fail their checksum")
     p.set_defaults(fn=_cmd_cache)
     p = sub.add_parser("compare", help="compare a candidate's results.json with its base's")
     p.add_argument("base", help="results.json of the base model")

@@ -202,6 +202,7 @@ class Extractor:
         )
         total = sum(len(pairs) for _, pairs in todo)
         bar = _progress(total, self.encoder.spec, self.progress)
+        owners = {key: (image.id, v.id) for image, keyed in todo for key, v in keyed}
         for pairs in loader:
             good = [(k, item) for k, item in pairs if not isinstance(item, _Failure)]
             for _, item in pairs:
@@ -209,16 +210,36 @@ class Extractor:
                     log.error("image %s skipped: %s", item.image_id, item.reason)
                     self.stats.failed.append((item.image_id, item.reason))
             if good:
-                batch = self.encoder.collate([item for _, item in good])
-                vectors = np.asarray(self.encoder.embed_batch(batch), dtype=np.float32)
-                self.stats.batches += 1
-                self.stats.computed += len(good)
-                fresh = {k: vectors[i] for i, (k, _) in enumerate(good)}
-                self.memory.update(fresh)
-                if self.cache is not None:
-                    self.cache.put_many(self._fingerprint, fresh)
+                self._embed_good(good, owners)
             bar.update(len(pairs))
         bar.close()
+
+    def _embed_good(
+        self, good: list[tuple[str, Any]], owners: dict[str, tuple[str, str]]
+    ) -> None:
+        batch = self.encoder.collate([item for _, item in good])
+        vectors = np.asarray(self.encoder.embed_batch(batch), dtype=np.float32)
+        if vectors.ndim != 2 or vectors.shape[0] != len(good):
+            raise ValueError(
+                f"encoder {self.encoder.spec!r} returned an array of shape {vectors.shape} "
+                f"for a batch of {len(good)} images; expected ({len(good)}, D)"
+            )
+        self.stats.batches += 1
+        fresh = {}
+        for (key, _), vector in zip(good, vectors, strict=True):
+            if np.isfinite(vector).all():
+                fresh[key] = vector
+            else:
+                # NaN or inf would poison the probe fit for every image (and
+                # the cache for later runs): leave the pair out, by name.
+                image_id, variant_id = owners[key]
+                reason = f"{variant_id}: embedding has NaN or infinite values"
+                log.error("image %s skipped: %s", image_id, reason)
+                self.stats.failed.append((image_id, reason))
+        self.stats.computed += len(fresh)
+        self.memory.update(fresh)
+        if self.cache is not None:
+            self.cache.put_many(self._fingerprint, fresh)
 
     def _table(
         self, images: Sequence[SourceImage], variants: Sequence[Variant], keys: list[list[str]]

@@ -3,7 +3,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from auditkit.cache import EmbeddingCache, cache_key, encode_entry
+from auditkit.cache import MAGIC, EmbeddingCache, _digest, cache_key, encode_entry
+
+
+def _with_digest(body: bytes) -> bytes:
+    """An entry whose digest is right but whose content is not auditkit's."""
+    return MAGIC + body + _digest(body)
 
 COMPONENTS = st.tuples(
     st.text(min_size=1, max_size=20),  # fingerprint
@@ -51,6 +56,13 @@ def test_round_trip_and_stats(tmp_path):
         pytest.param(lambda b: b[:20] + bytes([b[20] ^ 0xFF]) + b[21:], id="flipped-byte"),
         pytest.param(lambda b: b"", id="empty-file"),
         pytest.param(lambda b: b"garbage" * 10, id="not-an-entry"),
+        pytest.param(lambda b: b[:9] + bytes([b[9] ^ 0x01]) + b[10:], id="flipped-header-bit"),
+        pytest.param(lambda b: b[:-1] + bytes([b[-1] ^ 0x01]), id="flipped-digest-bit"),
+        pytest.param(lambda b: _with_digest(b'{"dtype": 5, "shape": [16]}\n' + b"\0" * 64),
+                     id="bad-header-good-digest"),
+        pytest.param(lambda b: _with_digest(b'[1, 2]\n' + b"\0" * 64), id="header-not-a-dict"),
+        pytest.param(lambda b: _with_digest(b'{"dtype": "<f4", "shape": [17]}\n' + b"\0" * 64),
+                     id="shape-does-not-fit"),
     ],
 )
 def test_damaged_entry_is_detected_and_dropped(tmp_path, damage, caplog):
@@ -82,3 +94,29 @@ def test_info_and_clear(tmp_path):
     assert cache.clear("fpone") == 3
     assert set(cache.info()) == {"fptwo"}
     assert cache.clear() == 1
+
+
+@pytest.mark.parametrize(
+    ("failure", "raised"),
+    [
+        pytest.param(OSError(28, "No space left on device"), None, id="disk-full"),
+        pytest.param(KeyboardInterrupt(), KeyboardInterrupt, id="interrupted"),
+    ],
+)
+def test_a_failed_write_leaves_no_temporary_file(tmp_path, monkeypatch, caplog, failure, raised):
+    import auditkit.cache as cache_module
+
+    def fail(src, dst):
+        raise failure
+
+    cache = EmbeddingCache(tmp_path)
+    monkeypatch.setattr(cache_module.os, "replace", fail)
+    if raised is None:
+        cache.put("fp", "c" * 64, np.ones(4, np.float32))  # a warning, not an error
+        assert "cannot write" in caplog.text
+    else:
+        with pytest.raises(raised):
+            cache.put("fp", "c" * 64, np.ones(4, np.float32))
+    monkeypatch.undo()
+    assert list(tmp_path.rglob("*.tmp")) == [] and list(tmp_path.rglob("*.emb")) == []
+    assert cache.get("fp", "c" * 64) is None and cache.stats.writes == 0

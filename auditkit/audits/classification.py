@@ -81,6 +81,7 @@ def measure_variants(
     --------
     >>> ms = measure_variants(extractor, probe_set, jpeg_grid())  # doctest: +SKIP
     """
+    probe_set.require(purpose="a grouped 5-fold probe")
     table = extractor.embed(probe_set.images, variants)
     extra = {
         "variants": [{"id": v.id, "label": v.label, "params": dict(v.params)} for v in variants],

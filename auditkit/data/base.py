@@ -10,7 +10,16 @@ from typing import Any, TypeVar
 
 from PIL import Image
 
+from auditkit.errors import ProbeSetError
+
 T = TypeVar("T")
+
+#: Fewest source images a probe audit can judge. The probe is a grouped
+#: 5-fold split with images as groups: under two images per test fold the
+#: folds shrink and the bootstrap over images has too few distinct
+#: resamples for its interval to back a verdict (on three images a pixel
+#: probe "passes" ``min_accuracy`` with an interval of width 0.17).
+MIN_IMAGES = 10
 
 
 @dataclass(frozen=True)
@@ -93,6 +102,51 @@ class ProbeSet:
     def skipped_counts(self) -> dict[str, int]:
         """Counts of skipped inputs by reason (first clause of the message)."""
         return dict(Counter(s.reason.split(":")[0] for s in self.skipped))
+
+    def require(
+        self, min_images: int = MIN_IMAGES, min_classes: int = 1, purpose: str = "the audits"
+    ) -> ProbeSet:
+        """Raise :class:`ProbeSetError` unless the set is big enough for ``purpose``.
+
+        The message gives the counts, what was skipped while loading and why
+        (the usual reason a set ends up too small) and what to do.
+
+        Parameters
+        ----------
+        min_images : int
+            Fewest images.
+        min_classes : int
+            Fewest semantic classes (2 for audits whose labels are the classes).
+        purpose : str
+            What needs them, for the message.
+
+        Returns
+        -------
+        ProbeSet
+            ``self``, so that the check chains.
+
+        Examples
+        --------
+        >>> ProbeSet("tiny", []).require(purpose="the JPEG audit")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        auditkit.errors.ProbeSetError: probe set 'tiny' has 0 usable image(s)...
+        """
+        n, classes = len(self), self.class_counts()
+        if n >= min_images and len(classes) >= min_classes:
+            return self
+        need = f"at least {min_images} images"
+        if min_classes > 1:
+            need += f" in at least {min_classes} classes"
+        message = (
+            f"probe set {self.name!r} has {n} usable image(s) in {len(classes)} class(es) "
+            f"{classes}; {purpose} needs {need}"
+        )
+        if self.skipped:
+            kinds = ", ".join(f"{kind} x{k}" for kind, k in sorted(self.skipped_counts().items()))
+            examples = "; ".join(f"{s.path!r}: {s.reason}" for s in self.skipped[:3])
+            message += f". {len(self.skipped)} input(s) were skipped ({kinds}), e.g. {examples}"
+        raise ProbeSetError(message + ". Add images or use the built-in probe set")
 
     def subset(self, indices: Sequence[int]) -> ProbeSet:
         return ProbeSet(

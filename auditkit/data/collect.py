@@ -2,8 +2,19 @@
 
 Shared by folder and manifest probe sets. Every file is read once while the
 set is built: its bytes are hashed (the ``sha256`` that keys caches) and
-decoded, so that unreadable files are found up front, recorded in
+decoded, so that unusable files are found up front, recorded in
 :attr:`ProbeSet.skipped` with the reason and left out, and the run goes on.
+
+Reasons start with their kind, which :meth:`ProbeSet.skipped_counts` counts:
+
+``unreadable``  empty, truncated, not an image, an unreadable link or file;
+``too large``   over Pillow's decompression-bomb limit (judged from the header);
+``too small``   under ``MIN_SIDE`` pixels a side: less than one JPEG block;
+``duplicate``   the same bytes, or the same name, as a file already kept;
+``missing``, ``unlabelled``  manifest rows and folder layout (their modules).
+
+Usable files in any mode (16-bit, CMYK, palette with transparency,
+grayscale) are kept and decoded to 8-bit RGB.
 """
 
 from __future__ import annotations
@@ -17,13 +28,21 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from PIL import Image
 
 from auditkit.data.base import Skipped, SourceImage, take_balanced
-from auditkit.data.decode import IMAGE_EXTENSIONS, FileLoader, decode_image_bytes, read_bytes
+from auditkit.data.decode import (
+    IMAGE_EXTENSIONS,
+    FileLoader,
+    decode_image_bytes,
+    read_bytes,
+    shown,
+)
 from auditkit.errors import BadImageError, ProbeSetError
 
 __all__ = [
     "FLAT_LABEL",
+    "MIN_SIDE",
     "Builder",
     "Candidate",
     "log_summary",
@@ -33,6 +52,12 @@ __all__ = [
 logger = logging.getLogger("auditkit")
 
 FLAT_LABEL = "all"
+
+#: Smallest width and height kept. Every trace the audits look for (JPEG
+#: quantisation, resampling, sharpening, sensor noise) lives in 8x8 blocks or
+#: their neighbourhoods; a smaller image has none of them, only a few colours,
+#: and is most likely an icon or a tracking pixel rather than a photo.
+MIN_SIDE = 8
 
 
 @dataclass(frozen=True)
@@ -50,8 +75,10 @@ class Builder:
 
     skipped: list[Skipped] = field(default_factory=list)
     seen: dict[str, str] = field(default_factory=dict)  # sha256 -> id of first file
+    ids: set[str] = field(default_factory=set)  # ids of the images kept
 
     def skip(self, path: str, reason: str) -> None:
+        path = shown(path)
         logger.info("skipping %s: %s", path, reason)
         self.skipped.append(Skipped(path=path, reason=reason))
 
@@ -59,9 +86,23 @@ class Builder:
         try:
             data = read_bytes(candidate.path)
             digest = hashlib.sha256(data).hexdigest()
-            _, info = decode_image_bytes(data, name=str(candidate.path))
+            _, info = decode_image_bytes(data, name=shown(str(candidate.path)))
         except BadImageError as exc:
-            self.skip(candidate.id, f"unreadable: {exc}")
+            kind = "too large" if _is_bomb(exc) else "unreadable"
+            self.skip(candidate.id, f"{kind}: {exc}")
+            return None
+        width, height = info.size
+        if min(width, height) < MIN_SIDE:
+            self.skip(
+                candidate.id,
+                f"too small: {width}x{height} pixels, under {MIN_SIDE} a side (one JPEG "
+                "block); use the full-size original",
+            )
+            return None
+        if candidate.id in self.ids:
+            # Two names that differ only in bytes that are not UTF-8 can be
+            # shown alike; ids key results and groups, so they must be unique.
+            self.skip(candidate.id, "duplicate: another file is shown under the same name")
             return None
         first = self.seen.setdefault(digest, candidate.id)
         if first != candidate.id:
@@ -69,9 +110,11 @@ class Builder:
             # across any train/test split.
             self.skip(candidate.id, f"duplicate: same bytes as {first!r}")
             return None
+        self.ids.add(candidate.id)
+        where = shown(str(candidate.path))
         metadata = {
             **candidate.extra,
-            "path": str(candidate.path),
+            "path": where,
             "format": info.format,
             "mode": info.mode,
             "size": list(info.size),
@@ -82,8 +125,9 @@ class Builder:
             label=candidate.label,
             group=candidate.group,
             sha256=digest,
+            # The loader opens the real name; everything shown uses ``where``.
             loader=FileLoader(str(candidate.path), digest),
-            path=str(candidate.path),
+            path=where,
             metadata=metadata,
         )
 
@@ -116,6 +160,10 @@ class Builder:
             image = self.validate(candidate)
             if image is not None:
                 yield image
+
+
+def _is_bomb(exc: BadImageError) -> bool:
+    return isinstance(exc.__cause__, (Image.DecompressionBombError, Image.DecompressionBombWarning))
 
 
 def log_summary(where: str, images: list[SourceImage], skipped: list[Skipped]) -> None:

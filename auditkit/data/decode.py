@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import io
 import logging
+import re
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -30,6 +31,7 @@ __all__ = [
     "read_bytes",
     "read_exif",
     "short",
+    "shown",
 ]
 
 logger = logging.getLogger("auditkit")
@@ -149,9 +151,8 @@ def decode_image_bytes(data: bytes, name: str = "<bytes>") -> tuple[Image.Image,
                 )
                 image = _to_rgb(opened)
         except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-            raise BadImageError(
-                short(f"too many pixels (decompression bomb guard): {exc}")
-            ) from exc
+            # Raised by Image.open from the header alone: nothing was allocated.
+            raise BadImageError(_bomb_reason(exc)) from exc
         except UnidentifiedImageError as exc:
             raise BadImageError("not an image Pillow can decode") from exc
         except BadImageError:
@@ -164,6 +165,15 @@ def decode_image_bytes(data: bytes, name: str = "<bytes>") -> tuple[Image.Image,
     for warning in caught:
         logger.debug("decoding %s: %s", name, warning.message)
     return image, info
+
+
+def _bomb_reason(exc: Exception) -> str:
+    found = re.search(r"\((\d+) pixels\)", str(exc))  # Pillow states the size it read
+    size = f"{int(found.group(1)):,} pixels" if found else "the size in its header"
+    return short(
+        f"{size}, over the decompression bomb limit "
+        f"PIL.Image.MAX_IMAGE_PIXELS={Image.MAX_IMAGE_PIXELS}; downscale it or raise the limit"
+    )
 
 
 def _to_rgb(image: Image.Image) -> Image.Image:
@@ -205,7 +215,9 @@ def read_exif(image: Image.Image) -> dict[str, str]:
 
     Reads the main IFD and the Exif sub-IFD (``Make``, ``Model``,
     ``DateTime``, ``DateTimeOriginal``, ``LensModel``, ``Orientation`` ...).
-    Bytes are decoded as UTF-8 with replacement, NUL padding is stripped,
+    Text is read as UTF-8, falling back to Latin-1 (also for ASCII tags that
+    Pillow read as Latin-1), NULs are dropped, other control characters and
+    runs of white space become one space, numbers become their decimal text,
     binary blobs and sub-IFD pointers are left out and values are capped at
     256 characters.
 
@@ -245,7 +257,9 @@ def _exif_text(value: Any) -> str | None:
         if isinstance(value, (bytes, bytearray)):
             if len(value) > _MAX_EXIF_CHARS:
                 return None  # an opaque blob (thumbnail, vendor data), not a field
-            text = bytes(value).decode("utf-8", errors="replace")
+            text = _bytes_text(bytes(value))
+        elif isinstance(value, str):
+            text = _repair_latin1(value)
         elif isinstance(value, (tuple, list)):
             parts = [_exif_text(v) for v in value]
             text = ", ".join(p for p in parts if p is not None)
@@ -253,10 +267,35 @@ def _exif_text(value: Any) -> str | None:
             return None
         else:
             text = str(value)
-        text = text.replace("\x00", "").strip()
-        return text[:_MAX_EXIF_CHARS]
+        return _clean(text)[:_MAX_EXIF_CHARS]
     except Exception:
         return None
+
+
+def _bytes_text(raw: bytes) -> str:
+    # UTF-8 is what current writers use; anything else is most likely a
+    # legacy 8-bit code page, and Latin-1 keeps every byte visible.
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw.decode("latin-1")
+
+
+def _repair_latin1(text: str) -> str:
+    """Undo Pillow's Latin-1 reading of ASCII tags that hold UTF-8 (``'CafÃ©'``)."""
+    try:
+        return _bytes_text(text.encode("latin-1"))
+    except UnicodeEncodeError:  # not from bytes read as Latin-1: leave it
+        return text
+
+
+def _clean(text: str) -> str:
+    # NULs are dropped, not cut at: padding and UTF-16 written into ASCII
+    # tags ("C\0a\0n\0o\0n") both keep their text. Other control
+    # characters (tabs, newlines, C1 codes of mojibake) become spaces.
+    text = text.replace("\x00", "")
+    text = "".join(ch if ch.isprintable() else " " for ch in text)
+    return " ".join(text.split())
 
 
 def read_bytes(path: Path) -> bytes:
@@ -269,6 +308,24 @@ def read_bytes(path: Path) -> bytes:
         return path.read_bytes()
     except OSError as exc:
         raise BadImageError(short(exc.strerror or f"{type(exc).__name__}: {exc}")) from exc
+
+
+def shown(text: str) -> str:
+    """``text`` safe to print and encode as UTF-8.
+
+    File names are bytes on POSIX; Python keeps the ones that are not UTF-8
+    as lone surrogates, which no UTF-8 writer (results, cards, terminals)
+    accepts. They are shown as ``\\xNN`` escapes instead; the file itself is
+    still opened by its real name.
+
+    Examples
+    --------
+    >>> shown("caf\\udce9.jpg")
+    'caf\\\\xe9.jpg'
+    >>> shown("café.jpg")
+    'café.jpg'
+    """
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
 def short(text: str) -> str:

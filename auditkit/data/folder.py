@@ -13,7 +13,7 @@ from pathlib import Path
 
 from auditkit.data.base import ProbeSet
 from auditkit.data.collect import FLAT_LABEL, Builder, Candidate, log_summary, nothing_usable
-from auditkit.data.decode import IMAGE_EXTENSIONS, short
+from auditkit.data.decode import IMAGE_EXTENSIONS, short, shown
 from auditkit.errors import ProbeSetError
 
 __all__ = ["folder_probe_set"]
@@ -64,12 +64,13 @@ def folder_probe_set(path: Path, seed: int = 0, max_images: int | None = None) -
     root = Path(os.path.abspath(Path(path).expanduser()))
     if not root.is_dir():
         raise ProbeSetError(
-            f"probe-set folder {str(root)!r} does not exist or is not a folder; "
+            f"probe-set folder {shown(str(root))!r} does not exist or is not a folder; "
             "pass a folder of images, a .csv manifest or 'builtin'"
         )
     builder = Builder()
     files, others = _discover(root, builder)
-    rel_paths = [f.relative_to(root).as_posix() for f in files]
+    # Ids, groups and labels are shown in results and cards: printable text.
+    rel_paths = [shown(f.relative_to(root).as_posix()) for f in files]
     classed = any("/" in rel for rel in rel_paths)
     candidates = []
     for file, rel in zip(files, rel_paths, strict=True):
@@ -85,16 +86,17 @@ def folder_probe_set(path: Path, seed: int = 0, max_images: int | None = None) -
     images = builder.build(candidates, max_images, seed)
     if not images:
         found = f"{len(files)} file(s) with an image extension and {others} other file(s)"
-        raise nothing_usable(repr(str(root)), found, builder.skipped)
-    log_summary(str(root), images, builder.skipped)
+        raise nothing_usable(repr(shown(str(root))), found, builder.skipped)
+    log_summary(shown(str(root)), images, builder.skipped)
     n_classes = len({im.label for im in images})
     layout = "labels from subfolder names" if classed else f"one label {FLAT_LABEL!r}"
     return ProbeSet(
-        name=root.resolve().name or str(root),
+        name=shown(root.resolve().name or str(root)),
         images=images,
         skipped=builder.skipped,
         description=(
-            f"{len(images)} images from folder {str(root)!r} in {n_classes} class(es) ({layout})."
+            f"{len(images)} images from folder {shown(str(root))!r} in {n_classes} class(es) "
+            f"({layout})."
         ),
     )
 

@@ -51,3 +51,34 @@ def test_jpeg_is_deterministic_and_lossy():
     b = jpeg(img, {"quality": 75, "subsampling": "420"}, 99)
     assert np.array_equal(np.asarray(a), np.asarray(b))
     assert not np.array_equal(np.asarray(a), np.asarray(img))
+
+
+def test_catalogue_quality_variants_degrade_visibly():
+    from auditkit.transforms.quality import quality_variants
+
+    image = _photo(4, size=(128, 96))
+    original = np.asarray(image, dtype=float)
+    for variant in quality_variants():
+        out = variant.apply(image)
+        assert out.size == image.size and out.mode == "RGB"
+        # Random pixels are the worst case for every codec: each variant loses a lot.
+        assert np.abs(np.asarray(out, dtype=float) - original).mean() > 20, variant.id
+    assert all(v.id.startswith("quality/") and v.family == "quality" for v in quality_variants())
+
+
+def test_pixelate_gives_flat_blocks():
+    from auditkit.transforms.quality import resample_down_up
+
+    out = np.asarray(resample_down_up(_photo(5, size=(64, 64)),
+                                      {"scale": 0.125, "down": "box", "up": "nearest"}, 0))
+    assert len(np.unique(out.reshape(-1, 3), axis=0)) == 64
+    assert (out[:8, :8] == out[0, 0]).all()
+
+
+def test_webp_is_lossy_and_deterministic():
+    from auditkit.transforms.quality import webp
+
+    img = _photo(6)
+    a, b = webp(img, {"quality": 15}, 0), webp(img, {"quality": 15}, 1)
+    assert np.array_equal(np.asarray(a), np.asarray(b))
+    assert not np.array_equal(np.asarray(a), np.asarray(img))

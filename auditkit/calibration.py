@@ -1,0 +1,460 @@
+"""Calibration of the verdicts: how often they are wrong where the truth is known.
+
+A verdict is only as good as its interval. This module runs the real
+measurement path many times, one seed at a time, on encoders whose truth is
+known, and counts the verdicts of every threshold of the stock configuration:
+
+``null_jpeg_quality``, ``null_processing_resizing``, ``null_retrieval_shift``
+    :class:`~auditkit.encoders.planted.NoiseEncoder` on the built-in probe
+    set: the features are independent of every label, so the true leakage and
+    shift are 0 and any fail at a ``max`` threshold is a false fail. The seed
+    moves the data subsample, the noise, the splits and the bootstrap.
+``planted_probe``
+    Synthetic embeddings shaped like a probe audit's (each source image one
+    group with a row per class, a large content component shared by the
+    group) plus a class signal whose population leakage is exact (see
+    :func:`bayes_leakage`), through :func:`~auditkit.audits.classification.measure_probe`.
+``planted_retrieval_shift``
+    :class:`~auditkit.encoders.planted.TracePlantedEncoder` (content plus
+    processing statistics at a fixed strength) through the retrieval audit;
+    its true shift is estimated by the mean signed delta over the seeds.
+
+Each (kind, threshold) gets a fail rate with a Clopper-Pearson 95 % interval:
+a false-fail rate where the truth is at or below the threshold, a detection
+rate where it is above. The study is slow; the command reproduces it::
+
+    python -m auditkit.calibration --seeds 100 --json calibration.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from functools import partial
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from scipy import integrate, optimize, stats
+
+from auditkit.audits import jpeg_quality, processing, retrieval_shift
+from auditkit.audits.classification import measure_probe
+from auditkit.config import DEFAULTS
+from auditkit.data import builtin_probe_set
+from auditkit.encoders.planted import NoiseEncoder, TracePlantedEncoder
+from auditkit.errors import AuditkitError
+from auditkit.extract import Extractor
+from auditkit.transforms.quality import jpeg_grid
+from auditkit.verdicts import Measurement, Threshold, thresholds_from_config
+
+#: Null kinds -> (audit whose stock thresholds judge it, its measurement).
+NULL_KINDS: dict[str, tuple[str, Callable[[Extractor, Any, int], dict[str, Measurement]]]] = {
+    "null_jpeg_quality": ("jpeg_quality", jpeg_quality.measure),
+    "null_processing_resizing": (
+        "processing_resizing",
+        lambda ex, ps, seed: processing.measure("processing_resizing", ex, ps, seed=seed),
+    ),
+    "null_retrieval_shift": ("retrieval_shift", retrieval_shift.measure),
+}
+KINDS = (*NULL_KINDS, "planted_probe", "planted_retrieval_shift")
+#: Population leakages planted in the probe study: a grouped null, two near
+#: the 0.1 threshold (the power curve) and the documented effect, 0.3.
+PLANTED_LEAKAGES = (0.0, 0.15, 0.2, 0.3)
+#: Strengths of the retrieval study's planted encoder.
+PLANTED_STRENGTHS = (0.1, 0.2)
+#: Shape of the synthetic probe data: classes (the JPEG audit's 6), width,
+#: and the spread of the per-image content relative to the per-row noise.
+PLANTED_CLASSES = 6
+PLANTED_DIM = 32
+PLANTED_CONTENT = 3.0
+
+
+def clopper_pearson(k: int, n: int, alpha: float = 0.05) -> tuple[float, float]:
+    """Exact two-sided ``1 - alpha`` interval of a binomial rate ``k / n``.
+
+    Examples
+    --------
+    >>> [round(x, 4) for x in clopper_pearson(0, 100)]
+    [0.0, 0.0362]
+    """
+    if n <= 0:
+        return (0.0, 1.0)
+    lo = 0.0 if k == 0 else float(stats.beta.ppf(alpha / 2, k, n - k + 1))
+    hi = 1.0 if k == n else float(stats.beta.ppf(1 - alpha / 2, k + 1, n - k))
+    return (lo, hi)
+
+
+@dataclass
+class Tally:
+    """Verdicts of one threshold over the seeds of one (kind, effect)."""
+
+    kind: str
+    threshold: Threshold
+    truth: float
+    truth_note: str
+    verdicts: Counter[str] = field(default_factory=Counter)
+    values: list[float] = field(default_factory=list)
+    above_zero: int = 0
+    below_zero: int = 0
+    wall_s: float = 0.0
+    errors: list[str] = field(default_factory=list)
+
+    def add(self, m: Measurement) -> None:
+        verdict, _ = self.threshold.judge(m)
+        self.verdicts[verdict] += 1
+        self.values.append(float(m.value))
+        self.above_zero += int(m.ci[0] > 0)
+        self.below_zero += int(m.ci[1] < 0)
+
+    def add_error(self, message: str) -> None:
+        self.verdicts["error"] += 1
+        self.errors.append(message)
+
+    @property
+    def n(self) -> int:
+        return sum(self.verdicts.values())
+
+    @property
+    def rate_name(self) -> str:
+        """``detection`` where a fail is right (truth above a max threshold), else ``false-fail``."""
+        return "detection" if self.truth > self.threshold.value else "false-fail"
+
+    @property
+    def rate(self) -> float:
+        return self.verdicts["fail"] / self.n if self.n else float("nan")
+
+    @property
+    def rate_ci(self) -> tuple[float, float]:
+        return clopper_pearson(self.verdicts["fail"], self.n)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind, "case": self.threshold.case, "truth": self.truth,
+            "truth_note": self.truth_note, "n": self.n,
+            "verdicts": {v: self.verdicts[v] for v in ("pass", "inconclusive", "fail", "error")},
+            "rate_name": self.rate_name, "rate": self.rate, "rate_ci": list(self.rate_ci),
+            "mean_value": float(np.mean(self.values)) if self.values else None,
+            "sd_value": float(np.std(self.values)) if self.values else None,
+            "interval_above_zero": self.above_zero, "interval_below_zero": self.below_zero,
+            "wall_s": self.wall_s, "errors": self.errors[:10],
+        }
+
+
+def stock_thresholds(audit: str) -> list[Threshold]:
+    """The thresholds the stock configuration gives ``audit``."""
+    return thresholds_from_config(audit, DEFAULTS["thresholds"][audit])
+
+
+def _log(progress: bool, message: str) -> None:
+    if progress:
+        print(message, file=sys.stderr, flush=True)
+
+
+def null_study(kinds: Sequence[str], seeds: Iterable[int], n_images: int = 120,
+               progress: bool = False) -> tuple[list[Tally], float]:
+    """Verdicts of a null encoder on the stock thresholds of each null kind.
+
+    Per seed ``s``: ``builtin_probe_set(seed=s, max_images=n_images)``, one
+    ``Extractor(NoiseEncoder(seed=s))`` shared by the kinds (as the audits of
+    one run share the cache) and ``seed=s`` for every measurement. An audit
+    error is counted as an ``error`` verdict, never as a pass.
+
+    Returns the tallies and the seconds spent embedding (shared by the kinds;
+    each tally's ``wall_s`` is its measurement time only).
+
+    Examples
+    --------
+    >>> tallies, _ = null_study(["null_jpeg_quality"], range(2), n_images=36)  # doctest: +SKIP
+    >>> tallies[0].verdicts                                                      # doctest: +SKIP
+    """
+    unknown = [k for k in kinds if k not in NULL_KINDS]
+    if unknown:
+        raise ValueError(f"got null kinds {unknown!r}, expected some of {list(NULL_KINDS)}")
+    tallies = {kind: [Tally(kind, t, 0.0, "null encoder: features independent of the label")
+                      for t in stock_thresholds(NULL_KINDS[kind][0])] for kind in kinds}
+    variants = {v.key: v for v in _null_variants(kinds)}
+    embed_s = 0.0
+    for i, seed in enumerate(seeds):
+        probe_set = builtin_probe_set(seed=seed, max_images=n_images)
+        extractor = Extractor(NoiseEncoder(seed=seed), cache=None)
+        start = time.perf_counter()
+        extractor.embed(probe_set.images, list(variants.values()))
+        embed_s += time.perf_counter() - start
+        for kind in kinds:
+            _measure_into(tallies[kind], partial(NULL_KINDS[kind][1], extractor, probe_set, seed))
+        _log(progress, f"[null] seed {seed} done ({i + 1} seeds)")
+    return [t for kind in kinds for t in tallies[kind]], embed_s
+
+
+def _null_variants(kinds: Sequence[str]) -> list[Any]:
+    out = []
+    for kind in kinds:
+        audit = NULL_KINDS[kind][0]
+        if audit == "jpeg_quality":
+            out += jpeg_grid()
+        elif audit in processing.FAMILIES:
+            out += processing.FAMILIES[audit]()
+        else:
+            out += [v for make in retrieval_shift.FAMILIES.values() for v in make()]
+    return out
+
+
+def _measure_into(tallies: list[Tally], measure: Callable[[], dict[str, Measurement]]) -> None:
+    start = time.perf_counter()
+    try:
+        ms = measure()
+    except AuditkitError as exc:
+        for t in tallies:
+            t.add_error(f"{type(exc).__name__}: {exc}")
+    else:
+        for t in tallies:
+            t.add(ms[t.threshold.metric])
+    elapsed = time.perf_counter() - start
+    for t in tallies:
+        t.wall_s += elapsed
+
+
+def bayes_leakage(separation: float, n_classes: int) -> float:
+    """Normalised leakage of the best classifier of ``n_classes`` planted classes.
+
+    Class means are orthogonal, ``separation`` noise standard deviations from
+    the origin, under isotropic Gaussian noise; the best rule is the nearest
+    mean, whose accuracy is ``P(Z_0 + separation > max_j Z_j)``.
+
+    Examples
+    --------
+    >>> round(bayes_leakage(0.0, 6), 6)
+    0.0
+    """
+    def integrand(t: float) -> float:
+        return float(stats.norm.pdf(t) * stats.norm.cdf(t + separation) ** (n_classes - 1))
+
+    accuracy = integrate.quad(integrand, -np.inf, np.inf)[0]
+    chance = 1.0 / n_classes
+    return (accuracy - chance) / (1.0 - chance)
+
+
+def separation_for_leakage(leakage: float, n_classes: int) -> float:
+    """The separation (in noise standard deviations) whose :func:`bayes_leakage` is ``leakage``.
+
+    Examples
+    --------
+    >>> round(bayes_leakage(separation_for_leakage(0.3, 6), 6), 6)
+    0.3
+    """
+    if not 0.0 <= leakage < 1.0:
+        raise ValueError(f"got leakage {leakage!r}, expected a value in [0, 1)")
+    if leakage == 0.0:
+        return 0.0
+    return float(optimize.brentq(lambda d: bayes_leakage(d, n_classes) - leakage, 0.0, 40.0))
+
+
+def planted_embeddings(
+    n_groups: int, leakage: float, seed: int = 0, n_classes: int = PLANTED_CLASSES,
+    dim: int = PLANTED_DIM, content: float = PLANTED_CONTENT,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Embeddings of ``n_groups`` source images x ``n_classes`` variants with a known leakage.
+
+    Row ``(g, c)`` is ``content * z_g + e_gc + mu_c``: ``z_g`` is shared by a
+    group's rows (what the image shows), ``e_gc`` is per-row noise and the
+    class means ``mu_c`` are orthogonal (random directions per seed) at the
+    separation whose population leakage is ``leakage``.
+
+    Returns ``X`` (n_groups * n_classes, dim), labels and groups.
+
+    Examples
+    --------
+    >>> X, y, g = planted_embeddings(4, 0.3, n_classes=3, dim=8)
+    >>> X.shape, sorted(set(y)), len(set(g))
+    ((12, 8), ['c0', 'c1', 'c2'], 4)
+    """
+    rng = np.random.default_rng(seed)
+    spread = np.sqrt(content**2 + 1.0)
+    directions, _ = np.linalg.qr(rng.normal(size=(dim, n_classes)))
+    means = separation_for_leakage(leakage, n_classes) * spread * directions.T
+    shared = content * rng.normal(size=(n_groups, 1, dim))
+    X = shared + rng.normal(size=(n_groups, n_classes, dim)) + means[None]
+    y = np.tile(np.array([f"c{c}" for c in range(n_classes)], dtype=object), n_groups)
+    groups = np.repeat(np.array([f"g{i:05d}" for i in range(n_groups)], dtype=object), n_classes)
+    return X.reshape(-1, dim), y, groups
+
+
+def planted_probe_study(leakages: Sequence[float], seeds: Iterable[int], n_groups: int = 120,
+                        large_groups: int = 1000, progress: bool = False
+                        ) -> tuple[list[Tally], dict[str, float]]:
+    """Verdicts of the stock probe thresholds on planted leakages.
+
+    Returns the tallies and, per leakage, what one probe on ``large_groups``
+    groups measures (seed 0): the check that the planted value is what the
+    probe converges to (0 skips it).
+
+    Examples
+    --------
+    >>> tallies, large = planted_probe_study([0.3], range(2), n_groups=60)  # doctest: +SKIP
+    """
+    seeds = list(seeds)
+    out: list[Tally] = []
+    large: dict[str, float] = {}
+    for leakage in leakages:
+        note = (f"planted: population leakage {leakage:g} ({PLANTED_CLASSES} classes, "
+                f"{PLANTED_DIM} dims, content x{PLANTED_CONTENT:g})")
+        tallies = [Tally("planted_probe", t, leakage, note) for t in stock_thresholds("jpeg_quality")]
+        for seed in seeds:
+            X, y, g = planted_embeddings(n_groups, leakage, seed=seed)
+            _measure_into(tallies, partial(measure_probe, X, y, g, seed=seed))
+        if large_groups:
+            X, y, g = planted_embeddings(large_groups, leakage, seed=0)
+            large[f"{leakage:g}"] = measure_probe(X, y, g, seed=0)["leakage"].value
+        _log(progress, f"[planted_probe] leakage {leakage:g} done")
+        out += tallies
+    return out, large
+
+
+def planted_retrieval_study(strengths: Sequence[float], seeds: Iterable[int], n_images: int = 120,
+                            progress: bool = False) -> list[Tally]:
+    """Verdicts of the stock retrieval thresholds on :class:`TracePlantedEncoder` ``strengths``.
+
+    The truth of each strength is the mean signed delta over the seeds (the
+    signed delta is unbiased; the paper's ``|delta|`` is not).
+
+    Examples
+    --------
+    >>> tallies = planted_retrieval_study([0.2], range(2), n_images=36)  # doctest: +SKIP
+    """
+    tallies = {s: [Tally("planted_retrieval_shift", t, 0.0, "")
+                   for t in stock_thresholds("retrieval_shift")] for s in strengths}
+    for i, seed in enumerate(seeds):
+        probe_set = builtin_probe_set(seed=seed, max_images=n_images)
+        for strength in strengths:
+            extractor = Extractor(TracePlantedEncoder(strength), cache=None)
+            _measure_into(tallies[strength],
+                          partial(retrieval_shift.measure, extractor, probe_set, seed=seed))
+        _log(progress, f"[planted_retrieval] seed {seed} done ({i + 1} seeds)")
+    for strength, rows in tallies.items():
+        truth = float(np.mean(rows[0].values)) if rows[0].values else float("nan")
+        for t in rows:
+            t.truth = truth
+            t.truth_note = (f"TracePlantedEncoder({strength:g}): mean delta {truth:.3f} "
+                            "over the seeds")
+    return [t for rows in tallies.values() for t in rows]
+
+
+def run_group(group: str, seeds: int, images: int, kinds: Sequence[str], threads: int,
+              progress: bool) -> dict[str, Any]:
+    """One independent part of the study (``null``, ``planted_probe``, ``planted_retrieval_shift``)."""
+    if threads:
+        import torch
+
+        # Many small fits: on a shared machine a second thread per process
+        # mostly adds contention.
+        torch.set_num_threads(threads)
+    start = time.perf_counter()
+    extra: dict[str, Any] = {}
+    if group == "null":
+        tallies, extra["null_embed_s"] = null_study(kinds, range(seeds), images, progress)
+    elif group == "planted_probe":
+        tallies, extra["planted_large_sample_leakage"] = planted_probe_study(
+            PLANTED_LEAKAGES, range(seeds), n_groups=images, progress=progress)
+    else:
+        tallies = planted_retrieval_study(PLANTED_STRENGTHS, range(seeds), images, progress)
+    extra[f"{group}_wall_s"] = time.perf_counter() - start
+    return {"results": [t.as_dict() for t in tallies], **extra}
+
+
+def format_table(rows: Sequence[dict[str, Any]]) -> str:
+    """A plain-text table of :meth:`Tally.as_dict` rows."""
+    head = (f"{'kind':<24} {'case':<16} {'truth':>6} {'n':>4} {'pass':>5} {'inc':>4} "
+            f"{'fail':>4} {'fail rate (95% CI)':<34} {'wall s':>7}")
+    lines = [head, "-" * len(head)]
+    for r in rows:
+        v = r["verdicts"]
+        rate = (f"{r['rate_name']} {100 * r['rate']:.1f}% "
+                f"[{100 * r['rate_ci'][0]:.1f}, {100 * r['rate_ci'][1]:.1f}]")
+        lines.append(
+            f"{r['kind']:<24} {r['case']:<16} {r['truth']:>6.3f} {r['n']:>4} {v['pass']:>5} "
+            f"{v['inconclusive']:>4} {v['fail']:>4} {rate:<34} {r['wall_s']:>7.1f}"
+        )
+    return "\n".join(lines)
+
+
+def _groups(kinds: Sequence[str]) -> dict[str, list[str]]:
+    null = [k for k in kinds if k in NULL_KINDS]
+    groups = {"null": null} if null else {}
+    groups.update({k: [k] for k in kinds if k not in NULL_KINDS})
+    return groups
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m auditkit.calibration",
+        description="Count verdicts of null and planted encoders over many seeds.",
+    )
+    parser.add_argument("--seeds", type=int, default=100, help="seeds per case (0..N-1)")
+    parser.add_argument("--images", type=int, default=120,
+                        help="built-in images (and planted probe groups) per seed")
+    parser.add_argument("--only", action="append", choices=KINDS, metavar="KIND",
+                        help=f"run only this kind (repeatable): {', '.join(KINDS)}")
+    parser.add_argument("--json", type=Path, help="write the results here")
+    parser.add_argument("--jobs", type=int, default=1,
+                        help="run the null, planted-probe and planted-retrieval parts in parallel")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads per process")
+    args = parser.parse_args(argv)
+    if args.seeds < 1 or args.images < 1 or args.jobs < 1:
+        parser.error(f"--seeds, --images and --jobs must be positive, got "
+                     f"{args.seeds}, {args.images}, {args.jobs}")
+    kinds = args.only or list(KINDS)
+    report: dict[str, Any] = {
+        "command": "python -m auditkit.calibration " + " ".join(sys.argv[1:] if argv is None
+                                                                else argv),
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
+                    "python": platform.python_version()},
+        "seeds": args.seeds, "images": args.images, "results": [],
+    }
+    start = time.perf_counter()
+    jobs = [(g, args.seeds, args.images, ks, args.threads, True) for g, ks in _groups(kinds).items()]
+    if args.jobs == 1:
+        parts = [run_group(*job) for job in jobs]
+        for part in parts:
+            _merge(report, part, args.json)
+    else:
+        # spawn: a forked child would inherit torch's thread pool in an unknown state.
+        with ProcessPoolExecutor(args.jobs, mp_context=get_context("spawn")) as pool:
+            futures = [pool.submit(run_group, *job) for job in jobs]
+            for future in as_completed(futures):
+                _merge(report, future.result(), args.json)
+    report["wall_s"] = time.perf_counter() - start
+    order = {k: i for i, k in enumerate(KINDS)}
+    report["results"].sort(key=lambda r: (order[r["kind"]], r["truth"], r["case"]))
+    _write(report, args.json)
+    print(format_table(report["results"]))
+    print(f"wall time {report['wall_s']:.0f} s")
+    return 0
+
+
+def _merge(report: dict[str, Any], part: dict[str, Any], path: Path | None) -> None:
+    report["results"] += part.pop("results")
+    report.update(part)
+    # Written after each part so a long study keeps what it finished.
+    _write(report, path)
+
+
+def _write(report: dict[str, Any], path: Path | None) -> None:
+    if path is not None:
+        tmp = path.with_suffix(path.suffix + ".tmp")
+        tmp.write_text(json.dumps(report, indent=2), encoding="utf-8")
+        tmp.replace(path)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

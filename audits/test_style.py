@@ -1,0 +1,45 @@
+"""Style and transformation leakage (Substance or Style, Rashtchian et al. 2023).
+
+A linear probe predicts which of the catalogue's ~40 transformations
+(geometric, colour, blur/filter, noise, quality, overlay, style) was applied,
+which family an unseen member belongs to, and which style was applied. Each
+source image gets a few transformations (``per_image``), the same pairs for
+all three audits, so each pair is embedded once.
+
+Options in ``[tool.auditkit.style]`` of pyproject.toml: ``per_image`` (6),
+``families`` (all), ``repeats`` (3, generalisation partitions) and
+``folders``: style-transfer outputs laid out ``ROOT/<style>/<content>.<ext>``,
+relative to the project root, probed by ``style_recognition``.
+Transformations registered with ``auditkit.transforms.catalogue.register_transform``
+(e.g. in conftest.py) join the catalogue.
+
+Cases: every --encoder x every threshold in [tool.auditkit.thresholds.style_*].
+"""
+
+import pytest
+
+from auditkit.audits import style
+
+
+def _check(audit):
+    session = audit.session
+    audit.check(lambda: style.measure(
+        audit.name, audit.extractor, audit.probe_set, seed=audit.seed,
+        options=style.options_from_config(session.config.get("style"), session.rootdir),
+        max_images=session.options.max_images,
+    ))
+
+
+@pytest.mark.audit("style_fine_grained")
+def test_style_fine_grained(audit):
+    _check(audit)
+
+
+@pytest.mark.audit("style_generalisation")
+def test_style_generalisation(audit):
+    _check(audit)
+
+
+@pytest.mark.audit("style_recognition")
+def test_style_recognition(audit):
+    _check(audit)
