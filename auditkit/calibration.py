@@ -67,9 +67,9 @@ NULL_KINDS: dict[str, tuple[str, Callable[[Extractor, Any, int], dict[str, Measu
     "null_retrieval_shift": ("retrieval_shift", retrieval_shift.measure),
 }
 KINDS = (*NULL_KINDS, "planted_probe", "planted_retrieval_shift")
-#: Population leakages planted in the probe study: a grouped null, two near
+#: Population leakages planted in the probe study: a grouped null, one near
 #: the 0.1 threshold (the power curve) and the documented effect, 0.3.
-PLANTED_LEAKAGES = (0.0, 0.15, 0.2, 0.3)
+PLANTED_LEAKAGES = (0.0, 0.15, 0.3)
 #: Strengths of the retrieval study's planted encoder.
 PLANTED_STRENGTHS = (0.1, 0.2)
 #: Shape of the synthetic probe data: classes (the JPEG audit's 6), width,
@@ -350,7 +350,9 @@ def planted_retrieval_study(strengths: Sequence[float], seeds: Iterable[int], n_
 
 
 def run_group(group: str, seeds: int, images: int, kinds: Sequence[str], threads: int,
-              progress: bool) -> dict[str, Any]:
+              progress: bool, leakages: Sequence[float] = PLANTED_LEAKAGES,
+              strengths: Sequence[float] = PLANTED_STRENGTHS, large_groups: int = 1000
+              ) -> dict[str, Any]:
     """One independent part of the study (``null``, ``planted_probe``, ``planted_retrieval_shift``)."""
     if threads:
         import torch
@@ -364,9 +366,10 @@ def run_group(group: str, seeds: int, images: int, kinds: Sequence[str], threads
         tallies, extra["null_embed_s"] = null_study(kinds, range(seeds), images, progress)
     elif group == "planted_probe":
         tallies, extra["planted_large_sample_leakage"] = planted_probe_study(
-            PLANTED_LEAKAGES, range(seeds), n_groups=images, progress=progress)
+            leakages, range(seeds), n_groups=images, large_groups=large_groups,
+            progress=progress)
     else:
-        tallies = planted_retrieval_study(PLANTED_STRENGTHS, range(seeds), images, progress)
+        tallies = planted_retrieval_study(strengths, range(seeds), images, progress)
     extra[f"{group}_wall_s"] = time.perf_counter() - start
     return {"results": [t.as_dict() for t in tallies], **extra}
 
@@ -405,6 +408,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--only", action="append", choices=KINDS, metavar="KIND",
                         help=f"run only this kind (repeatable): {', '.join(KINDS)}")
     parser.add_argument("--json", type=Path, help="write the results here")
+    parser.add_argument("--leakages", type=float, nargs="+", default=list(PLANTED_LEAKAGES),
+                        help="population leakages of the planted_probe kind")
+    parser.add_argument("--strengths", type=float, nargs="+", default=list(PLANTED_STRENGTHS),
+                        help="TracePlantedEncoder strengths of the planted_retrieval_shift kind")
+    parser.add_argument("--large-groups", type=int, default=1000,
+                        help="groups of the one large planted_probe run per leakage (0: skip)")
     parser.add_argument("--jobs", type=int, default=1,
                         help="run the null, planted-probe and planted-retrieval parts in parallel")
     parser.add_argument("--threads", type=int, default=1, help="torch threads per process")
@@ -422,7 +431,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "seeds": args.seeds, "images": args.images, "results": [],
     }
     start = time.perf_counter()
-    jobs = [(g, args.seeds, args.images, ks, args.threads, True) for g, ks in _groups(kinds).items()]
+    jobs = [(g, args.seeds, args.images, ks, args.threads, True, args.leakages, args.strengths,
+             args.large_groups)
+            for g, ks in _groups(kinds).items()]
     if args.jobs == 1:
         parts = [run_group(*job) for job in jobs]
         for part in parts:
