@@ -38,7 +38,7 @@ from typing import Any
 
 import numpy as np
 
-from auditkit.audits.classification import probe_details
+from auditkit.audits.classification import probe_details, score_measurements
 from auditkit.data.base import ProbeSet, SourceImage
 from auditkit.data.builtin import BuiltinRecipe
 from auditkit.data.cameras import LEVELS, label_images
@@ -275,17 +275,7 @@ def _balanced_measurements(
     details["n_images_used"] = len(used)
     detectable = float(np.mean([s.detectable_accuracy for s in scores]))
     n = size * len(kept)
-    points = {
-        "leakage": (pooled.leakage, pooled.leakage_ci, detectable / (1.0 - pooled.chance)),
-        "accuracy": (pooled.accuracy, pooled.accuracy_ci, detectable),
-    }
-    return {
-        metric: Measurement(
-            metric=metric, value=value, ci=ci, chance=pooled.chance, n=n,
-            detectable=det, degenerate=pooled.degenerate, details=details,
-        )
-        for metric, (value, ci, det) in points.items()
-    }
+    return score_measurements(pooled, details, n=n, detectable_accuracy=detectable)
 
 
 def _subsample(y: np.ndarray, kept: list[str], size: int, rng: np.random.Generator) -> np.ndarray:

@@ -40,14 +40,28 @@ def measure_probe(
     score = probe_score(np.asarray(X), np.asarray(y, dtype=object), np.asarray(groups), seed=seed)
     details = probe_details(score, class_names)
     details.update(extra or {})
+    return score_measurements(score, details)
+
+
+def score_measurements(score: ProbeScore, details: dict, n: int | None = None,
+                       detectable_accuracy: float | None = None) -> dict[str, Measurement]:
+    """``leakage`` and ``accuracy`` measurements of one probe score, sharing ``details``.
+
+    ``n`` and ``detectable_accuracy`` override the score's own where an audit
+    pools several scores (the camera audit's balanced repeats).
+    """
+    det_acc = score.detectable_accuracy if detectable_accuracy is None else detectable_accuracy
+    det_leak = (score.detectable_leakage if detectable_accuracy is None
+                else detectable_accuracy / (1.0 - score.chance))
     points = {
-        "leakage": (score.leakage, score.leakage_ci, score.detectable_leakage),
-        "accuracy": (score.accuracy, score.accuracy_ci, score.detectable_accuracy),
+        "leakage": (score.leakage, score.leakage_ci, det_leak),
+        "accuracy": (score.accuracy, score.accuracy_ci, det_acc),
     }
     return {
         metric: Measurement(
-            metric=metric, value=value, ci=ci, chance=score.chance, n=score.n,
-            detectable=detectable, degenerate=score.degenerate, details=details,
+            metric=metric, value=value, ci=ci, chance=score.chance,
+            n=score.n if n is None else n, detectable=detectable,
+            degenerate=score.degenerate, details=details,
         )
         for metric, (value, ci, detectable) in points.items()
     }

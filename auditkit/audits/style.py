@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 from sklearn.model_selection import StratifiedGroupKFold
 
-from auditkit.audits.classification import measure_probe, probe_details
+from auditkit.audits.classification import measure_probe, probe_details, score_measurements
 from auditkit.data.base import ProbeSet, SourceImage
 from auditkit.data.styles import folders_from_config, style_folder_set
 from auditkit.errors import ConfigError, ProbeSetError
@@ -354,7 +354,7 @@ def measure_generalisation(
                  "members of each family and half the source groups, tested on the other "
                  f"halves of both; {repeats} random member partitions pooled",
     })
-    return _measurements(pooled, details, n=len(y))
+    return score_measurements(pooled, details, n=len(y))
 
 
 def _held_out_predictions(
@@ -394,18 +394,6 @@ def _summary(score: ProbeScore) -> dict[str, Any]:
         "leakage": score.leakage,
         "leakage_ci": list(score.leakage_ci),
         "per_class": score.per_class,
-    }
-
-
-def _measurements(score: ProbeScore, details: dict, n: int) -> dict[str, Measurement]:
-    points = {
-        "leakage": (score.leakage, score.leakage_ci, score.detectable_leakage),
-        "accuracy": (score.accuracy, score.accuracy_ci, score.detectable_accuracy),
-    }
-    return {
-        metric: Measurement(metric=metric, value=value, ci=ci, chance=score.chance, n=n,
-                            detectable=detectable, degenerate=score.degenerate, details=details)
-        for metric, (value, ci, detectable) in points.items()
     }
 
 
