@@ -120,6 +120,27 @@ def default_workers() -> int:
     return 0 if cpus <= 2 else min(8, cpus - 1)
 
 
+def loader_workers(requested: int, n_images: int, images_per_batch: int) -> int:
+    """Workers worth starting for ``n_images``: none for a single batch.
+
+    A worker pool costs a process start per worker (up to about 0.9 s with
+    8 workers), paid on every ``embed`` call; the style audit makes one call
+    per transformation. A single batch has nothing to overlap with, and more
+    workers than batches sit idle.
+
+    Examples
+    --------
+    >>> loader_workers(8, n_images=10, images_per_batch=32)
+    0
+    >>> loader_workers(8, n_images=100, images_per_batch=32)
+    4
+    >>> loader_workers(2, n_images=1000, images_per_batch=32)
+    2
+    """
+    batches = -(-n_images // images_per_batch)
+    return 0 if batches <= 1 else min(requested, batches)
+
+
 class Extractor:
     """Embeds (image, variant) pairs once per encoder, through memory and disk caches.
 
@@ -192,10 +213,11 @@ class Extractor:
 
     def _compute(self, todo: list[tuple[SourceImage, list[tuple[str, Variant]]]]) -> None:
         per_image = max(len(pairs) for _, pairs in todo)
+        images_per_batch = max(1, self.batch_size // per_image)
         loader = DataLoader(
             _MissDataset(self.encoder, todo, self.seed),
-            batch_size=max(1, self.batch_size // per_image),
-            num_workers=self.num_workers,
+            batch_size=images_per_batch,
+            num_workers=loader_workers(self.num_workers, len(todo), images_per_batch),
             collate_fn=_flatten,
             pin_memory=self.encoder.device.startswith("cuda"),
             persistent_workers=False,

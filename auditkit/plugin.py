@@ -66,6 +66,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="write this run's results to --audit-baseline.")
     group.addoption("--audit-device", default=None, metavar="DEVICE",
                     help="torch device (cpu, cuda, cuda:1); default: cuda when available.")
+    group.addoption("--audit-amp", choices=("none", "bf16", "fp16"), default="none",
+                    help="autocast the forward pass of torch encoders (default: none). "
+                         "Reduced-precision embeddings get their own cache entries.")
     group.addoption("--audit-seed", type=int, default=None, metavar="N",
                     help="seed of data, transforms, splits and random controls.")
     group.addoption("--audit-max-images", type=int, default=None, metavar="N",
@@ -105,6 +108,7 @@ def pytest_configure(config: pytest.Config) -> None:
         write_reports=not hasattr(config, "workerinput"),
         baseline=_baseline(opt, cfg),
         update_baseline=bool(opt.audit_update_baseline),
+        amp=opt.audit_amp,
     )
     session = AuditSession(options, cfg, config.rootpath)
     _check_baseline(session)

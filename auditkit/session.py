@@ -24,6 +24,7 @@ from auditkit.data import load_probe_set
 from auditkit.data.base import ProbeSet
 from auditkit.encoders import LoadOptions, build_encoder
 from auditkit.encoders.base import Encoder
+from auditkit.encoders.torch_encoder import AMP_DTYPES, TorchEncoder
 from auditkit.extract import Extractor, pick_device
 from auditkit.memo import MeasurementMemo, measurement_key
 from auditkit.results import AuditResult, build_document, encoder_slug, write_json_atomic
@@ -58,6 +59,7 @@ class SessionOptions:
     write_reports: bool = True
     baseline: Baseline | None = None
     update_baseline: bool = False
+    amp: str = "none"
 
 
     @property
@@ -109,7 +111,14 @@ class AuditSession:
 
     def encoder(self, spec: str) -> Encoder:
         def build() -> Encoder:
-            return build_encoder(spec, LoadOptions(seed=self.options.seed)).to(self.device)
+            encoder = build_encoder(spec, LoadOptions(seed=self.options.seed))
+            if self.options.amp != "none":
+                if isinstance(encoder, TorchEncoder):
+                    encoder.amp_dtype = AMP_DTYPES[self.options.amp]
+                else:
+                    log.warning("--audit-amp=%s does not apply to %s: it runs at its own "
+                                "precision", self.options.amp, spec)
+            return encoder.to(self.device)
 
         return self._once(("encoder", spec), build)
 
@@ -236,6 +245,7 @@ class AuditSession:
             "seed": self.options.seed,
             "data": data,
             "device": self.device,
+            "precision": _precision(self._memo.get(("encoder", spec))),
             "extraction": extract,
             "measurements_reused": sorted(self.reused.get(spec, [])),
             "thresholds": self.config.get("thresholds", {}),
@@ -320,6 +330,11 @@ class AuditSession:
             except Exception as exc:  # noqa: BLE001 - the cards are already written
                 log.error("index could not be rendered: %s", exc)
         return cards
+
+
+def _precision(memo: _Memo | None) -> str:
+    encoder = memo.value if memo is not None else None
+    return (encoder.precision if encoder is not None else None) or "float32"
 
 
 def _merge_provenance(mine: dict[str, Any] | None, theirs: dict[str, Any]) -> dict[str, Any]:

@@ -51,6 +51,7 @@ from auditkit.data import load_probe_set
 from auditkit.data.base import SourceImage
 from auditkit.encoders import LoadOptions, build_encoder
 from auditkit.encoders.base import Encoder
+from auditkit.encoders.torch_encoder import AMP_DTYPES
 from auditkit.extract import Extractor, default_workers, pick_device, transform_seed
 from auditkit.results import encoder_slug
 from auditkit.transforms.base import Variant
@@ -60,7 +61,6 @@ ROOT = Path(__file__).resolve().parents[1]
 STEPS = ("forward", "pipeline", "audit", "probe", "memory")
 #: Exit statuses of ``pytest audits/`` that are verdicts, not errors (all passed, some failed).
 AUDIT_OK = (0, 1)
-_AMP = {"none": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 # -- setup ---------------------------------------------------------------------
@@ -114,7 +114,7 @@ def build(spec: str, device: str, seed: int = 0, amp: str = "none") -> Encoder:
     if amp != "none":
         if not hasattr(encoder, "amp_dtype"):
             raise SystemExit(f"--amp {amp}: encoder {spec!r} is not a torch encoder")
-        encoder.amp_dtype = _AMP[amp]
+        encoder.amp_dtype = AMP_DTYPES[amp]
     return encoder
 
 
@@ -881,7 +881,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     p.add_argument(
-        "--amp", choices=sorted(_AMP), default="none", help="autocast dtype on cuda for (a), (b)"
+        "--amp", choices=sorted(AMP_DTYPES), default="none", help="autocast dtype of the forward pass for (a), (b)"
     )
     p.add_argument("--probe-n", type=int, default=20_000, help="rows of the probe comparison (e)")
     p.add_argument(

@@ -91,8 +91,10 @@ def test_an_unreadable_image_is_skipped_by_name(caplog):
 def test_workers_give_the_same_embeddings(workers):
     images, variants = _images(5), jpeg_grid()[:2]
     serial = Extractor(CountingEncoder(), None, num_workers=0).embed(images, variants)
-    other = Extractor(CountingEncoder(), None, num_workers=workers).embed(images, variants)
-    np.testing.assert_array_equal(serial.X, other.X)
+    # Two pairs a batch: five batches, so the workers are really started.
+    other = Extractor(CountingEncoder(), None, batch_size=2, num_workers=workers)
+    np.testing.assert_array_equal(serial.X, other.embed(images, variants).X)
+    assert other.stats.batches == 5
 
 
 class TensorEncoder(CountingEncoder):

@@ -84,16 +84,25 @@ class Encoder(abc.ABC):
         return "cpu"
 
     @property
+    def precision(self) -> str | None:
+        """Reduced precision of the forward pass (None: the model's own)."""
+        return None
+
+    @property
     def fingerprint(self) -> str:
-        """Hash of spec, weights bytes, preprocessing and output dtype."""
-        return stable_hash(
+        """Hash of spec, weights bytes, preprocessing, output dtype and precision."""
+        parts = [
             "auditkit-encoder-v1",
             self.spec,
             self.weights_sha256,
             self.describe_preprocessing(),
             self.dtype,
             type(self).__qualname__,
-        )
+        ]
+        # Only when set, so that full-precision fingerprints (and caches) stay as they were.
+        if self.precision is not None:
+            parts.append(self.precision)
+        return stable_hash(*parts)
 
     def embed(self, images: Sequence[Image.Image]) -> np.ndarray:
         """Embed a list of images in one batch (convenience, no cache)."""

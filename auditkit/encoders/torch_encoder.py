@@ -12,6 +12,18 @@ from PIL import Image
 from auditkit.encoders.base import Encoder
 
 
+#: ``--audit-amp`` names of the autocast dtypes.
+AMP_DTYPES: dict[str, torch.dtype | None] = {
+    "none": None,
+    "bf16": torch.bfloat16,
+    "fp16": torch.float16,
+}
+
+
+def _has_conv(module: torch.nn.Module) -> bool:
+    return any(isinstance(m, torch.nn.Conv2d) for m in module.modules())
+
+
 class TorchEncoder(Encoder):
     """Wraps ``forward(batch) -> (B, D)`` and a PIL-to-tensor ``transform``.
 
@@ -51,8 +63,13 @@ class TorchEncoder(Encoder):
         self.weights_sha256 = weights_sha256
         self.weights_source = weights_source
         self._device = "cpu"
-        #: Autocast dtype on the accelerator (None: full precision).
+        self._channels_last = False
+        #: Autocast dtype of the forward pass (None: full precision).
         self.amp_dtype: torch.dtype | None = None
+
+    @property
+    def precision(self) -> str | None:
+        return None if self.amp_dtype is None else f"autocast-{self.amp_dtype}".replace("torch.", "")
 
     def preprocess(self, image: Image.Image) -> torch.Tensor:
         return self.transform(image)
@@ -67,13 +84,20 @@ class TorchEncoder(Encoder):
     def to(self, device: str) -> TorchEncoder:
         self.module.to(device)
         self._device = str(device)
+        # Convolutions on CUDA run on NHWC kernels (cuDNN, tensor cores);
+        # on CPU the default layout was as fast, so it stays.
+        self._channels_last = self._device.startswith("cuda") and _has_conv(self.module)
+        if self._channels_last:
+            self.module.to(memory_format=torch.channels_last)
         return self
 
     @torch.inference_mode()
     def embed_batch(self, batch: torch.Tensor) -> np.ndarray:
         batch = batch.to(self._device, non_blocking=True)
-        if self.amp_dtype is not None and self._device.startswith("cuda"):
-            with torch.autocast("cuda", dtype=self.amp_dtype):
+        if self._channels_last and batch.ndim == 4:
+            batch = batch.contiguous(memory_format=torch.channels_last)
+        if self.amp_dtype is not None:
+            with torch.autocast(self._device.split(":")[0], dtype=self.amp_dtype):
                 out = self._forward(batch)
         else:
             out = self._forward(batch)

@@ -1,0 +1,42 @@
+"""Reduced precision: embeddings close to full precision, kept apart in the cache."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from auditkit.data import builtin_probe_set
+from auditkit.encoders import LoadOptions, build_encoder
+from auditkit.encoders.torch_encoder import AMP_DTYPES
+
+#: Stated tolerance of autocast embeddings: cosine similarity to fp32 per row.
+MIN_COSINE = 0.99
+
+
+@pytest.fixture(scope="module")
+def images():
+    return [im.load() for im in builtin_probe_set(max_images=8).images]
+
+
+def _cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return (a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
+
+
+def test_bf16_autocast_embeddings_stay_within_tolerance_of_fp32(images):
+    full = build_encoder("random:timm:resnet18", LoadOptions(seed=0))
+    half = build_encoder("random:timm:resnet18", LoadOptions(seed=0))
+    half.amp_dtype = AMP_DTYPES["bf16"]
+    a, b = full.embed(images), half.embed(images)
+    assert not np.array_equal(a, b), "autocast did not change the arithmetic"
+    assert _cosine(a, b).min() >= MIN_COSINE
+
+
+def test_reduced_precision_has_its_own_fingerprint():
+    full = build_encoder("random:timm:resnet18", LoadOptions(seed=0))
+    half = build_encoder("random:timm:resnet18", LoadOptions(seed=0))
+    before = full.fingerprint
+    half.amp_dtype = torch.bfloat16
+    assert half.precision == "autocast-bfloat16"
+    assert half.fingerprint != full.fingerprint
+    assert full.precision is None and full.fingerprint == before
