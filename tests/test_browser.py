@@ -7,6 +7,7 @@ skipping; elsewhere the test skips with the reason.
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 import os
@@ -127,3 +128,22 @@ def test_card_and_index_load_cleanly_and_render_markup_as_text(driver, tmp_path:
     link = driver.find_element("css selector", "a[href$='card.html']")
     link.click()
     assert driver.current_url == card.as_uri()
+
+
+def test_card_reads_on_a_phone_and_prints(driver, tmp_path: Path):
+    card = write_card(_hostile_doc(), tmp_path / "enc")
+    driver.set_window_size(390, 844)  # a phone held upright, in CSS pixels
+    try:
+        driver.get(card.as_uri())
+        # The page itself never scrolls sideways: wide tables scroll in their own box.
+        page_width, view_width = driver.execute_script(
+            "return [document.documentElement.scrollWidth, document.documentElement.clientWidth]")
+        assert page_width <= view_width, f"card is {page_width}px wide in a {view_width}px view"
+        font_px = driver.execute_script(
+            "return parseFloat(getComputedStyle(document.body).fontSize)")
+        assert font_px >= 12
+    finally:
+        driver.set_window_size(1000, 1400)
+    # A PDF through Chromium's print path, where the print CSS applies.
+    data = base64.b64decode(driver.print_page())
+    assert data.startswith(b"%PDF") and len(data) > 5_000
