@@ -17,18 +17,21 @@ def summary_lines(session: AuditSession, cards: dict[str, Path]) -> list[str]:
     for spec, results in session.results.items():
         role = " (reference)" if spec in session.options.references else ""
         lines.append(f"encoder {spec}{role}")
+        # Columns as wide as this encoder's longest names, so rows line up.
+        aw = max((len(r.audit) for r in results), default=16)
+        cw = max((len(r.case) for r in results), default=20)
         for r in results:
             ci = f"[{_num(r.ci[0])}, {_num(r.ci[1])}]" if r.ci else ""
             sign = "<=" if r.direction == "max" else ">="
             thr = f"{sign} {r.threshold:g}" if r.threshold is not None else ""
             lines.append(
-                f"  {r.audit:<16} {r.case:<20} {r.metric:<9} {_num(r.value):>7} {ci:<17} "
+                f"  {r.audit:<{aw}} {r.case:<{cw}} {r.metric:<9} {_num(r.value):>7} {ci:<17} "
                 f"{thr:<8} {r.verdict.upper()}"
             )
             base = r.details.get("baseline")
             if base:
                 change = "" if base.get("change") is None else f" ({base['change']:+.3f})"
-                lines.append(f"  {'':<16} vs baseline {_num(base.get('base_value'))}{change}: "
+                lines.append(f"  {'':<{aw}} vs baseline {_num(base.get('base_value'))}{change}: "
                              f"{base['outcome'].upper()} — {base['reason']}")
             if r.verdict == "error":
                 errors.setdefault(spec, set()).add(str(r.details.get("reason", "")))

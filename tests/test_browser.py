@@ -79,8 +79,12 @@ def _hostile_doc() -> dict:
                  "skipped": {"unreadable": 1},
                  "skipped_files": [{"path": HOSTILE_FILE, "reason": "truncated JPEG"}]},
     }
+    # A reference row with two verdicts: the widest row a card has.
+    reference = [AuditResult("camera_model", case, "leakage", 0.995, (0.987, 1.0), 1 / 3, t,
+                             "max", "fail", 90) for case, t in (("max_leakage=0.1", 0.1),
+                                                                ("max_leakage=0.5", 0.5))]
     return build_document({"spec": f"python:{HOSTILE_CLASS}", "fingerprint": "f" * 64},
-                          provenance, results)
+                          provenance, results, references={"pixels": reference})
 
 
 def _network_urls(browser) -> list[str]:
