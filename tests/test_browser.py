@@ -72,6 +72,9 @@ def _hostile_doc() -> dict:
                     "max", "fail", 90, details),
         AuditResult("jpeg_quality", "max_leakage=0.1", "leakage", 0.02, (-0.01, 0.05), 1 / 6,
                     0.1, "max", "pass", 600, {"detectable_leakage": 0.03}),
+        # The longest stock audit name, the widest overview row.
+        AuditResult("processing_interpolation", "max_leakage=0.1", "leakage", 0.05, (0.03, 0.07),
+                    1 / 3, 0.1, "max", "pass", 720, {"detectable_leakage": 0.04}),
     ]
     provenance = {
         "seed": 0, "device": "cpu", "git_commit": None,
@@ -151,3 +154,19 @@ def test_card_reads_on_a_phone_and_prints(driver, tmp_path: Path):
     # A PDF through Chromium's print path, where the print CSS applies.
     data = base64.b64decode(driver.print_page())
     assert data.startswith(b"%PDF") and len(data) > 5_000
+
+
+def test_every_verdict_in_the_overview_shows_on_a_phone_without_scrolling(driver, tmp_path: Path):
+    card = write_card(_hostile_doc(), tmp_path / "enc")
+    driver.set_window_size(390, 844)
+    try:
+        driver.get(card.as_uri())
+        hidden = driver.execute_script(
+            "const w = document.documentElement.clientWidth;"
+            "return Array.from(document.querySelectorAll('table.overview .badge'))"
+            ".filter(b => b.getBoundingClientRect().right > w).length")
+        shown = driver.execute_script(
+            "return document.querySelectorAll('table.overview .badge').length")
+        assert shown == 3 and hidden == 0
+    finally:
+        driver.set_window_size(1000, 1400)
