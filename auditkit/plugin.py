@@ -30,6 +30,7 @@ from auditkit.compare import Comparison, compare_case
 from auditkit.config import audit_thresholds, baseline_tolerance, load_config
 from auditkit.data.base import ProbeSet
 from auditkit.encoders.base import Encoder
+from auditkit.encoders.torch_encoder import AMP_DTYPES
 from auditkit.errors import AuditkitError, ConfigError
 from auditkit.extract import Extractor
 from auditkit.session import AuditSession, SessionOptions
@@ -66,7 +67,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="write this run's results to --audit-baseline.")
     group.addoption("--audit-device", default=None, metavar="DEVICE",
                     help="torch device (cpu, cuda, cuda:1); default: cuda when available.")
-    group.addoption("--audit-amp", choices=("none", "bf16", "fp16"), default="none",
+    group.addoption("--audit-amp", choices=tuple(AMP_DTYPES), default="none",
                     help="autocast the forward pass of torch encoders (default: none). "
                          "Reduced-precision embeddings get their own cache entries.")
     group.addoption("--audit-seed", type=int, default=None, metavar="N",

@@ -24,7 +24,7 @@ from auditkit.data import load_probe_set
 from auditkit.data.base import ProbeSet
 from auditkit.encoders import LoadOptions, build_encoder
 from auditkit.encoders.base import Encoder
-from auditkit.encoders.torch_encoder import AMP_DTYPES, TorchEncoder
+from auditkit.encoders.torch_encoder import set_amp
 from auditkit.extract import Extractor, pick_device
 from auditkit.memo import MeasurementMemo, measurement_key
 from auditkit.results import AuditResult, build_document, encoder_slug, write_json_atomic
@@ -112,12 +112,9 @@ class AuditSession:
     def encoder(self, spec: str) -> Encoder:
         def build() -> Encoder:
             encoder = build_encoder(spec, LoadOptions(seed=self.options.seed))
-            if self.options.amp != "none":
-                if isinstance(encoder, TorchEncoder):
-                    encoder.amp_dtype = AMP_DTYPES[self.options.amp]
-                else:
-                    log.warning("--audit-amp=%s does not apply to %s: it runs at its own "
-                                "precision", self.options.amp, spec)
+            if not set_amp(encoder, self.options.amp):
+                log.warning("--audit-amp=%s does not apply to %s: it runs at its own "
+                            "precision", self.options.amp, spec)
             return encoder.to(self.device)
 
         return self._once(("encoder", spec), build)

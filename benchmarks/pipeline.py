@@ -51,7 +51,7 @@ from auditkit.data import load_probe_set
 from auditkit.data.base import SourceImage
 from auditkit.encoders import LoadOptions, build_encoder
 from auditkit.encoders.base import Encoder
-from auditkit.encoders.torch_encoder import AMP_DTYPES
+from auditkit.encoders.torch_encoder import AMP_DTYPES, set_amp
 from auditkit.extract import Extractor, default_workers, pick_device, transform_seed
 from auditkit.results import encoder_slug
 from auditkit.transforms.base import Variant
@@ -111,10 +111,8 @@ def select_variants(ids: Sequence[str]) -> list[Variant]:
 def build(spec: str, device: str, seed: int = 0, amp: str = "none") -> Encoder:
     """The encoder as an audit run builds it, on ``device``."""
     encoder = build_encoder(spec, LoadOptions(seed=seed)).to(device)
-    if amp != "none":
-        if not hasattr(encoder, "amp_dtype"):
-            raise SystemExit(f"--amp {amp}: encoder {spec!r} is not a torch encoder")
-        encoder.amp_dtype = AMP_DTYPES[amp]
+    if not set_amp(encoder, amp):
+        raise SystemExit(f"--amp {amp}: encoder {spec!r} is not a torch encoder")
     return encoder
 
 
@@ -881,7 +879,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     p.add_argument(
-        "--amp", choices=sorted(AMP_DTYPES), default="none", help="autocast dtype of the forward pass for (a), (b)"
+        "--amp",
+        choices=sorted(AMP_DTYPES),
+        default="none",
+        help="autocast dtype of the forward pass for (a), (b)",
     )
     p.add_argument("--probe-n", type=int, default=20_000, help="rows of the probe comparison (e)")
     p.add_argument(

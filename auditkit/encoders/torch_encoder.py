@@ -20,6 +20,25 @@ AMP_DTYPES: dict[str, torch.dtype | None] = {
 }
 
 
+def set_amp(encoder: Encoder, amp: str) -> bool:
+    """Autocast ``encoder``'s forward pass to ``amp`` (an :data:`AMP_DTYPES` name).
+
+    Returns False, changing nothing, for an encoder that is not a torch model
+    (``pixels``, user ``embed`` callables): it runs at its own precision.
+
+    Examples
+    --------
+    >>> set_amp(build_encoder("pixels"), "bf16")  # doctest: +SKIP
+    False
+    """
+    if amp == "none":
+        return True
+    if not isinstance(encoder, TorchEncoder):
+        return False
+    encoder.amp_dtype = AMP_DTYPES[amp]
+    return True
+
+
 def _has_conv(module: torch.nn.Module) -> bool:
     return any(isinstance(m, torch.nn.Conv2d) for m in module.modules())
 
@@ -47,7 +66,7 @@ class TorchEncoder(Encoder):
     def default_batch_size(self) -> int:  # type: ignore[override]
         # On CPU a batch of 8 already keeps every core busy, and larger ones
         # only spill activations out of cache: on 2 cores ViT-B/32 ran at
-        # 12.6 img/s at 16 against 11.2 at 32 (benchmarks/RESULTS.md).
+        # 12.1 img/s at 16 against 11.2 at 32 (benchmarks/RESULTS.md).
         return 32 if self._device.startswith("cuda") else 16
 
     def __init__(

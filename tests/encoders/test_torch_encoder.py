@@ -40,3 +40,13 @@ def test_reduced_precision_has_its_own_fingerprint():
     assert half.precision == "autocast-bfloat16"
     assert half.fingerprint != full.fingerprint
     assert full.precision is None and full.fingerprint == before
+
+
+def test_amp_is_refused_by_encoders_that_are_not_torch_models():
+    from auditkit.encoders.torch_encoder import set_amp
+
+    pixels = build_encoder("pixels", LoadOptions())
+    before = pixels.fingerprint
+    assert set_amp(pixels, "none") is True
+    assert set_amp(pixels, "bf16") is False
+    assert pixels.precision is None and pixels.fingerprint == before
