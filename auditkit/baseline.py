@@ -14,7 +14,8 @@ from typing import Any
 
 from auditkit.compare import DEFAULT_TOLERANCE
 from auditkit.errors import ConfigError
-from auditkit.results import AuditResult, encoder_slug, load_document, write_json_atomic
+from auditkit.layout import ReportLayout
+from auditkit.results import AuditResult, load_document, write_json_atomic
 
 
 @dataclass
@@ -39,7 +40,7 @@ class Baseline:
         """The baseline file of ``spec``, or None when this baseline does not cover it."""
         if self.is_file:
             return None if reference else self.path
-        return self.path / encoder_slug(spec) / "results.json"
+        return ReportLayout(self.path).results(spec)
 
     def results_for(self, spec: str, reference: bool) -> list[AuditResult] | None:
         """The baseline's cases for ``spec``; None when there is no baseline file yet.

@@ -17,7 +17,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from auditkit.errors import AuditkitError
-from auditkit.init import init_project
+from auditkit.layout import ReportLayout
+from auditkit.scaffold import init_project
 
 
 def _cmd_encoders(args: argparse.Namespace) -> int:
@@ -105,7 +106,7 @@ def _results_files(paths: Sequence[str]) -> list[Path]:
     files: list[Path] = []
     for raw in paths:
         path = Path(raw)
-        files.extend(sorted(path.glob("*/results.json")) if path.is_dir() else [path])
+        files.extend(ReportLayout(path).all_results() if path.is_dir() else [path])
     return files
 
 

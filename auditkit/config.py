@@ -15,6 +15,7 @@ from typing import Any
 
 from auditkit.compare import DEFAULT_TOLERANCE
 from auditkit.errors import ConfigError
+from auditkit.registry import find_audit, stock_thresholds
 from auditkit.verdicts import Threshold, thresholds_from_config
 
 if sys.version_info >= (3, 11):
@@ -22,30 +23,28 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-#: What a project without ``[tool.auditkit]`` gets.
-DEFAULTS: dict[str, Any] = {
+#: What a project without ``[tool.auditkit]`` runs; thresholds come from the audit registry.
+RUN_DEFAULTS: dict[str, Any] = {
     "encoders": ["random:timm:resnet18"],
     "references": ["pixels"],
     "seed": 0,
-    "thresholds": {
-        "jpeg_quality": {"max_leakage": [0.1, 0.5]},
-        "processing_sharpening": {"max_leakage": [0.1, 0.5]},
-        "processing_resizing": {"max_leakage": [0.1, 0.5]},
-        "processing_interpolation": {"max_leakage": [0.1, 0.5]},
-        "processing_masked_jpeg": {"max_leakage": [0.1, 0.5]},
-        "style_fine_grained": {"max_leakage": [0.5]},
-        "style_generalisation": {"max_leakage": [0.5]},
-        "style_recognition": {"max_leakage": [0.5]},
-        "camera_model": {"max_leakage": [0.1, 0.5]},
-        "camera_model_masked": {"max_leakage": [0.1, 0.5]},
-        "retrieval_shift": {"max_delta": [0.05, 0.1]},
-    },
 }
 
 
+def defaults() -> dict[str, Any]:
+    """What a project without ``[tool.auditkit]`` gets: run defaults and every audit's thresholds.
+
+    Examples
+    --------
+    >>> defaults()["thresholds"]["jpeg_quality"]
+    {'max_leakage': [0.1, 0.5]}
+    """
+    return {**copy.deepcopy(RUN_DEFAULTS), "thresholds": stock_thresholds()}
+
+
 def load_config(root: Path) -> dict[str, Any]:
-    """Merge ``root/pyproject.toml``'s ``[tool.auditkit]`` over :data:`DEFAULTS`."""
-    config = copy.deepcopy(DEFAULTS)
+    """Merge ``root/pyproject.toml``'s ``[tool.auditkit]`` over :func:`defaults`."""
+    config = defaults()
     path = Path(root) / "pyproject.toml"
     if not path.is_file():
         return config
@@ -84,8 +83,15 @@ def baseline_tolerance(config: Mapping[str, Any]) -> float:
 
 
 def audit_thresholds(config: Mapping[str, Any], audit: str) -> list[Threshold]:
-    """The thresholds of ``audit`` (each one test case)."""
+    """The thresholds of ``audit`` (each one test case).
+
+    An audit registered after the config was read (a project's own, in its
+    ``conftest.py``) falls back to the thresholds it registered.
+    """
     table = config.get("thresholds", {}).get(audit)
+    if not table:
+        found = find_audit(audit)
+        table = {k: list(v) for k, v in found.thresholds.items()} if found else None
     if not table:
         raise ConfigError(
             f"no thresholds for audit {audit!r}: add [tool.auditkit.thresholds.{audit}] "

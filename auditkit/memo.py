@@ -2,8 +2,8 @@
 
 A measurement is a function of the encoder (its fingerprint), the probe set
 (its digest), the audit, the seed, the settings audits read from
-``[tool.auditkit]`` and auditkit's own code. The key hashes all of them; the
-code enters as a hash of every module's source, so any change to auditkit
+``[tool.auditkit]``, the further inputs the audit's registry record declares,
+and auditkit's own code. The key hashes all of them; the code enters as a hash of every module's source, so any change to auditkit
 invalidates every stored measurement rather than serving a stale one.
 Thresholds are not part of it: verdicts are always judged afresh.
 
@@ -46,7 +46,7 @@ def code_hash() -> str:
 
 
 def measurement_key(fingerprint: str, audit: str, data_digest: str, seed: int,
-                    config: Mapping[str, Any]) -> str:
+                    config: Mapping[str, Any], inputs: Mapping[str, Any] | None = None) -> str:
     """The key of one audit's measurements.
 
     Examples
@@ -56,7 +56,11 @@ def measurement_key(fingerprint: str, audit: str, data_digest: str, seed: int,
     True
     """
     settings = {k: v for k, v in config.items() if k not in NOT_MEASURED}
-    return stable_hash(FORMAT, code_hash(), fingerprint, audit, data_digest, seed, settings)
+    parts: list[Any] = [FORMAT, code_hash(), fingerprint, audit, data_digest, seed, settings]
+    if inputs:
+        # What the audit declared it consumed (its registry record's ``inputs``).
+        parts.append(dict(inputs))
+    return stable_hash(*parts)
 
 
 def _plain(obj: Any) -> Any:

@@ -25,17 +25,19 @@ from typing import Any
 
 import pytest
 
-from auditkit.baseline import Baseline
 from auditkit.compare import Comparison, compare_case
-from auditkit.config import audit_thresholds, baseline_tolerance, load_config
+from auditkit.config import audit_thresholds
 from auditkit.data.base import ProbeSet
+from auditkit.documents import write_reports
 from auditkit.encoders.base import Encoder
-from auditkit.encoders.torch_encoder import AMP_DTYPES
 from auditkit.errors import AuditkitError, ConfigError
 from auditkit.extract import Extractor
-from auditkit.session import AuditSession, SessionOptions
+from auditkit.registry import Audit, get_audit
 from auditkit.results import AuditResult
-from auditkit.verdicts import Measurement, Threshold, error_result, to_result
+from auditkit.run_config import AMP_CHOICES, RunConfig
+from auditkit.session import AuditSession
+from auditkit.workers import merge_worker_payload, worker_payload
+from auditkit.verdicts import Measurement, Threshold, decide, error_result, to_result
 
 session_key = pytest.StashKey[AuditSession]()
 _cards_key = pytest.StashKey[dict[str, Path]]()
@@ -67,7 +69,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="write this run's results to --audit-baseline.")
     group.addoption("--audit-device", default=None, metavar="DEVICE",
                     help="torch device (cpu, cuda, cuda:1); default: cuda when available.")
-    group.addoption("--audit-amp", choices=tuple(AMP_DTYPES), default="none",
+    group.addoption("--audit-amp", choices=AMP_CHOICES, default="none",
                     help="autocast the forward pass of torch encoders (default: none). "
                          "Reduced-precision embeddings get their own cache entries.")
     group.addoption("--audit-seed", type=int, default=None, metavar="N",
@@ -86,65 +88,29 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "audit(name): an auditkit audit test named NAME")
-    cfg = load_config(config.rootpath)
-    opt = config.option
-    options = SessionOptions(
-        encoders=list(opt.encoder or cfg["encoders"]),
-        # Configured references join the default run; with --encoder, name them.
-        references=list(opt.audit_reference if opt.audit_reference is not None
-                        else [] if opt.encoder else cfg.get("references", [])),
-        data=opt.audit_data,
-        report_dir=Path(opt.audit_report_dir),
-        cache_dir=Path(opt.audit_cache_dir) if opt.audit_cache_dir else None,
-        use_cache=not opt.audit_no_cache,
-        device=opt.audit_device,
-        seed=opt.audit_seed if opt.audit_seed is not None else int(cfg.get("seed", 0)),
-        max_images=opt.audit_max_images,
-        workers=opt.audit_workers,
-        batch_size=opt.audit_batch_size,
-        inconclusive=opt.audit_inconclusive,
-        template_dir=Path(opt.audit_template_dir) if opt.audit_template_dir else None,
-        progress=opt.capture == "no",
-        # xdist workers leave reports to the controller.
-        write_reports=not hasattr(config, "workerinput"),
-        baseline=_baseline(opt, cfg),
-        update_baseline=bool(opt.audit_update_baseline),
-        amp=opt.audit_amp,
-    )
-    session = AuditSession(options, cfg, config.rootpath)
-    _check_baseline(session)
-    config.stash[session_key] = session
+    try:
+        run = RunConfig.resolve(vars(config.option), config.rootpath,
+                                worker=hasattr(config, "workerinput"),
+                                progress=config.option.capture == "no")
+        _check_baseline(run)
+    except ConfigError as exc:
+        raise pytest.UsageError(str(exc)) from exc
+    config.stash[session_key] = AuditSession(run)
 
 
-def _baseline(opt: Any, cfg: dict[str, Any]) -> Baseline | None:
-    if opt.audit_update_baseline and not opt.audit_baseline:
-        raise pytest.UsageError("--audit-update-baseline needs --audit-baseline PATH")
-    if not opt.audit_baseline:
-        return None
-    tolerance = opt.audit_baseline_tolerance
-    if tolerance is None:
-        tolerance = baseline_tolerance(cfg)
-    elif tolerance < 0:
-        raise pytest.UsageError(f"--audit-baseline-tolerance {tolerance}: expected >= 0")
-    return Baseline(Path(opt.audit_baseline), tolerance)
-
-
-def _check_baseline(session: AuditSession) -> None:
+def _check_baseline(run: RunConfig) -> None:
     """Read every baseline file now: a broken baseline stops the run before any work."""
-    baseline = session.options.baseline
+    baseline = run.baseline
     if baseline is None:
         return
-    audited = [s for s in session.options.all_specs if not session.is_reference(s)]
-    if baseline.is_file and session.options.update_baseline and len(audited) > 1:
-        raise pytest.UsageError(
+    audited = [s for s in run.all_specs if not run.is_reference(s)]
+    if baseline.is_file and run.update_baseline and len(audited) > 1:
+        raise ConfigError(
             f"--audit-update-baseline with the file {str(baseline.path)!r} and "
             f"{len(audited)} audited encoders: give a directory so each gets its own"
         )
-    for spec in session.options.all_specs:
-        try:
-            baseline.results_for(spec, session.is_reference(spec))
-        except ConfigError as exc:
-            raise pytest.UsageError(str(exc)) from exc
+    for spec in run.all_specs:
+        baseline.results_for(spec, run.is_reference(spec))
 
 
 def _audit_name(node: Any) -> str | None:
@@ -157,9 +123,9 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if name is None or "audit" not in metafunc.fixturenames:
         return
     session = metafunc.config.stash[session_key]
-    specs = session.options.all_specs
+    specs = session.run.all_specs
     metafunc.parametrize("encoder_spec", specs, ids=specs, scope="session")
-    thresholds = audit_thresholds(session.config, name)
+    thresholds = audit_thresholds(session.run.project, name)
     metafunc.parametrize("audit_threshold", thresholds, ids=[t.case for t in thresholds])
 
 
@@ -175,7 +141,12 @@ class AuditCase:
 
     @property
     def seed(self) -> int:
-        return self.session.options.seed
+        return self.session.run.seed
+
+    @property
+    def record(self) -> Audit:
+        """The audit's registry record."""
+        return self._guard(lambda: get_audit(self.name))
 
     @property
     def encoder(self) -> Encoder:
@@ -197,9 +168,15 @@ class AuditCase:
             pytest.fail(f"{type(exc).__name__}: {exc}", pytrace=False)
 
     def _error(self, message: str) -> None:
-        self._record(error_result(self.name, self.threshold.case, message))
+        self._add(error_result(self.name, self.threshold.case, message, self._card()))
 
-    def _record(self, result: AuditResult) -> None:
+    def _card(self) -> str | None:
+        try:
+            return get_audit(self.name).card
+        except AuditkitError:
+            return None
+
+    def _add(self, result: AuditResult) -> None:
         self.session.record(self.spec, result)
         if self.node is not None:
             # user_properties reach --junitxml as <property> elements of the test case.
@@ -213,10 +190,15 @@ class AuditCase:
                 ("auditkit.n", result.n),
             ])
 
-    def check(self, compute: Callable[[], dict[str, Measurement]]) -> None:
-        """Measure (once per encoder and audit), judge against the threshold, record."""
+    def check(self, compute: Callable[[], dict[str, Measurement]] | None = None) -> None:
+        """Measure (once per encoder and audit), judge against the threshold, record.
+
+        The measurement is the registry record's ``measure(ctx)``; ``compute``
+        replaces it, for audit tests written before the registry.
+        """
+        record = self.record
         try:
-            measurements = self.session.measure(self.spec, self.name, compute)
+            measurements = self.session.measure(self.spec, record, compute)
         except AuditkitError as exc:
             self._error(str(exc))
             pytest.fail(f"{type(exc).__name__}: {exc}", pytrace=False)
@@ -228,36 +210,27 @@ class AuditCase:
             self._error(f"audit {self.name!r} does not measure {self.threshold.metric!r}")
             pytest.fail(f"{self.threshold.case}: {self.name} has no {self.threshold.metric} metric",
                         pytrace=False)
-        result = to_result(self.name, self.threshold, m)
+        result = to_result(self.name, self.threshold, m, record.card)
         comparison = self._compare(result)
-        self._record(result)
+        self._add(result)
         message = (f"{self.name} {self.threshold.case} for {self.spec}: {m.metric} "
                    f"{m.value:.3f} [{m.ci[0]:.3f}, {m.ci[1]:.3f}] — {result.details['reason']}")
-        if comparison is not None and comparison.outcome == "regression":
-            pytest.fail(f"regression against the baseline: {message}; {comparison.reason}",
-                        pytrace=False)
-        if result.verdict == "fail":
-            if self.session.is_reference(self.spec):
-                # A positive control is there to show what can be found.
-                pytest.xfail("reference encoder: " + message)
-            if comparison is not None and comparison.base_verdict == "fail":
-                # A gate judges what the candidate changed; the base's own
-                # failures are known, and still on the card.
-                pytest.xfail(f"fails in the baseline too, no regression: {message}; "
-                             f"{comparison.reason}")
-            pytest.fail(message, pytrace=False)
-        if result.verdict == "inconclusive":
-            if self.session.options.inconclusive == "fail":
-                pytest.fail("inconclusive: " + message, pytrace=False)
-            pytest.skip("inconclusive: " + message)
-
+        outcome = decide(result, message, reference=self.session.is_reference(self.spec),
+                         comparison=comparison, inconclusive=self.session.run.inconclusive)
+        if outcome.kind == "fail":
+            pytest.fail(outcome.message, pytrace=False)
+        if outcome.kind == "xfail":
+            pytest.xfail(outcome.message)
+        if outcome.kind == "skip":
+            pytest.skip(outcome.message)
 
     def _compare(self, result: AuditResult) -> Comparison | None:
         """Compare with the baseline's same case and note it on the result."""
         has_baseline, base = self.session.baseline_case(self.spec, self.name, result.case)
-        if not has_baseline:
+        baseline = self.session.run.baseline
+        if not has_baseline or baseline is None:
             return None
-        comparison = compare_case(base, result, self.session.options.baseline.tolerance)
+        comparison = compare_case(base, result, baseline.tolerance)
         result.details["baseline"] = comparison.to_json()
         return comparison
 
@@ -285,11 +258,11 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     workeroutput = getattr(session.config, "workeroutput", None)
     if workeroutput is not None:
         # A pytest-xdist worker: the controller merges and writes the reports.
-        workeroutput["auditkit"] = audit_session.worker_payload()
+        workeroutput["auditkit"] = worker_payload(audit_session)
         return
-    if not audit_session.options.write_reports:
+    if not audit_session.run.write_reports:
         return
-    cards = audit_session.write_reports()
+    cards = write_reports(audit_session)
     session.config.stash[_cards_key] = cards
 
 
@@ -299,7 +272,7 @@ def pytest_testnodedown(node: Any, error: Any) -> None:
     payload = getattr(node, "workeroutput", {}).get("auditkit")
     audit_session = node.config.stash.get(session_key, None)
     if payload and audit_session is not None:
-        audit_session.merge_worker_payload(payload)
+        merge_worker_payload(audit_session, payload)
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
@@ -308,7 +281,7 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         return
     if not audit_session.results:
         return
-    from auditkit.summary import summary_lines
+    from auditkit.terminal import summary_lines
 
     cards = config.stash.get(_cards_key, {})
     terminalreporter.section("auditkit")

@@ -9,7 +9,7 @@
                      "data": {"name": ..., "hash": ..., "n_images": ..., "skipped": {...}},
                      "device": ..., "started": ..., "finished": ...},
       "audits": [{"audit", "case", "metric", "value", "ci", "chance", "threshold",
-                  "direction", "verdict", "n", "details"}, ...]
+                  "direction", "verdict", "n", "details", "card"}, ...]
     }
 """
 
@@ -48,6 +48,8 @@ AUDIT_KEYS = (
     "n",
     "details",
 )
+#: Keys a document may lack: written since a later release, absent in older documents.
+OPTIONAL_AUDIT_KEYS = ("card",)
 
 
 @dataclass
@@ -72,6 +74,9 @@ class AuditResult:
     verdict: str
     n: int
     details: dict[str, Any] = field(default_factory=dict)
+    #: The card partial that shows this case (from the audit's registry record),
+    #: so the report never needs to know audit names.
+    card: str | None = None
 
     def __post_init__(self) -> None:
         if self.verdict not in VERDICTS:
@@ -102,6 +107,7 @@ class AuditResult:
             verdict=data["verdict"],
             n=int(data["n"]),
             details=dict(data.get("details") or {}),
+            card=data.get("card"),
         )
 
 
@@ -195,10 +201,3 @@ def load_document(path: Path) -> dict[str, Any]:
     except (OSError, ValueError, TypeError, KeyError, IndexError) as exc:
         raise ValueError(f"{str(path)!r} is not a valid auditkit results.json: {exc}") from exc
     return doc
-
-
-def encoder_slug(spec: str) -> str:
-    """A file-system-safe directory name for an encoder spec."""
-    keep = [c if c.isalnum() or c in "-_." else "_" for c in spec]
-    slug = "".join(keep).strip("._") or "encoder"
-    return slug[:120]

@@ -14,8 +14,10 @@ A case passes, fails or is inconclusive by its interval, not only its point:
     fail          the whole interval lies below it;
     inconclusive  otherwise.
 
-Each threshold is an object whose :meth:`Threshold.fails` returns a message or
-``None``, so a session can collect every failure before failing the run.
+What pytest makes of a verdict is :func:`decide`, a pure function of the
+verdict, the comparison with a baseline and the run's policy; the plugin only
+maps its answer to pytest. Every case is recorded, whatever its outcome,
+before pytest is told, so ``results.json`` and the card hold them all.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from auditkit.compare import Comparison
 from auditkit.errors import ConfigError
 from auditkit.results import AuditResult
 
@@ -105,10 +108,6 @@ class Threshold:
             )
         return "pass", f"interval [{lo:.3f}, {hi:.3f}] lies at or below {t:g}"
 
-    def fails(self, m: Measurement) -> str | None:
-        verdict, reason = self.judge(m)
-        return f"{self.case}: {reason}" if verdict == "fail" else None
-
 
 def thresholds_from_config(audit: str, table: Mapping[str, Any]) -> list[Threshold]:
     """Thresholds of one audit from ``[tool.auditkit.thresholds.AUDIT]``.
@@ -134,7 +133,8 @@ def thresholds_from_config(audit: str, table: Mapping[str, Any]) -> list[Thresho
     return out
 
 
-def to_result(audit: str, threshold: Threshold, m: Measurement) -> AuditResult:
+def to_result(audit: str, threshold: Threshold, m: Measurement, card: str | None = None
+              ) -> AuditResult:
     """The :class:`AuditResult` of one threshold case."""
     verdict, reason = threshold.judge(m)
     details = dict(m.details)
@@ -153,12 +153,95 @@ def to_result(audit: str, threshold: Threshold, m: Measurement) -> AuditResult:
         verdict=verdict,
         n=m.n,
         details=details,
+        card=card,
     )
 
 
-def error_result(audit: str, case: str, message: str) -> AuditResult:
+def error_result(audit: str, case: str, message: str, card: str | None = None) -> AuditResult:
     """An ``error`` case: the audit could not be measured."""
     return AuditResult(
         audit=audit, case=case, metric="", value=None, ci=None, chance=None, threshold=None,
-        direction="max", verdict="error", n=0, details={"reason": message},
+        direction="max", verdict="error", n=0, details={"reason": message}, card=card,
     )
+
+
+#: The pytest outcomes :func:`decide` can ask for.
+OUTCOMES = ("pass", "fail", "xfail", "skip")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What pytest should make of one judged case: ``kind`` in :data:`OUTCOMES`, and why."""
+
+    kind: str
+    message: str
+
+
+def decide(result: AuditResult, message: str, *, reference: bool = False,
+           comparison: Comparison | None = None, inconclusive: str = "skip") -> Outcome:
+    """The pytest outcome of a judged case: the gate's rule, in one place.
+
+    Parameters
+    ----------
+    result : AuditResult
+        The case as judged against its threshold.
+    message : str
+        The case's one-line summary, which every outcome message carries.
+    reference : bool
+        The encoder is a reference (a positive control): its failures are expected.
+    comparison : Comparison or None
+        The case compared with the baseline, when the run has one.
+    inconclusive : str
+        What an inconclusive case becomes: ``"skip"`` or ``"fail"`` (``--audit-inconclusive``).
+
+    Notes
+    -----
+    In order, the first rule that applies:
+
+    1. an ``error`` verdict fails;
+    2. a regression against the baseline fails;
+    3. a reference's ``fail`` is an expected failure;
+    4. a ``fail`` that the baseline failed too is an expected failure only when
+       the comparison shows no regression (``ok``); when the comparison is
+       inconclusive, the case is inconclusive, since "no regression" was not shown;
+    5. any other ``fail`` fails;
+    6. an ``inconclusive`` verdict, or a ``pass`` whose comparison with the
+       baseline is inconclusive, follows ``inconclusive``;
+    7. otherwise the case passes.
+
+    Examples
+    --------
+    >>> decide(result, "jpeg_quality max_leakage=0.1: ...").kind   # doctest: +SKIP
+    'fail'
+    """
+    cmp = comparison.outcome if comparison is not None else None
+    if result.verdict == "error":
+        return Outcome("fail", message)
+    if cmp == "regression":
+        assert comparison is not None
+        return Outcome("fail", f"regression against the baseline: {message}; {comparison.reason}")
+    if result.verdict == "fail":
+        if reference:
+            return Outcome("xfail", "reference encoder: " + message)
+        if comparison is not None and comparison.base_verdict == "fail":
+            if cmp == "ok":
+                # A gate judges what the candidate changed; the base's own
+                # failures are known, and still on the card.
+                return Outcome("xfail", f"fails in the baseline too, no regression: {message}; "
+                                        f"{comparison.reason}")
+            if cmp == "inconclusive":
+                return _inconclusive(f"fails in the baseline too, and the comparison cannot tell "
+                                     f"whether it leaks more: {message}; {comparison.reason}",
+                                     inconclusive)
+        return Outcome("fail", message)
+    if result.verdict == "inconclusive":
+        return _inconclusive(message, inconclusive)
+    if cmp == "inconclusive":
+        assert comparison is not None
+        return _inconclusive(f"the comparison with the baseline is inconclusive: {message}; "
+                             f"{comparison.reason}", inconclusive)
+    return Outcome("pass", message)
+
+
+def _inconclusive(message: str, policy: str) -> Outcome:
+    return Outcome("fail" if policy == "fail" else "skip", "inconclusive: " + message)

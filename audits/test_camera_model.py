@@ -11,15 +11,12 @@ Cases: every --encoder x every threshold in [tool.auditkit.thresholds.camera_mod
 
 import pytest
 
-from auditkit.audits import camera_model
 
-
-@pytest.mark.audit(camera_model.AUDIT)
+@pytest.mark.audit("camera_model")
 def test_camera_model(audit):
-    audit.check(lambda: camera_model.measure(audit.extractor, audit.probe_set, seed=audit.seed))
+    audit.check()
 
 
-@pytest.mark.audit(camera_model.MASKED_AUDIT)
+@pytest.mark.audit("camera_model_masked")
 def test_camera_model_masked(audit):
-    audit.check(lambda: camera_model.measure(audit.extractor, audit.probe_set, seed=audit.seed,
-                                             masked=True))
+    audit.check()

@@ -5,10 +5,7 @@ Cases: every --encoder x every threshold in [tool.auditkit.thresholds.jpeg_quali
 
 import pytest
 
-from auditkit.audits import jpeg_quality
 
-pytestmark = pytest.mark.audit(jpeg_quality.AUDIT)
-
-
+@pytest.mark.audit("jpeg_quality")
 def test_jpeg_quality(audit):
-    audit.check(lambda: jpeg_quality.measure(audit.extractor, audit.probe_set, seed=audit.seed))
+    audit.check()

@@ -11,29 +11,22 @@ Cases: every --encoder x every threshold in [tool.auditkit.thresholds.processing
 
 import pytest
 
-from auditkit.audits import processing
-
-
-def _check(audit):
-    audit.check(lambda: processing.measure(audit.name, audit.extractor, audit.probe_set,
-                                           seed=audit.seed))
-
 
 @pytest.mark.audit("processing_sharpening")
 def test_sharpening(audit):
-    _check(audit)
+    audit.check()
 
 
 @pytest.mark.audit("processing_resizing")
 def test_resizing(audit):
-    _check(audit)
+    audit.check()
 
 
 @pytest.mark.audit("processing_interpolation")
 def test_interpolation(audit):
-    _check(audit)
+    audit.check()
 
 
 @pytest.mark.audit("processing_masked_jpeg")
 def test_masked_jpeg(audit):
-    _check(audit)
+    audit.check()

@@ -18,28 +18,17 @@ Cases: every --encoder x every threshold in [tool.auditkit.thresholds.style_*].
 
 import pytest
 
-from auditkit.audits import style
-
-
-def _check(audit):
-    session = audit.session
-    audit.check(lambda: style.measure(
-        audit.name, audit.extractor, audit.probe_set, seed=audit.seed,
-        options=style.options_from_config(session.config.get("style"), session.rootdir),
-        max_images=session.options.max_images,
-    ))
-
 
 @pytest.mark.audit("style_fine_grained")
 def test_style_fine_grained(audit):
-    _check(audit)
+    audit.check()
 
 
 @pytest.mark.audit("style_generalisation")
 def test_style_generalisation(audit):
-    _check(audit)
+    audit.check()
 
 
 @pytest.mark.audit("style_recognition")
 def test_style_recognition(audit):
-    _check(audit)
+    audit.check()

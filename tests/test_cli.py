@@ -39,7 +39,8 @@ def _doc(spec, verdict="fail", value=0.4):
 
 
 def test_report_rerenders_cards_and_an_index_that_reaches_each(tmp_path, capsys):
-    from auditkit.results import encoder_slug, write_json_atomic
+    from auditkit.layout import encoder_slug
+    from auditkit.results import write_json_atomic
 
     for spec in ("pixels", "timm:resnet18"):
         write_json_atomic(tmp_path / encoder_slug(spec) / "results.json", _doc(spec))
@@ -58,9 +59,9 @@ def test_report_rerenders_cards_and_an_index_that_reaches_each(tmp_path, capsys)
 def test_init_config_block_spells_out_the_stock_defaults(tmp_path):
     import tomllib
 
-    from auditkit.config import DEFAULTS, load_config
+    from auditkit.config import defaults, load_config
 
     main(["init", str(tmp_path)])
     written = tomllib.loads((tmp_path / "pyproject.toml").read_text())["tool"]["auditkit"]
-    assert written["thresholds"] == DEFAULTS["thresholds"]
-    assert load_config(tmp_path)["thresholds"] == DEFAULTS["thresholds"]
+    assert written["thresholds"] == defaults()["thresholds"]
+    assert load_config(tmp_path)["thresholds"] == defaults()["thresholds"]

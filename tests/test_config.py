@@ -1,12 +1,12 @@
 import pytest
 
-from auditkit.config import DEFAULTS, audit_thresholds, load_config
+from auditkit.config import audit_thresholds, defaults, load_config
 from auditkit.errors import ConfigError
 
 
 def test_defaults_without_pyproject(tmp_path):
     config = load_config(tmp_path)
-    assert config == DEFAULTS
+    assert config == defaults()
     assert [t.case for t in audit_thresholds(config, "jpeg_quality")] == [
         "max_leakage=0.1", "max_leakage=0.5"]
 
@@ -36,4 +36,4 @@ def test_bad_config_names_the_file(tmp_path, text, match):
 
 def test_audit_without_thresholds_says_how_to_add_them():
     with pytest.raises(ConfigError, match=r"\[tool.auditkit.thresholds.my_audit\]"):
-        audit_thresholds(DEFAULTS, "my_audit")
+        audit_thresholds(defaults(), "my_audit")

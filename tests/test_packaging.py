@@ -47,7 +47,7 @@ def test_installed_wheel_renders_a_card_and_inits_a_project(wheel, tmp_path):
         assert auditkit.__file__.startswith(sys.argv[1]), auditkit.__file__
         from auditkit.report import render_card
         from auditkit.results import AuditResult, build_document
-        from auditkit.init import init_project
+        from auditkit.scaffold import init_project
         r = AuditResult("jpeg_quality", "max_leakage=0.1", "leakage", 0.5, (0.4, 0.6), 1/6, 0.1,
                         "max", "fail", 60)
         html = render_card(build_document({"spec": "pixels", "fingerprint": "ab"}, {}, [r]))

@@ -1,7 +1,15 @@
 import pytest
 
 from auditkit.errors import ConfigError
-from auditkit.verdicts import Measurement, Threshold, thresholds_from_config, to_result
+from auditkit.compare import Comparison
+from auditkit.results import AuditResult
+from auditkit.verdicts import (
+    Measurement,
+    Threshold,
+    decide,
+    thresholds_from_config,
+    to_result,
+)
 
 
 def _m(value, lo, hi, detectable=0.02, degenerate=False, metric="leakage"):
@@ -35,7 +43,6 @@ def test_verdict_rules(kind, t, m, verdict, reason):
     threshold = Threshold(kind, t)
     got, why = threshold.judge(m)
     assert got == verdict and reason in why
-    assert (threshold.fails(m) is not None) == (verdict == "fail")
     result = to_result("jpeg_quality", threshold, m)
     assert result.verdict == verdict and result.details["reason"] == why
     assert result.direction == kind.split("_")[0] and result.case == f"{kind}={t:g}"
@@ -60,3 +67,55 @@ def test_bad_threshold_config_is_named(table, match):
 def test_each_value_is_one_case():
     cases = thresholds_from_config("style", {"max_leakage": [0.1, 0.3], "min_accuracy": 0.9})
     assert [t.case for t in cases] == ["max_leakage=0.1", "max_leakage=0.3", "min_accuracy=0.9"]
+
+
+def _case(verdict):
+    return AuditResult("jpeg_quality", "max_leakage=0.1", "leakage", 0.3, (0.2, 0.4), 1 / 6,
+                       0.1, "max", verdict, 600)
+
+
+def _vs_base(outcome, base_verdict="pass"):
+    return Comparison("jpeg_quality", "max_leakage=0.1", "leakage", "max", outcome,
+                      f"the comparison says {outcome}", base_verdict=base_verdict)
+
+
+@pytest.mark.parametrize(
+    ("verdict", "reference", "comparison", "policy", "kind", "says"),
+    [
+        pytest.param("pass", False, None, "skip", "pass", "", id="pass passes"),
+        pytest.param("fail", False, None, "skip", "fail", "", id="fail fails"),
+        pytest.param("error", False, None, "skip", "fail", "", id="error fails"),
+        pytest.param("error", True, None, "skip", "fail", "",
+                     id="a reference's error is still a failure, never expected"),
+        pytest.param("inconclusive", False, None, "skip", "skip", "inconclusive",
+                     id="inconclusive is skipped by default"),
+        pytest.param("inconclusive", False, None, "fail", "fail", "inconclusive",
+                     id="inconclusive fails under --audit-inconclusive=fail"),
+        pytest.param("fail", True, None, "skip", "xfail", "reference encoder",
+                     id="a reference's fail is expected"),
+        pytest.param("pass", False, _vs_base("regression"), "skip", "fail", "regression",
+                     id="a regression fails even when the threshold passes"),
+        pytest.param("fail", True, _vs_base("regression"), "skip", "fail", "regression",
+                     id="a reference that regressed fails"),
+        pytest.param("fail", False, _vs_base("ok", "fail"), "skip", "xfail", "no regression",
+                     id="failed in the base too, shown no worse: expected"),
+        pytest.param("fail", False, _vs_base("inconclusive", "fail"), "skip", "skip",
+                     "cannot tell", id="failed in the base too, comparison inconclusive: "
+                                       "never called no regression"),
+        pytest.param("fail", False, _vs_base("inconclusive", "fail"), "fail", "fail",
+                     "cannot tell", id="same, strict policy: fails"),
+        pytest.param("fail", False, _vs_base("ok", "pass"), "skip", "fail", "",
+                     id="a new failure fails whatever the comparison"),
+        pytest.param("fail", False, _vs_base("new"), "skip", "fail", "",
+                     id="a failing case the baseline lacks fails"),
+        pytest.param("pass", False, _vs_base("inconclusive"), "skip", "skip",
+                     "comparison with the baseline is inconclusive",
+                     id="a pass whose comparison is inconclusive follows the policy"),
+        pytest.param("pass", False, _vs_base("ok"), "skip", "pass", "", id="pass, no regression"),
+    ],
+)
+def test_outcome_policy(verdict, reference, comparison, policy, kind, says):
+    outcome = decide(_case(verdict), "the case", reference=reference, comparison=comparison,
+                     inconclusive=policy)
+    assert outcome.kind == kind
+    assert says in outcome.message and "the case" in outcome.message

@@ -27,7 +27,7 @@ import pytest
 import timm
 from PIL import Image
 
-from auditkit.audits import jpeg_quality
+from auditkit.measures import jpeg_quality
 from auditkit.data import SourceImage, builtin_probe_set, load_probe_set, manifest_probe_set
 from auditkit.data.base import MIN_IMAGES, ProbeSet, Skipped
 from auditkit.encoders import build_encoder

@@ -28,16 +28,19 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from sklearn.model_selection import StratifiedGroupKFold
 
-from auditkit.audits.classification import measure_probe, probe_details, score_measurements
+from auditkit.measures.classification import measure_probe, probe_details, score_measurements
+from auditkit.context import AuditContext
 from auditkit.data.base import ProbeSet, SourceImage
 from auditkit.data.styles import folders_from_config, style_folder_set
 from auditkit.errors import ConfigError, ProbeSetError
+from auditkit.registry import register_audit
 from auditkit.extract import EmbeddingTable, Extractor
 from auditkit.probes import LinearProbe, ProbeScore, score_predictions
 from auditkit.transforms.base import ORIGINAL, Variant
@@ -494,3 +497,26 @@ def measure(
         return measure_recognition(extractor, probe_set, seed, folders=o.folders, root=o.root,
                                    max_images=max_images, **common)
     raise ConfigError(f"unknown style audit {audit!r}: expected one of {', '.join(AUDITS)}")
+
+
+def _style_inputs(ctx: AuditContext) -> dict[str, Any]:
+    # Resolved options, so that an invalid table is an error of the case, not of the key.
+    o = options_from_config(ctx.options, ctx.root)
+    return {"max_images": ctx.max_images, "per_image": o.per_image,
+            "families": o.families, "folders": o.folders, "repeats": o.repeats}
+
+
+def _measure_style(audit: str, ctx: AuditContext) -> dict[str, Measurement]:
+    return measure(audit, ctx.embedder, ctx.probe_set, seed=ctx.seed,
+                   options=options_from_config(ctx.options, ctx.root), max_images=ctx.max_images)
+
+
+for _audit in AUDITS:
+    register_audit(
+        _audit,
+        # Recognising a style is often wanted, so only the lenient tier is stock.
+        thresholds={"max_leakage": [0.5]},
+        card="style",
+        config_table="style",
+        inputs=_style_inputs,
+    )(partial(_measure_style, _audit))

@@ -6,16 +6,8 @@ from importlib import resources
 from pathlib import Path
 
 from auditkit.compare import DEFAULT_TOLERANCE
-from auditkit.config import DEFAULTS
-
-#: What each audit's thresholds mean, written above its table by ``auditkit init``.
-THRESHOLD_NOTES = {
-    "jpeg_quality": "Normalised leakage (acc - chance) / (1 - chance); each value is one test case.",
-    "processing_masked_jpeg": "The JPEG audit with the centre 95 % masked: what survives without the subject.",
-    "camera_model": "On the built-in set the cameras are simulated; on --audit-data, EXIF Make/Model.",
-    "retrieval_shift": "Signed k-NN accuracy shift, pos-same minus neg-same, averaged over processing pairs.",
-}
-
+from auditkit.config import RUN_DEFAULTS
+from auditkit.registry import all_audits
 
 def config_block() -> str:
     """The ``[tool.auditkit]`` block ``auditkit init`` appends: the stock defaults, spelt out.
@@ -28,18 +20,18 @@ def config_block() -> str:
     lines = [
         "[tool.auditkit]",
         "# Encoders audited when `pytest audits/` gets no --encoder.",
-        f"encoders = {_toml(DEFAULTS['encoders'])}",
+        f"encoders = {_toml(RUN_DEFAULTS['encoders'])}",
         "# Reference rows audited alongside: the pixels baseline shows what is there to be found.",
-        f"references = {_toml(DEFAULTS['references'])}",
-        f"seed = {DEFAULTS['seed']}",
+        f"references = {_toml(RUN_DEFAULTS['references'])}",
+        f"seed = {RUN_DEFAULTS['seed']}",
         "# How far a case may leak more than --audit-baseline before it is a regression.",
         f"baseline_tolerance = {DEFAULT_TOLERANCE}",
     ]
-    for audit, table in DEFAULTS["thresholds"].items():
-        lines += ["", f"[tool.auditkit.thresholds.{audit}]"]
-        if audit in THRESHOLD_NOTES:
-            lines.append(f"# {THRESHOLD_NOTES[audit]}")
-        lines += [f"{kind} = {_toml(values)}" for kind, values in table.items()]
+    for audit in all_audits():
+        lines += ["", f"[tool.auditkit.thresholds.{audit.name}]"]
+        if audit.note:
+            lines.append(f"# {audit.note}")
+        lines += [f"{kind} = {_toml(list(values))}" for kind, values in audit.thresholds.items()]
     return "\n".join(lines) + "\n"
 
 

@@ -7,9 +7,11 @@ linear probe predicts the class from the embedding; chance is 1/6.
 
 from __future__ import annotations
 
-from auditkit.audits.classification import measure_variants
+from auditkit.context import AuditContext
+from auditkit.measures.classification import measure_variants
 from auditkit.data.base import ProbeSet
 from auditkit.extract import Extractor
+from auditkit.registry import register_audit
 from auditkit.transforms.quality import jpeg_grid
 from auditkit.verdicts import Measurement
 
@@ -25,3 +27,14 @@ def measure(extractor: Extractor, probe_set: ProbeSet, seed: int = 0) -> dict[st
     >>> ms["leakage"].value                                                   # doctest: +SKIP
     """
     return measure_variants(extractor, probe_set, jpeg_grid(), seed=seed)
+
+
+@register_audit(
+    AUDIT,
+    thresholds={"max_leakage": [0.1, 0.5]},
+    note="Normalised leakage (acc - chance) / (1 - chance); each value is one test case.",
+    calibrate=True,
+)
+def measure_jpeg_quality(ctx: AuditContext) -> dict[str, Measurement]:
+    """The JPEG-quality audit of the context's embedder and probe set."""
+    return measure(ctx.embedder, ctx.probe_set, seed=ctx.seed)

@@ -55,8 +55,10 @@ from functools import partial
 import numpy as np
 from scipy.stats import norm
 
+from auditkit.context import AuditContext
 from auditkit.data.base import ProbeSet
 from auditkit.errors import ProbeSetError
+from auditkit.registry import register_audit
 from auditkit.extract import Extractor
 from auditkit.knn import MAX_BLOCK_CELLS, K, block_rows, l2_normalise, vote_from_similarity
 from auditkit.probes import ALPHA, POWER
@@ -521,3 +523,15 @@ def _null_se(codes: np.ndarray, n_classes: int) -> float:
     chance = 1.0 / n_classes
     support = np.bincount(codes, minlength=n_classes)
     return float(np.sqrt(np.sum(chance * (1 - chance) / np.maximum(support, 1))) / n_classes)
+
+
+@register_audit(
+    AUDIT,
+    thresholds={"max_delta": [0.05, 0.1]},
+    note="Signed k-NN accuracy shift, pos-same minus neg-same, averaged over processing pairs.",
+    card="retrieval",
+    calibrate=True,
+)
+def measure_retrieval_shift(ctx: AuditContext) -> dict[str, Measurement]:
+    """How much matching the query's processing moves k-NN retrieval."""
+    return measure(ctx.embedder, ctx.probe_set, seed=ctx.seed)

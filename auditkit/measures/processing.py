@@ -7,10 +7,13 @@ processing family, a grouped linear probe predicting the class, chance 1/K.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 
-from auditkit.audits.classification import measure_variants
+from auditkit.context import AuditContext
+from auditkit.measures.classification import measure_variants
 from auditkit.data.base import ProbeSet
 from auditkit.extract import Extractor
+from auditkit.registry import register_audit
 from auditkit.transforms.base import Variant
 from auditkit.transforms.mask import masked
 from auditkit.transforms.quality import jpeg_grid
@@ -40,3 +43,23 @@ def measure(audit: str, extractor: Extractor, probe_set: ProbeSet, seed: int = 0
     >>> ms = measure("processing_resizing", extractor, probe_set)  # doctest: +SKIP
     """
     return measure_variants(extractor, probe_set, FAMILIES[audit](), seed=seed)
+
+
+#: What ``auditkit init`` writes above each audit's thresholds.
+NOTES = {
+    "processing_masked_jpeg": "The JPEG audit with the centre 95 % masked: what survives "
+                              "without the subject.",
+}
+
+
+def _measure_family(audit: str, ctx: AuditContext) -> dict[str, Measurement]:
+    return measure(audit, ctx.embedder, ctx.probe_set, seed=ctx.seed)
+
+
+for _audit in FAMILIES:
+    register_audit(
+        _audit,
+        thresholds={"max_leakage": [0.1, 0.5]},
+        note=NOTES.get(_audit, ""),
+        calibrate=_audit == "processing_resizing",
+    )(partial(_measure_family, _audit))

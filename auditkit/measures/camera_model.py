@@ -38,11 +38,13 @@ from typing import Any
 
 import numpy as np
 
-from auditkit.audits.classification import probe_details, score_measurements
+from auditkit.context import AuditContext
+from auditkit.measures.classification import probe_details, score_measurements
 from auditkit.data.base import ProbeSet, SourceImage
 from auditkit.data.builtin import BuiltinRecipe
 from auditkit.data.cameras import LEVELS, label_images
 from auditkit.errors import ConfigError, ProbeSetError
+from auditkit.registry import register_audit
 from auditkit.extract import Extractor
 from auditkit.probes import ProbeScore, cross_val_predictions, score_predictions
 from auditkit.transforms.base import ORIGINAL, Variant
@@ -318,3 +320,24 @@ def _repeat_details(
             "rows from every repeat; confusion summed over repeats"
         ),
     }
+
+
+def _measure_camera(ctx: AuditContext, masked: bool) -> dict[str, Measurement]:
+    return measure(ctx.embedder, ctx.probe_set, seed=ctx.seed, masked=masked)
+
+
+@register_audit(
+    AUDIT,
+    thresholds={"max_leakage": [0.1, 0.5]},
+    note="On the built-in set the cameras are simulated; on --audit-data, EXIF Make/Model.",
+    card="camera",
+)
+def measure_camera_model(ctx: AuditContext) -> dict[str, Measurement]:
+    """Which camera took the photo, from the embedding."""
+    return _measure_camera(ctx, masked=False)
+
+
+@register_audit(MASKED_AUDIT, thresholds={"max_leakage": [0.1, 0.5]}, card="camera")
+def measure_camera_model_masked(ctx: AuditContext) -> dict[str, Measurement]:
+    """The camera audit with the centre 95 % of the model input blanked: the semantic control."""
+    return _measure_camera(ctx, masked=True)

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from auditkit.audits import processing
+from auditkit.measures import processing
 from auditkit.data import builtin_probe_set
 from auditkit.encoders import build_encoder
 from auditkit.encoders.base import Encoder

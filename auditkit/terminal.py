@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from auditkit.layout import ReportLayout
 from auditkit.session import AuditSession
 
 
@@ -11,11 +12,34 @@ def _num(x: float | None) -> str:
     return "–" if x is None else f"{x:.3f}"
 
 
+def baseline_notes(session: AuditSession) -> list[str]:
+    """What the terminal should say about the baseline of each encoder."""
+    run = session.run
+    baseline = run.baseline
+    if baseline is None:
+        return []
+    notes = []
+    for spec in run.all_specs:
+        path = baseline.path_for(spec, run.is_reference(spec))
+        if path is None:
+            continue
+        if baseline.results_for(spec, run.is_reference(spec)) is None:
+            verb = "wrote it now" if run.update_baseline else (
+                "cases were judged against their thresholds only; "
+                "--audit-update-baseline writes one")
+            notes.append(f"no baseline yet for {spec} at {path}: {verb}")
+        else:
+            notes.append(f"{spec} compared with the baseline {path} "
+                         f"(tolerance {baseline.tolerance:g})")
+    return notes
+
+
 def summary_lines(session: AuditSession, cards: dict[str, Path]) -> list[str]:
-    lines = list(session.baseline_notes())
+    """The auditkit section of the terminal summary."""
+    lines = baseline_notes(session)
     errors: dict[str, set[str]] = {}
     for spec, results in session.results.items():
-        role = " (reference)" if spec in session.options.references else ""
+        role = " (reference)" if session.is_reference(spec) else ""
         lines.append(f"encoder {spec}{role}")
         # Columns as wide as this encoder's longest names, so rows line up.
         aw = max((len(r.audit) for r in results), default=16)
@@ -38,7 +62,7 @@ def summary_lines(session: AuditSession, cards: dict[str, Path]) -> list[str]:
         if spec in cards:
             lines.append(f"  card: {cards[spec]}")
     if cards:
-        lines.append(f"index: {session.options.report_dir / 'index.html'}")
+        lines.append(f"index: {ReportLayout(session.run.report_dir).index}")
     # Errors last, once each: they are what the reader must act on.
     for spec, messages in errors.items():
         for message in sorted(messages):

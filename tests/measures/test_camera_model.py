@@ -12,7 +12,7 @@ import pytest
 import timm
 from PIL import Image
 
-from auditkit.audits import camera_model
+from auditkit.measures import camera_model
 from auditkit.data import builtin_probe_set, folder_probe_set, manifest_probe_set
 from auditkit.encoders import build_encoder
 from auditkit.encoders.planted import NoiseEncoder

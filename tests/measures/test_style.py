@@ -9,7 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
-from auditkit.audits import style
+from auditkit.measures import style
 from auditkit.data import builtin_probe_set
 from auditkit.encoders import build_encoder
 from auditkit.encoders.planted import NoiseEncoder, ThumbnailEncoder

@@ -3,7 +3,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from auditkit.audits import retrieval_shift as rs
+from auditkit.measures import retrieval_shift as rs
 from auditkit.data import builtin_probe_set
 from auditkit.encoders import build_encoder
 from auditkit.encoders.planted import ConstantEncoder, NoiseEncoder, ThumbnailEncoder

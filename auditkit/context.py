@@ -1,0 +1,65 @@
+"""What an audit's ``measure(ctx)`` gets: one object with the run's inputs.
+
+The embedder and the probe set are built on first use, not when the context
+is made: a warm run whose measurement is read back from disk never builds
+an extractor, and a run whose probe set cannot be loaded reports that as the
+case's error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from auditkit.data.base import ProbeSet
+    from auditkit.extract import Extractor
+
+
+@dataclass
+class AuditContext:
+    """The inputs of one audit's measurement for one encoder.
+
+    Parameters
+    ----------
+    audit : str
+        The audit being measured.
+    seed : int
+        The run's seed; audits derive their own draws from it.
+    options : mapping
+        The audit's ``[tool.auditkit.TABLE]`` (its record's ``config_table``),
+        or an empty mapping.
+    root : Path
+        The project root, against which relative paths in options resolve.
+    device : str
+        The torch device of the run.
+    max_images : int or None
+        The run's ``--audit-max-images``, for audits that load images of their own.
+
+    Examples
+    --------
+    >>> ctx = AuditContext("jpeg_quality", seed=0, embedder_of=lambda: extractor,
+    ...                    probe_set_of=lambda: probe_set)              # doctest: +SKIP
+    >>> get_audit("jpeg_quality").measure(ctx)["leakage"].value          # doctest: +SKIP
+    """
+
+    audit: str
+    seed: int
+    embedder_of: Callable[[], Extractor]
+    probe_set_of: Callable[[], ProbeSet]
+    options: Mapping[str, Any] = field(default_factory=dict)
+    root: Path = Path(".")
+    device: str = "cpu"
+    max_images: int | None = None
+
+    @property
+    def embedder(self) -> Extractor:
+        """The encoder's cached embedder (built on first use)."""
+        return self.embedder_of()
+
+    @property
+    def probe_set(self) -> ProbeSet:
+        """The run's probe set (loaded on first use)."""
+        return self.probe_set_of()

@@ -1,0 +1,154 @@
+"""One run's settings, resolved once: command line over ``[tool.auditkit]`` over the defaults.
+
+:class:`RunConfig` is built when pytest configures (or by a script) and never
+re-derived afterwards: the session, the audits and the reports read its typed
+fields. Every value is validated here, so a bad option or table is one usage
+error at start-up rather than a failure of every test case.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from auditkit.baseline import Baseline
+from auditkit.config import baseline_tolerance, load_config
+from auditkit.encoders.spec import EncoderSpec, parse_spec
+from auditkit.errors import ConfigError
+
+#: What an inconclusive case becomes in pytest.
+INCONCLUSIVE_OUTCOMES = ("skip", "fail")
+#: Precisions of ``--audit-amp`` (kept in step with ``torch_encoder.AMP_DTYPES`` by a test).
+AMP_CHOICES = ("none", "bf16", "fp16")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """The settings of one audit run (see ``plugin.py`` for each option's help).
+
+    Examples
+    --------
+    >>> run = RunConfig.resolve({"encoder": ["pixels"]}, Path("."))   # doctest: +SKIP
+    >>> run.specs["pixels"].source                                   # doctest: +SKIP
+    'pixels'
+    """
+
+    encoders: tuple[str, ...]
+    references: tuple[str, ...] = ()
+    root: Path = Path(".")
+    project: Mapping[str, Any] = field(default_factory=dict)
+    data: str | None = None
+    report_dir: Path = Path("reports/out")
+    cache_dir: Path | None = None
+    use_cache: bool = True
+    device: str | None = None
+    seed: int = 0
+    max_images: int | None = None
+    workers: int | None = None
+    batch_size: int | None = None
+    inconclusive: str = "skip"
+    template_dir: Path | None = None
+    progress: bool = False
+    write_reports: bool = True
+    baseline: Baseline | None = None
+    update_baseline: bool = False
+    amp: str = "none"
+    specs: Mapping[str, EncoderSpec] = field(default_factory=dict)
+
+    @property
+    def all_specs(self) -> list[str]:
+        """Audited encoders, then references, each once."""
+        return list(dict.fromkeys([*self.encoders, *self.references]))
+
+    def is_reference(self, spec: str) -> bool:
+        return spec in self.references
+
+    def table(self, name: str | None) -> Mapping[str, Any]:
+        """The project's ``[tool.auditkit.NAME]`` table, or an empty mapping."""
+        value = self.project.get(name) if name else None
+        return value if isinstance(value, Mapping) else {}
+
+    @classmethod
+    def resolve(cls, cli: Mapping[str, Any], root: Path, *, worker: bool = False,
+                progress: bool = False) -> RunConfig:
+        """Resolve the command line ``cli`` (option dest -> value) against ``root``'s pyproject.
+
+        Raises
+        ------
+        ConfigError
+            A malformed ``[tool.auditkit]``, an encoder spec that does not
+            parse, or an option value out of range.
+        """
+        project = load_config(root)
+        encoders = list(cli.get("encoder") or project["encoders"])
+        # Configured references join the default run; with --encoder, name them.
+        given = cli.get("audit_reference")
+        references = list(given if given is not None
+                          else [] if cli.get("encoder") else project.get("references", []))
+        seed = cli.get("audit_seed")
+        seed = project.get("seed", 0) if seed is None else seed
+        if isinstance(seed, bool) or not isinstance(seed, int):
+            raise ConfigError(f"[tool.auditkit] seed = {seed!r}: expected an integer")
+        for name in ("audit_max_images", "audit_batch_size"):
+            _positive(name, cli.get(name), least=1)
+        _positive("audit_workers", cli.get("audit_workers"), least=0)
+        inconclusive = cli.get("audit_inconclusive") or "skip"
+        if inconclusive not in INCONCLUSIVE_OUTCOMES:
+            raise ConfigError(f"--audit-inconclusive={inconclusive!r}: expected one of "
+                              f"{', '.join(INCONCLUSIVE_OUTCOMES)}")
+        amp = cli.get("audit_amp") or "none"
+        if amp not in AMP_CHOICES:
+            raise ConfigError(f"--audit-amp={amp!r}: expected one of {', '.join(AMP_CHOICES)}")
+        all_specs = list(dict.fromkeys([*encoders, *references]))
+        return cls(
+            encoders=tuple(encoders),
+            references=tuple(references),
+            root=Path(root),
+            project=MappingProxyType(project),
+            data=cli.get("audit_data"),
+            report_dir=Path(cli.get("audit_report_dir") or "reports/out"),
+            cache_dir=_path(cli.get("audit_cache_dir")),
+            use_cache=not cli.get("audit_no_cache", False),
+            device=cli.get("audit_device"),
+            seed=seed,
+            max_images=cli.get("audit_max_images"),
+            workers=cli.get("audit_workers"),
+            batch_size=cli.get("audit_batch_size"),
+            inconclusive=inconclusive,
+            template_dir=_path(cli.get("audit_template_dir")),
+            progress=progress,
+            # xdist workers leave reports to the controller.
+            write_reports=not worker,
+            baseline=_baseline(cli, project),
+            update_baseline=bool(cli.get("audit_update_baseline")),
+            amp=amp,
+            specs=MappingProxyType({raw: parse_spec(raw) for raw in all_specs}),
+        )
+
+
+def _path(value: Any) -> Path | None:
+    return Path(value) if value else None
+
+
+def _positive(name: str, value: Any, least: int) -> None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int)
+                              or value < least):
+        option = "--" + name.replace("_", "-")
+        raise ConfigError(f"{option}={value!r}: expected an integer >= {least}")
+
+
+def _baseline(cli: Mapping[str, Any], project: Mapping[str, Any]) -> Baseline | None:
+    path = cli.get("audit_baseline")
+    if cli.get("audit_update_baseline") and not path:
+        raise ConfigError("--audit-update-baseline needs --audit-baseline PATH")
+    if not path:
+        return None
+    tolerance = cli.get("audit_baseline_tolerance")
+    if tolerance is None:
+        tolerance = baseline_tolerance(project)
+    elif tolerance < 0:
+        raise ConfigError(f"--audit-baseline-tolerance {tolerance}: expected >= 0")
+    return Baseline(Path(path), tolerance)
