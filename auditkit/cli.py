@@ -22,14 +22,13 @@ from auditkit.scaffold import init_project
 
 
 def _cmd_encoders(args: argparse.Namespace) -> int:
-    from auditkit.encoders import list_aliases
-    from auditkit.encoders.spec import SOURCES
+    from auditkit.encoders import list_aliases, list_forms
 
     print("aliases:")
     for name, target, description in list_aliases():
         print(f"  {name:<15} {target:<50} {description}")
     print("spec forms:")
-    for form in SOURCES.values():
+    for form in list_forms():
         print(f"  {form}")
     print("  random:SPEC                 same architecture and preprocessing, seeded random weights")
     print("  SPEC@PATH                   local weights (safetensors or a weights-only torch file)")

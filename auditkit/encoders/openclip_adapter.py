@@ -6,12 +6,11 @@ import contextlib
 import logging
 import os
 from collections.abc import Iterator
-
-import torch
+from typing import TYPE_CHECKING
 
 from auditkit.encoders.options import LoadOptions
+from auditkit.encoders.sources import register_source
 from auditkit.encoders.spec import EncoderSpec, suggest
-from auditkit.encoders.torch_encoder import TorchEncoder, describe_transform
 from auditkit.encoders.weights import (
     HubFile,
     file_sha256,
@@ -21,6 +20,9 @@ from auditkit.encoders.weights import (
     state_dict_sha256,
 )
 from auditkit.errors import SpecError, WeightsUnavailableError
+
+if TYPE_CHECKING:
+    from auditkit.encoders.torch_encoder import TorchEncoder
 
 #: File names open_clip publishes on the hub, safest first.
 HUB_FILENAMES = ("open_clip_model.safetensors", "open_clip_pytorch_model.bin")
@@ -32,7 +34,8 @@ def check_names(spec: EncoderSpec) -> None:
     archs = open_clip.list_models()
     if spec.name not in archs:
         raise SpecError(
-            f"open_clip has no architecture {spec.name!r} (spec {spec.raw!r}).{suggest(spec.name, archs)}"
+            f"open_clip has no architecture {spec.name!r} (spec {spec.raw!r})."
+            f"{suggest(spec.name, archs)}"
         )
     tags = open_clip.list_pretrained_tags_by_model(spec.name)
     if spec.pretrained and spec.pretrained not in tags:
@@ -62,8 +65,17 @@ def hub_file(spec: EncoderSpec) -> HubFile:
     return HubFile(repo_id, (filename,) if filename else HUB_FILENAMES)
 
 
+def _arch_and_tag(rest: str) -> tuple[str, str]:
+    arch, _, pretrained = rest.partition("/")
+    return arch, pretrained
+
+
+@register_source("open_clip", form="open_clip:ARCH/PRETRAINED", parse=_arch_and_tag)
 def build_open_clip(spec: EncoderSpec, options: LoadOptions) -> TorchEncoder:
     import open_clip
+    import torch
+
+    from auditkit.encoders.torch_encoder import TorchEncoder, describe_transform
 
     check_names(spec)
     weights_file = None

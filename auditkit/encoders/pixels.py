@@ -12,9 +12,11 @@ from typing import Any
 
 import numpy as np
 from PIL import Image
-from scipy.fft import dctn
 
 from auditkit.encoders.base import Encoder
+from auditkit.encoders.sources import register_source
+from auditkit.encoders.spec import EncoderSpec
+from auditkit.errors import SpecError
 
 #: JFIF RGB -> YCbCr matrix (the chroma offset of 128 is added separately).
 _JFIF = np.array(
@@ -92,6 +94,9 @@ def _block_dct(planes: np.ndarray) -> np.ndarray:
     right and bottom edges are dropped rather than padded so no fake block
     enters the statistics.
     """
+    # Imported here: registering the source at package import must stay cheap.
+    from scipy.fft import dctn
+
     c, h, w = planes.shape
     h8, w8 = h // 8 * 8, w // 8 * 8
     blocks = planes[:, :h8, :w8].reshape(c, h8 // 8, 8, w8 // 8, 8).transpose(0, 1, 3, 2, 4)
@@ -279,6 +284,13 @@ class PixelsEncoder(Encoder):
         }
 
 
+def _nothing_after_name(rest: str) -> tuple[str, str] | None:
+    return None if rest else ("", "")
+
+
+@register_source("pixels", form="pixels", parse=_nothing_after_name, weights=False)
 def build_pixels(spec: Any, options: Any = None) -> PixelsEncoder:
     """Registry factory for the ``pixels`` spec (it takes no weights and no options)."""
+    if isinstance(spec, EncoderSpec) and (spec.random or spec.weights_path):
+        raise SpecError(f"spec {spec.raw!r}: the pixels baseline has no weights")
     return PixelsEncoder()

@@ -20,6 +20,7 @@ from PIL import Image
 
 from auditkit.encoders.base import Encoder, stable_hash
 from auditkit.encoders.options import LoadOptions
+from auditkit.encoders.sources import register_source
 from auditkit.encoders.spec import EncoderSpec
 from auditkit.errors import ConfigError, SpecError
 
@@ -56,6 +57,14 @@ class CallableEncoder(Encoder):
         return self._fingerprint
 
 
+def _module_and_factory(rest: str) -> tuple[str, str] | None:
+    module, colon, factory = rest.rpartition(":")
+    return (rest, "") if colon and module and factory else None
+
+
+@register_source(
+    "python", form="python:MODULE:FACTORY", parse=_module_and_factory, weights=False
+)
 def build_python(spec: EncoderSpec, options: LoadOptions) -> Encoder:
     module_name, _, factory_name = spec.name.rpartition(":")
     if spec.random or spec.weights_path:

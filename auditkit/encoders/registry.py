@@ -1,8 +1,9 @@
-"""The encoder registry: spec source name -> factory.
+"""Building encoders from specs, and the listings ``auditkit encoders`` shows.
 
-Built-in sources are registered by reference (``module:function``) so that
-``pixels`` does not import open_clip; users register more with
-:func:`register_source`.
+Each source's grammar and builder live in its adapter module, registered with
+:func:`register_source` (see :mod:`auditkit.encoders.sources`); this module
+parses a spec, dispatches to the source's builder and turns a builder's stray
+exception into one :class:`SpecError`.
 
 Examples
 --------
@@ -13,46 +14,17 @@ Examples
 
 from __future__ import annotations
 
-import importlib
 import logging
-from collections.abc import Callable
 
 from auditkit.encoders.base import Encoder
 from auditkit.encoders.options import LoadOptions
-from auditkit.encoders.spec import ALIASES, SOURCES, EncoderSpec, parse_spec
+from auditkit.encoders.sources import get_source, list_sources, register_source
+from auditkit.encoders.spec import ALIASES, EncoderSpec, parse_spec
 from auditkit.errors import AuditkitError, SpecError
 
-Builder = Callable[[EncoderSpec, LoadOptions], Encoder]
+__all__ = ["build_encoder", "list_aliases", "list_forms", "register_source"]
 
 log = logging.getLogger("auditkit")
-
-_BUILTIN: dict[str, str] = {
-    "pixels": "auditkit.encoders.pixels:build_pixels",
-    "open_clip": "auditkit.encoders.openclip_adapter:build_open_clip",
-    "timm": "auditkit.encoders.timm_adapter:build_timm",
-    "torchscript": "auditkit.encoders.torchscript_adapter:build_torchscript",
-    "python": "auditkit.encoders.python_adapter:build_python",
-}
-_REGISTERED: dict[str, Builder] = {}
-
-
-def register_source(name: str) -> Callable[[Builder], Builder]:
-    """Register a factory for specs ``NAME:...`` (decorator)."""
-
-    def decorate(fn: Builder) -> Builder:
-        _REGISTERED[name] = fn
-        SOURCES.setdefault(name, f"{name}:NAME")
-        return fn
-
-    return decorate
-
-
-def _builder(source: str) -> Builder:
-    if source in _REGISTERED:
-        return _REGISTERED[source]
-    module, _, attr = _BUILTIN[source].partition(":")
-    fn: Builder = getattr(importlib.import_module(module), attr)
-    return fn
 
 
 def build_encoder(spec: str | EncoderSpec, options: LoadOptions | None = None) -> Encoder:
@@ -67,10 +39,12 @@ def build_encoder(spec: str | EncoderSpec, options: LoadOptions | None = None) -
     """
     parsed = parse_spec(spec) if isinstance(spec, str) else spec
     options = options or LoadOptions()
-    if parsed.source == "pixels" and (parsed.random or parsed.weights_path):
-        raise SpecError(f"spec {parsed.raw!r}: the pixels baseline has no weights")
+    source = get_source(parsed.source)
+    if source is None:
+        # Only a hand-made EncoderSpec gets here: parse_spec knows every source.
+        raise SpecError(f"encoder spec {parsed.raw!r} names no registered source {parsed.source!r}")
     try:
-        encoder = _builder(parsed.source)(parsed, options)
+        encoder = source.build(parsed, options)
     except AuditkitError:
         raise
     except Exception as exc:
@@ -84,3 +58,8 @@ def build_encoder(spec: str | EncoderSpec, options: LoadOptions | None = None) -
 def list_aliases() -> list[tuple[str, str, str]]:
     """``(alias, target spec, description)`` for every alias, sorted."""
     return [(name, a.target, a.description) for name, a in sorted(ALIASES.items())]
+
+
+def list_forms() -> list[str]:
+    """The form of every registered source (``timm:NAME``), in registration order."""
+    return [source.form for source in list_sources()]

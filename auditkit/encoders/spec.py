@@ -3,11 +3,14 @@
 Grammar (one function parses it, :func:`parse_spec`)::
 
     SPEC      := ["random:"] BASE ["@" PATH]
-    BASE      := ALIAS | "pixels" | "open_clip:" ARCH ["/" PRETRAINED] | "timm:" NAME
-               | "torchscript:" PATH | "python:" MODULE ":" FACTORY
+    BASE      := ALIAS | SOURCE
+    SOURCE    := NAME [":" REST]         (the form each source registers)
 
-``random:`` builds the same architecture and preprocessing with seeded random
-weights (the control). ``@PATH`` loads local weights into the architecture.
+Each source owns the grammar of its ``REST`` (:mod:`auditkit.encoders.sources`):
+``pixels``, ``open_clip:ARCH/PRETRAINED``, ``timm:NAME``, ``torchscript:PATH``
+and ``python:MODULE:FACTORY`` are built in. ``random:`` builds the same
+architecture and preprocessing with seeded random weights (the control).
+``@PATH`` loads local weights into the architecture. Both wrap any source.
 """
 
 from __future__ import annotations
@@ -15,16 +18,8 @@ from __future__ import annotations
 import difflib
 from dataclasses import dataclass, replace
 
+from auditkit.encoders.sources import get_source, list_sources
 from auditkit.errors import SpecError
-
-#: Sources a spec can name, with the form each expects.
-SOURCES: dict[str, str] = {
-    "pixels": "pixels",
-    "open_clip": "open_clip:ARCH/PRETRAINED",
-    "timm": "timm:NAME",
-    "torchscript": "torchscript:PATH",
-    "python": "python:MODULE:FACTORY",
-}
 
 
 @dataclass(frozen=True)
@@ -70,6 +65,7 @@ class EncoderSpec:
     raw: str
     source: str
     name: str = ""
+    #: Weights tag written after ``/`` (``open_clip:ARCH/PRETRAINED``).
     pretrained: str = ""
     random: bool = False
     weights_path: str | None = None
@@ -77,8 +73,8 @@ class EncoderSpec:
     @property
     def canonical(self) -> str:
         """The spec with aliases resolved (what enters the fingerprint)."""
-        base = self.source if self.source == "pixels" else f"{self.source}:{self.name}"
-        if self.source == "open_clip" and self.pretrained:
+        base = f"{self.source}:{self.name}" if self.name else self.source
+        if self.pretrained:
             base += f"/{self.pretrained}"
         if self.random:
             base = f"random:{base}"
@@ -87,7 +83,32 @@ class EncoderSpec:
         return base
 
     def without_weights(self) -> EncoderSpec:
+        """The same spec without its ``@PATH``."""
         return replace(self, weights_path=None)
+
+    def control(self) -> EncoderSpec | None:
+        """The ``random:`` control of this spec's architecture, or None where there is none.
+
+        Same architecture and preprocessing, seeded random weights, no
+        ``@PATH``: the control of a fine-tune is its base architecture's. Its
+        ``raw`` keeps the user's wording (``random:clip``), its
+        :attr:`canonical` resolves aliases. Sources without weights
+        (``pixels``, ``python:``, ``torchscript:``) have no control.
+
+        Examples
+        --------
+        >>> parse_spec("clip@ft.pt").control().raw
+        'random:clip'
+        >>> parse_spec("clip").control().canonical
+        'random:open_clip:ViT-B-32/openai'
+        >>> parse_spec("pixels").control() is None
+        True
+        """
+        source = get_source(self.source)
+        if source is None or not source.weights:
+            return None
+        base = self.raw.strip().partition("@")[0].removeprefix("random:")
+        return replace(self, raw=f"random:{base}", random=True, weights_path=None)
 
 
 def _close(value: str, choices: list[str]) -> str:
@@ -119,31 +140,29 @@ def parse_spec(raw: str) -> EncoderSpec:
 
 
 def _parse_base(base: str, raw: str) -> EncoderSpec:
-    if base == "pixels":
-        return EncoderSpec(raw=raw, source="pixels")
-    source, colon, rest = base.partition(":")
-    if not colon:
-        names = sorted([*ALIASES, *SOURCES])
+    """Dispatch ``NAME:REST`` to the parser of the source ``NAME``."""
+    name, colon, rest = base.partition(":")
+    source = get_source(name)
+    forms = [s.form for s in list_sources()]
+    if not colon and (source is None or not source.bare):
+        names = sorted([*ALIASES, *(s.name for s in list_sources())])
         raise SpecError(
             f"unknown encoder {base!r} in spec {raw!r}.{_close(base, names)} "
-            f"Known aliases: {', '.join(sorted(ALIASES))}; forms: {', '.join(SOURCES.values())}"
+            f"Known aliases: {', '.join(sorted(ALIASES))}; forms: {', '.join(forms)}"
         )
-    if source not in SOURCES:
+    if source is None:
+        sources = [s.name for s in list_sources()]
         raise SpecError(
-            f"unknown encoder source {source!r} in spec {raw!r}.{_close(source, list(SOURCES))} "
-            f"Expected one of: {', '.join(SOURCES.values())}"
+            f"unknown encoder source {name!r} in spec {raw!r}.{_close(name, sources)} "
+            f"Expected one of: {', '.join(forms)}"
         )
-    if not rest:
-        raise SpecError(f"encoder spec {raw!r} names no model: expected {SOURCES[source]}")
-    if source == "open_clip":
-        arch, _, pretrained = rest.partition("/")
-        return EncoderSpec(raw=raw, source=source, name=arch, pretrained=pretrained)
-    if source == "python":
-        module, colon2, factory = rest.rpartition(":")
-        if not colon2 or not module or not factory:
-            raise SpecError(f"encoder spec {raw!r} is malformed: expected {SOURCES['python']}")
-        return EncoderSpec(raw=raw, source=source, name=f"{module}:{factory}")
-    return EncoderSpec(raw=raw, source=source, name=rest)
+    if colon and not rest:
+        raise SpecError(f"encoder spec {raw!r} names no model: expected {source.form}")
+    parsed = source.parse(rest)
+    if parsed is None:
+        raise SpecError(f"encoder spec {raw!r} is malformed: expected {source.form}")
+    model, pretrained = parsed
+    return EncoderSpec(raw=raw, source=name, name=model, pretrained=pretrained)
 
 
 def suggest(value: str, choices: list[str]) -> str:

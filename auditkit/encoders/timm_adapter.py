@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from auditkit.encoders.options import LoadOptions
+from auditkit.encoders.sources import register_source
 from auditkit.encoders.spec import EncoderSpec, suggest
-from auditkit.encoders.torch_encoder import TorchEncoder, describe_transform
 from auditkit.encoders.weights import (
     HubFile,
     file_sha256,
@@ -18,6 +16,9 @@ from auditkit.encoders.weights import (
     state_dict_sha256,
 )
 from auditkit.errors import SpecError, WeightsUnavailableError
+
+if TYPE_CHECKING:
+    from auditkit.encoders.torch_encoder import TorchEncoder
 
 HUB_FILENAMES = ("model.safetensors", "pytorch_model.bin")
 
@@ -38,9 +39,13 @@ def check_name(spec: EncoderSpec) -> None:
         )
 
 
+@register_source("timm", form="timm:NAME")
 def build_timm(spec: EncoderSpec, options: LoadOptions) -> TorchEncoder:
     import timm
-    from timm.data import create_transform, resolve_data_config
+    import torch
+    from timm.data import resolve_data_config
+
+    from auditkit.encoders.torch_encoder import TorchEncoder
 
     check_name(spec)
     torch.manual_seed(options.seed)
@@ -51,7 +56,8 @@ def build_timm(spec: EncoderSpec, options: LoadOptions) -> TorchEncoder:
         path = spec.weights_path or _hub_weights(model, spec, options)
         state = load_checkpoint(path, spec.raw)
         # Classifier weights do not fit a headless model; they play no part in features.
-        head = {f"{model.default_cfg.get('classifier', 'head')}.{s}" for s in ("weight", "bias")}
+        default_cfg: Any = model.default_cfg
+        head = {f"{default_cfg.get('classifier', 'head')}.{s}" for s in ("weight", "bias")}
         state = {k: v for k, v in state.items() if k not in head}
         try:
             load_into(model, state, path, spec.raw)
@@ -59,14 +65,10 @@ def build_timm(spec: EncoderSpec, options: LoadOptions) -> TorchEncoder:
             # Original-format checkpoints need the architecture's own conversion.
             load_into(model, _filter_fn(model)(state), path, spec.raw)
         source, sha = path, file_sha256(path)
-    config = resolve_data_config({}, model=model)
-    transform = create_transform(**config)
-    return TorchEncoder(
+    return TorchEncoder.from_timm_config(
+        model,
+        resolve_data_config({}, model=model),
         spec=spec.canonical,
-        module=model,
-        forward=model,
-        transform=transform,
-        preprocessing={"config": config, "transform": describe_transform(transform)},
         weights_sha256=sha,
         weights_source=source,
     )

@@ -91,6 +91,42 @@ class TorchEncoder(Encoder):
         #: Autocast dtype of the forward pass (None: full precision).
         self.amp_dtype: torch.dtype | None = None
 
+    @classmethod
+    def from_timm_config(
+        cls,
+        model: torch.nn.Module,
+        config: dict[str, Any],
+        *,
+        spec: str,
+        weights_sha256: str | None,
+        weights_source: str,
+    ) -> TorchEncoder:
+        """``model`` run on its whole input, preprocessed by timm's transform for ``config``.
+
+        Parameters
+        ----------
+        model : torch.nn.Module
+            Maps a ``(B, C, H, W)`` batch to ``(B, D)`` features.
+        config : dict
+            A timm data config (``input_size``, ``interpolation``, ``mean``,
+            ``std``, ``crop_pct``, ...), as ``timm.data.resolve_data_config``
+            returns; it and the transform's text enter the fingerprint.
+        spec, weights_sha256, weights_source : str
+            As for the constructor.
+        """
+        from timm.data import create_transform
+
+        transform = create_transform(**config)
+        return cls(
+            spec=spec,
+            module=model,
+            forward=model,
+            transform=transform,
+            preprocessing={"config": config, "transform": describe_transform(transform)},
+            weights_sha256=weights_sha256,
+            weights_source=weights_source,
+        )
+
     @property
     def precision(self) -> str | None:
         return None if self.amp_dtype is None else f"autocast-{self.amp_dtype}".replace("torch.", "")

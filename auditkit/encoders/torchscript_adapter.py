@@ -11,15 +11,16 @@ from __future__ import annotations
 import json
 import warnings
 from pathlib import Path
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from auditkit.encoders.options import LoadOptions
+from auditkit.encoders.sources import register_source
 from auditkit.encoders.spec import EncoderSpec
-from auditkit.encoders.torch_encoder import TorchEncoder, describe_transform
 from auditkit.encoders.weights import file_sha256
 from auditkit.errors import ConfigError, WeightsUnavailableError
+
+if TYPE_CHECKING:
+    from auditkit.encoders.torch_encoder import TorchEncoder
 
 DEFAULT_CONFIG: dict[str, Any] = {
     "input_size": (3, 224, 224),
@@ -31,8 +32,11 @@ DEFAULT_CONFIG: dict[str, Any] = {
 }
 
 
+@register_source("torchscript", form="torchscript:PATH", weights=False)
 def build_torchscript(spec: EncoderSpec, options: LoadOptions) -> TorchEncoder:
-    from timm.data import create_transform
+    import torch
+
+    from auditkit.encoders.torch_encoder import TorchEncoder
 
     path = Path(spec.name)
     if spec.random or spec.weights_path:
@@ -41,7 +45,9 @@ def build_torchscript(spec: EncoderSpec, options: LoadOptions) -> TorchEncoder:
             "'random:' and '@PATH' do not apply to it"
         )
     if not path.is_file():
-        raise WeightsUnavailableError(f"TorchScript file {str(path)!r} (spec {spec.raw!r}) does not exist")
+        raise WeightsUnavailableError(
+            f"TorchScript file {str(path)!r} (spec {spec.raw!r}) does not exist"
+        )
     try:
         with warnings.catch_warnings():
             # torch >= 2.14 deprecates TorchScript; the user chose this format on purpose.
@@ -57,15 +63,14 @@ def build_torchscript(spec: EncoderSpec, options: LoadOptions) -> TorchEncoder:
         try:
             config.update(json.loads(sidecar.read_text()))
         except (OSError, ValueError) as exc:
-            raise ConfigError(f"preprocessing file {str(sidecar)!r} is not valid JSON: {exc}") from exc
+            raise ConfigError(
+                f"preprocessing file {str(sidecar)!r} is not valid JSON: {exc}"
+            ) from exc
     config["input_size"] = tuple(config["input_size"])
-    transform = create_transform(**config)
-    return TorchEncoder(
+    return TorchEncoder.from_timm_config(
+        module,
+        config,
         spec=spec.canonical,
-        module=module,
-        forward=module,
-        transform=transform,
-        preprocessing={"config": config, "transform": describe_transform(transform)},
         weights_sha256=file_sha256(path),
         weights_source=str(path),
     )

@@ -1,20 +1,22 @@
 """Finding weights offline first, and loading checkpoints safely.
 
-Weights are resolved to a local file before any model is built, so a missing
-file ends in one :class:`WeightsUnavailableError` instead of a minute of hub
-retries and a bare ``RuntimeError``. Checkpoints load only through
+Weights are resolved to a local file (:func:`resolve_hub_file`) or a local
+repo folder (:func:`resolve_hub_snapshot`) before any model is built, so a
+missing file ends in one :class:`WeightsUnavailableError` instead of a minute
+of hub retries and a bare ``RuntimeError``. Checkpoints load only through
 safetensors or ``torch.load(weights_only=True)``.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
 import pickle
 import socket
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -74,12 +76,55 @@ def resolve_hub_file(spec: str, hub: HubFile, cache_dir: str | None = None) -> s
     from huggingface_hub import hf_hub_download
 
     cache = hub_cache_dir(cache_dir)
-    for filename in hub.filenames:
+    fetches = {
+        filename: functools.partial(hf_hub_download, hub.repo_id, filename, cache_dir=cache)
+        for filename in hub.filenames
+    }
+    return _offline_first(
+        spec, fetches, cache, tried=f"hub repo {hub.repo_id!r}, files {list(hub.filenames)!r}"
+    )
+
+
+def resolve_hub_snapshot(
+    spec: str,
+    repo_id: str,
+    allow_patterns: Sequence[str] | None = None,
+    cache_dir: str | None = None,
+) -> str:
+    """Return the local folder of hub repo ``repo_id``: from the cache, else downloaded.
+
+    The folder holds the files matching ``allow_patterns`` (all files when
+    None), at the revision the cache's ``refs/main`` names.
+
+    Raises
+    ------
+    WeightsUnavailableError
+        When the snapshot is not cached and the hub is offline or unreachable;
+        the same message as :func:`resolve_hub_file`.
+    """
+    from huggingface_hub import snapshot_download
+
+    cache = hub_cache_dir(cache_dir)
+    patterns = list(allow_patterns) if allow_patterns is not None else None
+    fetch = functools.partial(snapshot_download, repo_id, allow_patterns=patterns, cache_dir=cache)
+    files = "all files" if patterns is None else f"files matching {patterns!r}"
+    return _offline_first(spec, {"snapshot": fetch}, cache, tried=f"hub repo {repo_id!r}, {files}")
+
+
+def _offline_first(
+    spec: str, fetches: Mapping[str, Callable[..., Any]], cache: str, tried: str
+) -> str:
+    """Run each fetch on the cache alone, then, if the hub may be asked, for real.
+
+    ``fetches`` maps a candidate's label to a hub-client call that takes
+    ``local_files_only``. The first that returns wins; when none does, one
+    :class:`WeightsUnavailableError` says why, raised outside any ``except``
+    so no hub traceback rides along.
+    """
+    for fetch in fetches.values():
         try:
-            return str(
-                hf_hub_download(hub.repo_id, filename, cache_dir=cache, local_files_only=True)
-            )
-        except Exception:  # noqa: BLE001 - any failure here means "not in the cache"
+            return str(fetch(local_files_only=True))
+        except Exception:
             continue
     offline = hub_offline()
     reason = "HF_HUB_OFFLINE is set" if offline else ""
@@ -87,19 +132,14 @@ def resolve_hub_file(spec: str, hub: HubFile, cache_dir: str | None = None) -> s
         reason = "the hub cannot be reached from this machine"
     if not reason:
         errors = []
-        for filename in hub.filenames:
+        for label, fetch in fetches.items():
             try:
-                return str(hf_hub_download(hub.repo_id, filename, cache_dir=cache))
-            except Exception as exc:  # noqa: BLE001 - summarised in the message below
-                errors.append(f"{filename}: {type(exc).__name__}: {exc}")
+                return str(fetch(local_files_only=False))
+            except Exception as exc:
+                errors.append(f"{label}: {type(exc).__name__}: {exc}")
         reason = "the hub refused every candidate file (" + "; ".join(errors) + ")"
     raise WeightsUnavailableError(
-        missing_weights_message(
-            spec,
-            tried=f"hub repo {hub.repo_id!r}, files {list(hub.filenames)!r}",
-            cache=cache,
-            reason=reason,
-        )
+        missing_weights_message(spec, tried=tried, cache=cache, reason=reason)
     )
 
 

@@ -157,3 +157,41 @@ def test_list_aliases_describes_each():
     rows = list_aliases()
     assert {"clip", "dinov2", "mae", "siglip"} <= {r[0] for r in rows}
     assert all(target and description for _, target, description in rows)
+
+
+#: Fingerprints computed before the sources owned their grammar (issue 11): every
+#: cache key built since must still hit.
+PINNED_FINGERPRINTS = {
+    "pixels": "0931b6643b35df1ccd0005f39520003b95f7f0a07cb378783a644f153467d676",
+    "random:timm:resnet18": "968c68f393c98e37b662ef1578843b72065cb455919e52fbad48cf592dc1ccad",
+    "random:open_clip:RN50/openai": (
+        "f299c881d3a6da8150c847d64bc44a7d802e7bfef1f13f717f8b6d79055f86ea"
+    ),
+}
+PYTHON_FINGERPRINT = "8bd3810013ca8fc9acd3f5b6f6bf13faff3d1398a327ede0e29f68f23b28323c"
+TORCHSCRIPT_PREPROCESSING = [
+    "d9384b1088405b4c053e93af4e94d252a2be6b228a46957ca0c998fccd1a5007",
+    "5edb1fefec6b8f9ead89e0f7813e2ac47318c9e19548ab492692d0e2aae29c5b",
+]
+
+
+@pytest.mark.parametrize("spec", sorted(PINNED_FINGERPRINTS))
+def test_fingerprints_are_pinned(spec):
+    assert build_encoder(spec, LoadOptions(seed=0)).fingerprint == PINNED_FINGERPRINTS[spec]
+
+
+def test_python_and_torchscript_fingerprints_are_pinned(user_module, tmp_path):
+    import torch
+
+    from auditkit.encoders.base import stable_hash
+
+    assert build_encoder(f"python:{user_module}:make").fingerprint == PYTHON_FINGERPRINT
+    path = tmp_path / "m.pt"
+    with pytest.warns(FutureWarning, match="deprecated"):
+        torch.jit.script(torch.nn.Flatten()).save(str(path))
+    # The file's bytes vary with torch; the preprocessing part must not.
+    default = build_encoder(f"torchscript:{path}").describe_preprocessing()
+    sidecar_config = '{"input_size": [3, 160, 160], "interpolation": "bilinear"}'
+    (tmp_path / "m.pt.json").write_text(sidecar_config)
+    sidecar = build_encoder(f"torchscript:{path}").describe_preprocessing()
+    assert [stable_hash(default), stable_hash(sidecar)] == TORCHSCRIPT_PREPROCESSING

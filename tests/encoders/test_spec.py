@@ -1,6 +1,6 @@
 import pytest
 
-from auditkit.encoders.spec import ALIASES, parse_spec
+from auditkit.encoders.spec import ALIASES, EncoderSpec, parse_spec
 from auditkit.errors import SpecError
 
 
@@ -57,3 +57,35 @@ def test_papers_encoders_have_aliases():
     for name in ("clip", "dinov2", "mae", "siglip", "vit", "resnet50"):
         assert name in ALIASES
         parse_spec(ALIASES[name].target)
+
+
+@pytest.mark.parametrize(
+    ("raw", "control_raw", "control_canonical"),
+    [
+        pytest.param("clip", "random:clip", "random:open_clip:ViT-B-32/openai", id="alias"),
+        pytest.param(" clip@ckpt/ft.pt ", "random:clip", "random:open_clip:ViT-B-32/openai",
+                     id="fine-tune-of-alias"),
+        pytest.param("timm:vit_base_patch16_224.mae@ft.pth", "random:timm:vit_base_patch16_224.mae",
+                     "random:timm:vit_base_patch16_224.mae", id="fine-tune"),
+        pytest.param("random:timm:resnet18", "random:timm:resnet18", "random:timm:resnet18",
+                     id="control-is-its-own"),
+    ],
+)
+def test_control_is_the_random_spec_of_the_base_architecture(raw, control_raw, control_canonical):
+    control = parse_spec(raw).control()
+    assert control is not None
+    assert (control.raw, control.canonical) == (control_raw, control_canonical)
+    assert control.random and control.weights_path is None
+    assert parse_spec(control.raw) == control
+
+
+@pytest.mark.parametrize("raw", ["pixels", "python:my.mod:make", "torchscript:model.pt"])
+def test_sources_without_weights_have_no_control(raw):
+    assert parse_spec(raw).control() is None
+
+
+def test_without_weights_drops_only_the_path():
+    spec = parse_spec("clip@ft.pt")
+    assert spec.without_weights() == EncoderSpec(
+        raw="clip@ft.pt", source="open_clip", name="ViT-B-32", pretrained="openai"
+    )

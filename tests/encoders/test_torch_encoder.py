@@ -50,3 +50,23 @@ def test_amp_is_refused_by_encoders_that_are_not_torch_models():
     assert set_amp(pixels, "none") is True
     assert set_amp(pixels, "bf16") is False
     assert pixels.precision is None and pixels.fingerprint == before
+
+
+def test_from_timm_config_preprocesses_as_timm_and_describes_it(images):
+    from timm.data import create_transform
+
+    from auditkit.encoders.torch_encoder import TorchEncoder, describe_transform
+
+    config = {"input_size": (3, 64, 48), "interpolation": "bilinear", "crop_pct": 1.0,
+              "crop_mode": "center", "mean": (0.5, 0.5, 0.5), "std": (0.25, 0.25, 0.25)}
+    model = torch.nn.Sequential(torch.nn.AdaptiveAvgPool2d(2), torch.nn.Flatten())
+    enc = TorchEncoder.from_timm_config(
+        model, config, spec="torchscript:m.pt", weights_sha256="ab", weights_source="m.pt"
+    )
+    expected = create_transform(**config)
+    assert enc.describe_preprocessing() == {"config": config,
+                                            "transform": describe_transform(expected)}
+    assert torch.equal(enc.preprocess(images[0]), expected(images[0]))
+    assert enc.preprocess(images[0]).shape == (3, 64, 48)
+    assert enc.embed(images[:2]).shape == (2, 12)
+    assert (enc.spec, enc.weights_sha256, enc.weights_source) == ("torchscript:m.pt", "ab", "m.pt")
