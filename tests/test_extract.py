@@ -1,11 +1,14 @@
+import pickle
+
 import numpy as np
 import pytest
 from PIL import Image
 
+from auditkit.backends import Backend, Batch, Failure, LocalBackend
 from auditkit.cache import EmbeddingCache
 from auditkit.data.base import SourceImage, sha256_of_image
 from auditkit.encoders.base import Encoder
-from auditkit.extract import Extractor
+from auditkit.extract import Embedder, Extractor, transform_seed
 from auditkit.transforms.quality import jpeg_grid
 
 
@@ -129,3 +132,123 @@ def test_masked_control_acts_after_preprocessing(encoder, expect_grey):
     else:
         pixels = table.X[0].reshape(3, 32, 40)
         assert pixels[:, 16, 20].tolist() == [0, 0, 0] and pixels[:, -1, -1].any()
+
+
+class FakeBackend:
+    """An in-memory backend: a vector per cache key; records every miss it is sent.
+
+    Keys listed in ``poison`` come back with a NaN (or inf) row; images listed
+    in ``unreadable`` come back as failures, as a backend reports them.
+    """
+
+    def __init__(self, poison=(), unreadable=()):
+        self.poison = set(poison)
+        self.unreadable = set(unreadable)
+        self.calls = []
+
+    @staticmethod
+    def vector(key):
+        return np.array([int(key[i : i + 2], 16) for i in range(0, 8, 2)], np.float32)
+
+    def compute(self, encoder, work):
+        self.calls.append(list(work))
+        for w in work:
+            if w.image.id in self.unreadable:
+                yield Batch((), np.zeros((0, 0), np.float32),
+                            tuple(Failure(w.image.id, "cannot load: fake") for _ in w.pairs))
+                continue
+            keys = tuple(key for key, _ in w.pairs)
+            rows = np.stack([self.vector(key) for key in keys])
+            for i, key in enumerate(keys):
+                if key in self.poison:
+                    rows[i, i % 4] = np.nan if i % 2 else np.inf
+            yield Batch(keys, rows)
+
+
+def _asked(backend):
+    return [(w.image.id, v.id) for call in backend.calls for w in call for _, v in w.pairs]
+
+
+def test_the_front_needs_only_the_backend_protocol(tmp_path):
+    enc, backend = CountingEncoder(), FakeBackend()
+    assert isinstance(backend, Backend) and isinstance(LocalBackend(num_workers=0), Backend)
+    ex = Extractor(enc, EmbeddingCache(tmp_path), seed=7, backend=backend)
+    assert isinstance(ex, Embedder)
+    images, variants = _images(6), jpeg_grid()
+    ex.embed(images[:4], variants[:3])
+    table = ex.embed(images, variants)  # overlaps the first call
+    ex.embed(images, variants)  # all hits: the backend is not called
+    assert len(backend.calls) == 2 and enc.forward_calls == 0
+    asked = _asked(backend)
+    assert sorted(asked) == sorted({(im.id, v.id) for im in images for v in variants})
+    assert asked[:12] == [(im.id, v.id) for im in images[:4] for v in variants[:3]]
+    assert all(w.seed == transform_seed(7, w.image.sha256) for c in backend.calls for w in c)
+    assert pickle.loads(pickle.dumps([w.pairs for c in backend.calls for w in c]))
+    # Rows in request order, whichever call computed them.
+    keys = [ex.key(im, v) for im in images for v in variants]
+    np.testing.assert_array_equal(table.X, np.stack([FakeBackend.vector(k) for k in keys]))
+    assert list(table.image_ids) == [im.id for im in images for _ in variants]
+    assert (ex.stats.requested, ex.stats.computed, ex.stats.batches) == (12 + 72, 36, 10)
+    assert ex.stats.memory_hits == 12 + 36
+
+    fresh = FakeBackend()
+    again = Extractor(enc, EmbeddingCache(tmp_path), seed=7, backend=fresh)
+    np.testing.assert_array_equal(again.embed(images, variants).X, table.X)
+    assert fresh.calls == [] and again.stats.disk_hits == 36
+
+
+def test_non_finite_rows_from_a_backend_are_failures_never_cached(tmp_path, caplog):
+    images, variants = _images(3), jpeg_grid()[:2]
+    probe = Extractor(CountingEncoder(), None, backend=FakeBackend())
+    bad = {probe.key(images[0], variants[1]), probe.key(images[2], variants[0])}
+    cache = EmbeddingCache(tmp_path)
+    ex = Extractor(CountingEncoder(), cache, backend=FakeBackend(poison=bad, unreadable={"img1"}))
+    table = ex.embed(images, variants)
+    assert list(zip(table.image_ids, table.variant_ids, strict=True)) == [
+        ("img0", variants[0].id), ("img2", variants[1].id)]
+    assert np.isfinite(table.X).all()
+    assert ex.stats.failed == [
+        ("img0", f"{variants[1].id}: embedding has NaN or infinite values"),
+        ("img1", "cannot load: fake"),
+        ("img1", "cannot load: fake"),
+        ("img2", f"{variants[0].id}: embedding has NaN or infinite values"),
+    ]
+    assert "image img0 skipped" in caplog.text and "image img1 skipped" in caplog.text
+    assert ex.stats.computed == 2 and ex.stats.batches == 2
+    assert all(cache.get(ex.encoder.fingerprint, key) is None for key in bad)
+    assert bad.isdisjoint(ex.memory)
+    # Never kept, so asked for again (and failing again) on the next call.
+    ex.embed(images, variants)
+    assert sorted(_asked(ex.backend)[6:]) == sorted(
+        [("img0", variants[1].id), ("img1", variants[0].id), ("img1", variants[1].id),
+         ("img2", variants[0].id)])
+
+
+def test_a_backend_row_count_that_does_not_match_its_keys_is_an_error():
+    class Short(FakeBackend):
+        def compute(self, encoder, work):
+            for batch in super().compute(encoder, work):
+                yield Batch(batch.keys, batch.vectors[:-1])
+
+    ex = Extractor(CountingEncoder(), None, backend=Short())
+    shape = r"returned an array of shape \(1, 4\) .* expected \(2, D\)"
+    with pytest.raises(ValueError, match=shape):
+        ex.embed(_images(1), jpeg_grid()[:2])
+    assert ex.memory == {} and ex.stats.batches == 0
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [{"batch_size": 4}, {"num_workers": 0}, {"progress": True}],
+    ids=["batch-size", "workers", "progress"],
+)
+def test_local_settings_with_another_backend_are_refused(settings):
+    with pytest.raises(TypeError, match="set them on that backend"):
+        Extractor(CountingEncoder(), None, backend=FakeBackend(), **settings)
+
+
+def test_default_backend_is_local_with_the_given_settings():
+    ex = Extractor(CountingEncoder(), None, batch_size=None, num_workers=3, progress=True)
+    assert isinstance(ex.backend, LocalBackend)
+    assert (ex.backend.batch_size, ex.backend.num_workers, ex.backend.progress) == (8, 3, True)
+    assert (ex.batch_size, ex.num_workers) == (8, 3)

@@ -1,0 +1,88 @@
+import numpy as np
+import pytest
+
+from auditkit.backends import Batch, Failure, LocalBackend, Work
+from auditkit.backends import local as local_module
+from auditkit.backends.local import default_workers, loader_workers
+from auditkit.data import builtin_probe_set
+from auditkit.data.base import SourceImage
+from auditkit.encoders import build_encoder
+from auditkit.transforms.quality import jpeg_grid
+
+
+@pytest.mark.parametrize(
+    ("requested", "n_images", "per_batch", "expected"),
+    [
+        (8, 10, 32, 0),  # one batch: nothing to overlap with
+        (8, 32, 32, 0),  # exactly one batch
+        (8, 33, 32, 2),  # two batches: no more workers than batches
+        (8, 100, 32, 4),
+        (2, 1000, 32, 2),  # never more than asked for
+        (0, 1000, 32, 0),
+    ],
+)
+def test_loader_workers(requested, n_images, per_batch, expected):
+    assert loader_workers(requested, n_images=n_images, images_per_batch=per_batch) == expected
+
+
+@pytest.mark.parametrize(("cpus", "expected"), [(None, 0), (1, 0), (2, 0), (4, 3), (16, 8)])
+def test_default_workers_leave_small_machines_to_the_model(monkeypatch, cpus, expected):
+    monkeypatch.setattr(local_module.os, "cpu_count", lambda: cpus)
+    assert default_workers() == expected
+    assert LocalBackend().num_workers == expected
+
+
+def _unreadable():
+    raise OSError("truncated file")
+
+
+@pytest.fixture(scope="module")
+def work():
+    variants = jpeg_grid()[:2]
+    images = builtin_probe_set(seed=0, max_images=4).images
+    broken = SourceImage("bad.jpg", "c0", "gx", "0" * 64, _unreadable)
+    todo = [*images[:2], broken, *images[2:]]
+    return [
+        Work(im, tuple((f"{im.id}|{v.id}", v) for v in variants), seed=i)
+        for i, im in enumerate(todo)
+    ]
+
+
+@pytest.mark.parametrize("workers", [0, 2], ids=["in-process", "two-dataloader-workers"])
+def test_one_batch_per_loader_batch_of_whole_images(work, workers):
+    encoder = build_encoder("pixels")
+    # Two pairs an image, four pairs a batch: two images a batch, three batches.
+    batches = list(LocalBackend(batch_size=4, num_workers=workers).compute(encoder, work))
+    assert all(isinstance(b, Batch) for b in batches) and len(batches) == 3
+    keys = [key for w in work for key, _ in w.pairs]
+    assert [b.keys for b in batches] == [tuple(keys[:4]), tuple(keys[6:8]), tuple(keys[8:])]
+    assert [len(b.failures) for b in batches] == [0, 2, 0]
+    assert batches[1].failures[0] == Failure("bad.jpg", "cannot load: truncated file")
+    for b in batches:
+        assert b.vectors.dtype == np.float32 and b.vectors.shape[0] == len(b.keys)
+
+
+def test_a_batch_with_only_failures_runs_no_forward_pass(work):
+    class Counting:
+        """The pixels encoder, counting its forward passes."""
+
+        def __init__(self):
+            self.inner, self.calls = build_encoder("pixels"), 0
+
+        def __getattr__(self, name):
+            return getattr(self.inner, name)
+
+        def embed_batch(self, batch):
+            self.calls += 1
+            return self.inner.embed_batch(batch)
+
+    encoder = Counting()
+    # One image a batch: the unreadable one is a batch of its own.
+    batches = list(LocalBackend(batch_size=2, num_workers=0).compute(encoder, work))
+    assert len(batches) == 5 and encoder.calls == 4
+    assert batches[2].keys == () and batches[2].vectors.size == 0
+    assert [f.image_id for f in batches[2].failures] == ["bad.jpg", "bad.jpg"]
+
+
+def test_no_work_is_no_batch():
+    assert list(LocalBackend(num_workers=0).compute(build_encoder("pixels"), [])) == []
