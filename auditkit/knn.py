@@ -13,6 +13,13 @@ Vote
     similarity at the k-th place are chosen by numpy's introselect:
     deterministic for a given input, but not by database position.
 
+Composed databases
+    The retrieval-shift audit gives each database image a processing that
+    depends on whether it shares the query's class. :func:`compose` picks,
+    per query and database image, the similarity under that processing from
+    a stack of similarity layers (one per processing), so the database is
+    recomposed per query without embedding anything again.
+
 Nothing is excluded by id: callers pass disjoint queries and database.
 """
 
@@ -113,6 +120,66 @@ def vote_from_similarity(sim: np.ndarray, db_codes: np.ndarray, n_classes: int, 
     """
     idx, top = nearest(sim, k)
     return majority_vote(np.asarray(db_codes)[idx], top, n_classes)
+
+
+def compose(S: np.ndarray, same: np.ndarray, pos: int | np.ndarray, neg: int | np.ndarray
+            ) -> np.ndarray:
+    """Similarities of queries to a database whose processing depends on the class.
+
+    Parameters
+    ----------
+    S : (P, m, n) array
+        Similarity of each query to each database image under each processing.
+    same : (m, n) bool array
+        Whether database image ``j`` has query ``i``'s class (a positive).
+    pos, neg : int or (n,) int array
+        Processing of positives and of negatives: one for all, or one per image.
+
+    Examples
+    --------
+    >>> S = np.stack([np.zeros((1, 2)), np.ones((1, 2))])
+    >>> compose(S, np.array([[True, False]]), pos=1, neg=0).tolist()
+    [[1.0, 0.0]]
+    """
+    return np.where(same, _layer(S, pos), _layer(S, neg))
+
+
+def _layer(S: np.ndarray, p: int | np.ndarray) -> np.ndarray:
+    if np.ndim(p) == 0:
+        return S[int(p)]
+    # Advanced indices around a slice put the indexed axis first: (n, m).
+    return S[np.asarray(p), :, np.arange(S.shape[2])].T
+
+
+def vote_composed(S: np.ndarray, same: np.ndarray, db_codes: np.ndarray, n_classes: int, k: int,
+                  pos: int | np.ndarray, neg: int | np.ndarray) -> np.ndarray:
+    """Predicted label codes over the database :func:`compose` builds from ``pos`` and ``neg``.
+
+    Examples
+    --------
+    >>> S = np.stack([np.array([[0.9, 0.2]]), np.array([[0.1, 0.8]])])
+    >>> vote_composed(S, np.array([[True, False]]), np.array([0, 1]), 2, 1, pos=1, neg=0).tolist()
+    [1]
+    """
+    return vote_from_similarity(compose(S, same, pos, neg), db_codes, n_classes, k)
+
+
+def third_processing(n: int) -> np.ndarray:
+    """``T[t, o]``: the first processing after ``o`` (wrapping) that is neither ``t`` nor ``o``.
+
+    Examples
+    --------
+    >>> third_processing(3).tolist()
+    [[-1, 2, 1], [2, -1, 0], [1, 0, -1]]
+    """
+    if n < 3:
+        raise ValueError(f"got {n} processings, expected at least 3 for the all-diff setting")
+    T = np.full((n, n), -1)
+    for t in range(n):
+        for o in range(n):
+            if o != t:
+                T[t, o] = next(x % n for x in range(o + 1, o + n) if x % n != t)
+    return T
 
 
 def block_rows(n_database: int, layers: int = 1, max_cells: int = MAX_BLOCK_CELLS) -> int:

@@ -10,17 +10,21 @@ since variants of one image are not independent samples.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 import torch
-from scipy.stats import norm
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.model_selection import StratifiedGroupKFold
 
-#: Two-sided 95 % intervals; detectable effects at 80 % power.
-ALPHA = 0.05
-POWER = 0.80
+from auditkit.stats import (
+    DETECT_FACTOR,
+    Estimate,
+    balanced_accuracy_from_confusion,
+    bootstrap_weights,
+    confusion_by_group,
+    normalise,
+    null_se,
+)
 
 
 def _fit_softmax(
@@ -39,8 +43,11 @@ def _fit_softmax(
     arithmetic on problems this small.
     """
     k = int(y.max().item()) + 1
-    W = torch.zeros(X.shape[1], k, dtype=X.dtype, device=X.device) if init is None else init[0].clone()
-    b = torch.zeros(k, dtype=X.dtype, device=X.device) if init is None else init[1].clone()
+    if init is None:
+        W = torch.zeros(X.shape[1], k, dtype=X.dtype, device=X.device)
+        b = torch.zeros(k, dtype=X.dtype, device=X.device)
+    else:
+        W, b = init[0].clone(), init[1].clone()
     W.grad, b.grad = torch.zeros_like(W), torch.zeros_like(b)
     total = weight.sum()
     Y = torch.nn.functional.one_hot(y, k).to(X.dtype)
@@ -73,6 +80,13 @@ def _balanced_weights(y: torch.Tensor) -> torch.Tensor:
 
 
 def _balanced_accuracy(y: torch.Tensor, pred: torch.Tensor) -> float:
+    """:func:`auditkit.stats.balanced_accuracy` (mean recall of the classes in ``y``) in torch.
+
+    It scores the C search on the solver's device. It stays in torch because
+    the mean's rounding follows torch's reduction: scores of two C values
+    that tie mathematically must tie, or differ, exactly as they did when
+    the recorded results were made, or a different C could be chosen.
+    """
     recalls = [(pred[y == c] == c).double().mean() for c in torch.unique(y)]
     return float(torch.stack(recalls).mean())
 
@@ -230,26 +244,12 @@ class ProbeScore:
 
     @property
     def leakage_ci(self) -> tuple[float, float]:
-        return (normalise(self.accuracy_ci[0], self.chance), normalise(self.accuracy_ci[1], self.chance))
+        lo, hi = self.accuracy_ci
+        return (normalise(lo, self.chance), normalise(hi, self.chance))
 
     @property
     def detectable_leakage(self) -> float:
         return self.detectable_accuracy / (1.0 - self.chance)
-
-
-def normalise(accuracy: float, chance: float) -> float:
-    """Normalised leakage (acc - chance) / (1 - chance)."""
-    return (accuracy - chance) / (1.0 - chance)
-
-
-def _balanced(conf: np.ndarray) -> np.ndarray:
-    """Balanced accuracy of one or many confusion matrices (..., K, K)."""
-    support = conf.sum(axis=-1)
-    recall = np.divide(
-        np.diagonal(conf, axis1=-2, axis2=-1), support, out=np.zeros(support.shape), where=support > 0
-    )
-    present = (support > 0).sum(axis=-1)
-    return recall.sum(axis=-1) / np.maximum(present, 1)
 
 
 def score_predictions(
@@ -267,34 +267,27 @@ def score_predictions(
     bootstrap standard error and the binomial one under the null.
     """
     classes = list(classes) if classes is not None else sorted(np.unique(y).tolist())
-    index = {c: i for i, c in enumerate(classes)}
     k = len(classes)
-    group_ids, g_index = np.unique(groups, return_inverse=True)
-    per_group = np.zeros((len(group_ids), k, k))
-    np.add.at(per_group, (g_index, [index[v] for v in y], [index[v] for v in pred]), 1)
+    group_ids, per_group = confusion_by_group(y, pred, groups, classes)
     conf = per_group.sum(axis=0)
-    accuracy = float(_balanced(conf))
-    rng = np.random.default_rng(seed)
-    weights = rng.multinomial(len(group_ids), np.full(len(group_ids), 1 / len(group_ids)), n_boot)
-    boots = _balanced(np.einsum("bg,gij->bij", weights, per_group))
-    lo, hi = np.quantile(boots, [ALPHA / 2, 1 - ALPHA / 2])
-    chance = 1.0 / k
+    weights = bootstrap_weights(len(group_ids), n_boot, seed)
+    estimate = Estimate.of(
+        balanced_accuracy_from_confusion(conf),
+        balanced_accuracy_from_confusion(np.einsum("bg,gij->bij", weights, per_group)),
+    )
     support = conf.sum(axis=1)
-    se_null = float(np.sqrt(np.sum(chance * (1 - chance) / np.maximum(support, 1))) / k)
-    se = max(float(np.std(boots)), se_null)
-    detectable = (norm.ppf(1 - ALPHA / 2) + norm.ppf(POWER)) * se
     recall = np.divide(np.diag(conf), support, out=np.zeros(k), where=support > 0)
     return ProbeScore(
-        accuracy=accuracy,
-        accuracy_ci=(float(lo), float(hi)),
-        chance=chance,
-        detectable_accuracy=float(detectable),
+        accuracy=estimate.value,
+        accuracy_ci=estimate.ci,
+        chance=1.0 / k,
+        detectable_accuracy=DETECT_FACTOR * max(estimate.se, null_se(support)),
         degenerate=len(np.unique(pred)) == 1,
-        n=int(len(y)),
-        n_groups=int(len(group_ids)),
+        n=len(y),
+        n_groups=len(group_ids),
         classes=[str(c) for c in classes],
         confusion=conf.astype(int),
-        per_class={str(c): float(r) for c, r in zip(classes, recall)},
+        per_class={str(c): float(r) for c, r in zip(classes, recall, strict=True)},
     )
 
 

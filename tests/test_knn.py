@@ -3,10 +3,13 @@ import pytest
 
 from auditkit.knn import (
     block_rows,
+    compose,
     knn_predict,
     l2_normalise,
     majority_vote,
     nearest,
+    third_processing,
+    vote_composed,
     vote_from_similarity,
 )
 
@@ -98,3 +101,47 @@ def test_bad_input_is_named(kwargs, message):
             "db_labels": np.array(["a", "b"]), **kwargs}
     with pytest.raises(ValueError, match=message):
         knn_predict(**args)
+
+
+# -- composed databases ---------------------------------------------------------------------
+
+
+def test_compose_picks_each_items_layer_by_class_and_processing():
+    rng = np.random.default_rng(1)
+    P, m, n = 3, 4, 6
+    S = rng.normal(size=(P, m, n))
+    same = rng.random((m, n)) < 0.5
+    per_item = rng.integers(0, P, n)
+    got = compose(S, same, pos=2, neg=per_item)
+    for i in range(m):
+        for j in range(n):
+            assert got[i, j] == (S[2, i, j] if same[i, j] else S[per_item[j], i, j])
+    np.testing.assert_array_equal(compose(S, same, pos=per_item, neg=per_item),
+                                  S[per_item, :, np.arange(n)].T)
+
+
+def test_vote_composed_is_the_vote_over_the_composed_database():
+    rng = np.random.default_rng(2)
+    S = rng.normal(size=(3, 5, 12))
+    codes = rng.integers(0, 3, 12)
+    same = codes[None, :] == rng.integers(0, 3, 5)[:, None]
+    got = vote_composed(S, same, codes, 3, 4, 0, 2)
+    np.testing.assert_array_equal(got, vote_from_similarity(compose(S, same, 0, 2), codes, 3, k=4))
+
+
+@pytest.mark.parametrize("n", [3, 4, 6, 9])
+def test_third_processing_is_the_next_one_that_is_neither(n):
+    T = third_processing(n)
+    for t in range(n):
+        assert T[t, t] == -1
+        for o in range(n):
+            if o != t:
+                assert T[t, o] not in (t, o)
+                # Nothing between o and T[t, o] (wrapping) but t.
+                between = [(o + d) % n for d in range(1, (T[t, o] - o) % n)]
+                assert set(between) <= {t}
+
+
+def test_third_processing_needs_three():
+    with pytest.raises(ValueError, match="at least 3"):
+        third_processing(2)

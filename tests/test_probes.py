@@ -1,10 +1,18 @@
 import numpy as np
 import pytest
+import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.model_selection import StratifiedGroupKFold
 
-from auditkit.probes import LinearProbe, cross_val_predictions, probe_score, score_predictions
+from auditkit.probes import (
+    LinearProbe,
+    _balanced_accuracy,
+    cross_val_predictions,
+    probe_score,
+    score_predictions,
+)
+from auditkit.stats import balanced_accuracy
 
 
 def _design(n_groups, k, rng):
@@ -88,7 +96,7 @@ def test_solver_matches_scikit_learn_at_the_same_C():
     from sklearn.preprocessing import Normalizer, StandardScaler
 
     rng = np.random.default_rng(3)
-    groups, y = _design(80, 4, rng)
+    _, y = _design(80, 4, rng)
     X = rng.normal(size=(len(y), 20))
     X[:, :4] += 0.8 * np.eye(4)[np.searchsorted(np.unique(y), y)]
     train, test = slice(0, 240), slice(240, None)
@@ -99,3 +107,14 @@ def test_solver_matches_scikit_learn_at_the_same_C():
     ).fit(X[train], y[train])
     agree = np.mean(ours.predict(X[test]) == ref.predict(X[test]))
     assert agree >= 0.97
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.integers(1, 40).flatmap(lambda n: st.tuples(
+    st.lists(st.integers(0, 4), min_size=n, max_size=n),
+    st.lists(st.integers(0, 5), min_size=n, max_size=n),
+)))
+def test_torch_balanced_accuracy_of_the_C_search_shares_the_definition(pair):
+    y, pred = np.array(pair[0]), np.array(pair[1])
+    got = _balanced_accuracy(torch.as_tensor(y), torch.as_tensor(pred))
+    assert got == pytest.approx(balanced_accuracy(y, pred), abs=1e-12)

@@ -53,15 +53,27 @@ from dataclasses import dataclass
 from functools import partial
 
 import numpy as np
-from scipy.stats import norm
 
 from auditkit.context import AuditContext
 from auditkit.data.base import ProbeSet
 from auditkit.errors import ProbeSetError
 from auditkit.registry import register_audit
 from auditkit.extract import Extractor
-from auditkit.knn import MAX_BLOCK_CELLS, K, block_rows, l2_normalise, vote_from_similarity
-from auditkit.probes import ALPHA, POWER
+from auditkit.knn import (
+    MAX_BLOCK_CELLS,
+    K,
+    block_rows,
+    l2_normalise,
+    third_processing,
+    vote_composed,
+)
+from auditkit.stats import (
+    DETECT_FACTOR,
+    Estimate,
+    bootstrap_weights,
+    null_se,
+    weighted_balanced_accuracy,
+)
 from auditkit.transforms.base import Variant
 from auditkit.transforms.processing import resizing_variants
 from auditkit.transforms.quality import jpeg_grid
@@ -82,8 +94,6 @@ MIN_QUERY_GROUPS = 10
 N_BOOT = 2000
 #: The database compositions, in the order of the card.
 SETTINGS = ("baseline", "pos_same", "neg_same", "all_diff", "uniform")
-#: Factor from a standard error to the effect found with ``POWER`` at ``ALPHA``.
-_DETECT = float(norm.ppf(1 - ALPHA / 2) + norm.ppf(POWER))
 
 
 @dataclass
@@ -130,53 +140,6 @@ def split_queries(
         query_groups.update(rng.permutation(own)[:n_query].tolist())
     is_query = np.array([g in query_groups for g in groups.tolist()], dtype=bool)
     return QuerySplit(np.flatnonzero(is_query), np.flatnonzero(np.logical_not(is_query)), seed)
-
-
-def compose(S: np.ndarray, same: np.ndarray, pos: int | np.ndarray, neg: int | np.ndarray
-            ) -> np.ndarray:
-    """Similarities of queries to a database whose processing depends on the class.
-
-    Parameters
-    ----------
-    S : (P, m, n) array
-        Similarity of each query to each database image under each processing.
-    same : (m, n) bool array
-        Whether database image ``j`` has query ``i``'s class (a positive).
-    pos, neg : int or (n,) int array
-        Processing of positives and of negatives: one for all, or one per image.
-
-    Examples
-    --------
-    >>> S = np.stack([np.zeros((1, 2)), np.ones((1, 2))])
-    >>> compose(S, np.array([[True, False]]), pos=1, neg=0).tolist()
-    [[1.0, 0.0]]
-    """
-    return np.where(same, _layer(S, pos), _layer(S, neg))
-
-
-def _layer(S: np.ndarray, p: int | np.ndarray) -> np.ndarray:
-    if np.ndim(p) == 0:
-        return S[int(p)]
-    # Advanced indices around a slice put the indexed axis first: (n, m).
-    return S[np.asarray(p), :, np.arange(S.shape[2])].T
-
-
-def third_processing(n: int) -> np.ndarray:
-    """``T[t, o]``: the first processing after ``o`` (wrapping) that is neither ``t`` nor ``o``.
-
-    Examples
-    --------
-    >>> third_processing(3).tolist()
-    [[-1, 2, 1], [2, -1, 0], [1, 0, -1]]
-    """
-    if n < 3:
-        raise ValueError(f"got {n} processings, expected at least 3 for the all-diff setting")
-    T = np.full((n, n), -1)
-    for t in range(n):
-        for o in range(n):
-            if o != t:
-                T[t, o] = next(x % n for x in range(o + 1, o + n) if x % n != t)
-    return T
 
 
 @dataclass
@@ -244,7 +207,7 @@ def family_outcomes(
         same = truth[:, None] == d_codes[None, :]
         for t in range(P):
             S = np.matmul(Eq[t, rows][None], DT)
-            vote = partial(_vote, S, same, d_codes, n_classes, k)
+            vote = partial(vote_composed, S, same, d_codes, n_classes, k)
             pred = vote(t, t)
             out.baseline_pred[t, rows] = pred
             out.baseline[t, rows] = pred == truth
@@ -255,37 +218,6 @@ def family_outcomes(
                     out.neg_same[t, o, rows] = vote(o, t) == truth
                     out.all_diff[t, o, rows] = vote(o, third[t, o]) == truth
     return out
-
-
-def _vote(S: np.ndarray, same: np.ndarray, d_codes: np.ndarray, n_classes: int, k: int,
-          pos: int | np.ndarray, neg: int | np.ndarray) -> np.ndarray:
-    return vote_from_similarity(compose(S, same, pos, neg), d_codes, n_classes, k)
-
-
-def balanced_accuracy(values: np.ndarray, g_idx: np.ndarray, c_idx: np.ndarray,
-                      weights: np.ndarray) -> np.ndarray:
-    """Balanced accuracy of each row of ``values`` (S, m) under group weights (B, G): (B, S).
-
-    A row of ``weights`` counts each query group that many times (all ones:
-    the point estimate; multinomial: one bootstrap replicate). Classes whose
-    queries all got weight zero are left out of the mean.
-
-    Examples
-    --------
-    >>> balanced_accuracy(np.array([[1, 0, 1.0]]), np.array([0, 1, 2]), np.array([0, 0, 1]),
-    ...                   np.ones((1, 3))).tolist()
-    [[0.75]]
-    """
-    G, C = weights.shape[1], int(c_idx.max()) + 1
-    cell = g_idx * C + c_idx
-    sums = np.zeros((G * C, values.shape[0]))
-    np.add.at(sums, cell, np.asarray(values, dtype=np.float64).T)
-    counts = np.bincount(cell, minlength=G * C).astype(np.float64).reshape(G, C)
-    hits = (weights @ sums.reshape(G, C * values.shape[0])).reshape(len(weights), C, -1)
-    support = weights @ counts
-    recall = np.divide(hits, support[:, :, None], out=np.zeros_like(hits),
-                       where=support[:, :, None] > 0)
-    return recall.sum(axis=1) / np.maximum((support > 0).sum(axis=1), 1)[:, None]
 
 
 def _embed(extractor: Extractor, probe_set: ProbeSet, variants: list[Variant]
@@ -350,16 +282,18 @@ def measure(
                               q_codes, d_codes, len(classes), k, seed=seed + 1000 * (f + 1))
         for f, (name, (E, _)) in enumerate(embedded.items())
     }
-    rng = np.random.default_rng(seed)
     G = len(q_groups)
-    weights = np.vstack([np.ones(G), rng.multinomial(G, np.full(G, 1 / G), n_boot)])
-    score = _Scorer(np.searchsorted(q_groups, groups[split.queries]), q_codes, weights)
+    # Row 0 weighs every query group once: the point estimate.
+    weights = np.vstack([np.ones(G), bootstrap_weights(G, n_boot, seed)])
+    g_idx = np.searchsorted(q_groups, groups[split.queries])
+    score = partial(weighted_balanced_accuracy, g_idx=g_idx, c_idx=q_codes, weights=weights)
     details, delta, accuracy = _summarise(families, outcomes, score, classes)
     n_q = len(split.queries)
     # One query is the resolution of an accuracy: a bootstrap error below it
     # comes from a sample in which (almost) no prediction moved, and says
     # little about how a real shift would vary.
-    delta_detectable = _DETECT * max(delta.se, 1.0 / n_q)
+    delta_detectable = DETECT_FACTOR * max(delta.se, 1.0 / n_q)
+    accuracy_se = max(accuracy.se, null_se(np.bincount(q_codes, minlength=len(classes))))
     degenerate, why = _degenerate(outcomes)
     details.update(
         k=k, split_seed=seed, query_fraction=query_fraction, n_queries=n_q,
@@ -377,7 +311,7 @@ def measure(
         ),
         "accuracy": Measurement(
             metric="accuracy", value=accuracy.value, ci=accuracy.ci, chance=1.0 / len(classes),
-            n=n_q, detectable=_DETECT * max(accuracy.se, _null_se(q_codes, len(classes))),
+            n=n_q, detectable=DETECT_FACTOR * accuracy_se,
             degenerate=degenerate, details=details,
         ),
     }
@@ -409,38 +343,15 @@ def _per_class(codes: np.ndarray, classes: list[str]) -> dict[str, int]:
     return dict(zip(classes, np.bincount(codes, minlength=len(classes)).tolist(), strict=True))
 
 
-@dataclass
-class _Estimate:
-    value: float
-    ci: tuple[float, float]
-    se: float
-
-    @classmethod
-    def of(cls, draws: np.ndarray) -> _Estimate:
-        """Row 0 is the point estimate, the rest bootstrap replicates."""
-        lo, hi = np.quantile(draws[1:], [ALPHA / 2, 1 - ALPHA / 2])
-        return cls(float(draws[0]), (float(lo), float(hi)), float(np.std(draws[1:])))
-
-    def json(self) -> dict[str, object]:
-        return {"value": self.value, "ci": list(self.ci)}
-
-
-@dataclass
-class _Scorer:
-    g_idx: np.ndarray
-    c_idx: np.ndarray
-    weights: np.ndarray
-
-    def __call__(self, values: np.ndarray) -> np.ndarray:
-        """(1 + B, S) balanced accuracies of the rows of ``values``."""
-        return balanced_accuracy(values, self.g_idx, self.c_idx, self.weights)
-
-
 def _summarise(
-    families: dict[str, list[Variant]], outcomes: dict[str, FamilyOutcomes], score: _Scorer,
-    classes: list[str],
-) -> tuple[dict[str, object], _Estimate, _Estimate]:
-    """Per-family tables and the pooled delta and baseline accuracy estimates."""
+    families: dict[str, list[Variant]], outcomes: dict[str, FamilyOutcomes],
+    score: Callable[[np.ndarray], np.ndarray], classes: list[str],
+) -> tuple[dict[str, object], Estimate, Estimate]:
+    """Per-family tables and the pooled delta and baseline accuracy estimates.
+
+    ``score`` maps correctness rows (S, m) to balanced accuracies (1 + B, S):
+    row 0 the point estimate, the rest bootstrap replicates.
+    """
     pooled: dict[str, list[np.ndarray]] = {s: [] for s in SETTINGS}
     all_deltas = []
     report: dict[str, object] = {}
@@ -455,22 +366,22 @@ def _summarise(
         report[name] = {
             "variants": [{"id": v.id, "label": v.label, "params": dict(v.params)}
                          for v in variants],
-            "delta": _Estimate.of(deltas.mean(axis=1)).json(),
-            "mean_abs_delta": _Estimate.of(np.abs(deltas).mean(axis=1)).json(),
+            "delta": _estimate(deltas.mean(axis=1)).json(),
+            "mean_abs_delta": _estimate(np.abs(deltas).mean(axis=1)).json(),
             "accuracy": {
-                s.replace("_", "-"): _Estimate.of(a.mean(axis=1)).json() for s, a in acc.items()
+                s.replace("_", "-"): _estimate(a.mean(axis=1)).json() for s, a in acc.items()
             },
             "baseline_per_processing": dict(zip(label, acc["baseline"][0].tolist(), strict=True)),
             "uniform_per_processing": dict(zip(label, acc["uniform"][0].tolist(), strict=True)),
             "pairs": _pair_table(out, acc, label),
         }
     deltas = np.hstack(all_deltas)
-    delta = _Estimate.of(deltas.mean(axis=1))
-    accuracy = _Estimate.of(np.hstack(pooled["baseline"]).mean(axis=1))
+    delta = _estimate(deltas.mean(axis=1))
+    accuracy = _estimate(np.hstack(pooled["baseline"]).mean(axis=1))
     details: dict[str, object] = {
         "delta": delta.value, "delta_ci": list(delta.ci), "delta_se": delta.se,
         "n_pairs": int(deltas.shape[1]),
-        "mean_abs_delta": _Estimate.of(np.abs(deltas).mean(axis=1)).json(),
+        "mean_abs_delta": _estimate(np.abs(deltas).mean(axis=1)).json(),
         "mean_abs_delta_note": (
             "the paper's |delta|: biased upward on small query sets (a null encoder gets "
             "about 0.04); the verdict uses the signed delta"
@@ -489,6 +400,11 @@ def _summarise(
         ),
     }
     return details, delta, accuracy
+
+
+def _estimate(draws: np.ndarray) -> Estimate:
+    """Row 0 is the point estimate, the rest bootstrap replicates."""
+    return Estimate.of(draws[0], draws[1:])
 
 
 def _pair_table(out: FamilyOutcomes, acc: dict[str, np.ndarray], label: list[str]
@@ -516,13 +432,6 @@ def _degenerate(outcomes: dict[str, FamilyOutcomes]) -> tuple[bool, str]:
     if all(o.rows(s).all() for o in outcomes.values() for s in SETTINGS):
         return True, "every query is retrieved correctly in every setting: no room for a shift"
     return False, ""
-
-
-def _null_se(codes: np.ndarray, n_classes: int) -> float:
-    """Standard error of balanced accuracy at chance (binomial per class)."""
-    chance = 1.0 / n_classes
-    support = np.bincount(codes, minlength=n_classes)
-    return float(np.sqrt(np.sum(chance * (1 - chance) / np.maximum(support, 1))) / n_classes)
 
 
 @register_audit(

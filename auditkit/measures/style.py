@@ -15,13 +15,10 @@ catalogue (:mod:`auditkit.transforms.catalogue`) was applied to an image:
     folders``), those styles are the headline and the built-in ones go to
     the details.
 
-Embedding every image under every transformation would cost K (~40) times
-the probe set, so each source image gets ``per_image`` transformations,
-assigned so that every transformation gets the same number of images (+-1);
-the assignment depends only on the image ids, the transformation ids,
-``per_image`` and the seed, so all three audits request the same pairs and
-the extractor embeds each pair once. Variants of one source image never
-straddle a train/test split.
+Each source image gets ``per_image`` transformations, not all of them
+(:mod:`auditkit.audits.style_sampling`); all three audits request the same
+pairs, so the extractor embeds each pair once. Variants of one source image
+never straddle a train/test split.
 """
 
 from __future__ import annotations
@@ -35,11 +32,12 @@ from typing import Any
 import numpy as np
 from sklearn.model_selection import StratifiedGroupKFold
 
-from auditkit.measures.classification import measure_probe, probe_details, score_measurements
 from auditkit.context import AuditContext
-from auditkit.data.base import ProbeSet, SourceImage
+from auditkit.data.base import ProbeSet
 from auditkit.data.styles import folders_from_config, style_folder_set
-from auditkit.errors import ConfigError, ProbeSetError
+from auditkit.errors import ConfigError
+from auditkit.measures.classification import measure_probe, probe_details, score_measurements
+from auditkit.measures.style_sampling import DEFAULT_PER_IMAGE, embed_assigned
 from auditkit.registry import register_audit
 from auditkit.extract import EmbeddingTable, Extractor
 from auditkit.probes import LinearProbe, ProbeScore, score_predictions
@@ -49,88 +47,9 @@ from auditkit.transforms.catalogue import families as by_family
 from auditkit.verdicts import Measurement
 
 AUDITS = ("style_fine_grained", "style_generalisation", "style_recognition")
-DEFAULT_PER_IMAGE = 6
 #: Seen/held-out partitions of the family members pooled by the generalisation audit.
 DEFAULT_REPEATS = 3
 STYLE_FAMILY = "style"
-
-
-# --------------------------------------------------------------------------
-# Which transformations each source image gets
-
-
-def assign(
-    images: Sequence[SourceImage], variants: Sequence[Variant], per_image: int, seed: int = 0
-) -> dict[str, list[SourceImage]]:
-    """Give each image ``per_image`` distinct variants, every variant the same number of images.
-
-    Images are visited in a seeded order; each takes the ``per_image``
-    variants used least so far, ties broken at random, which keeps the
-    counts of all variants within one of each other while pairing variants
-    on an image at random.
-
-    Returns
-    -------
-    dict
-        Variant id -> the images it is applied to, in probe-set order.
-
-    Raises
-    ------
-    ConfigError
-        ``per_image`` is not a positive integer.
-    ProbeSetError
-        Too few images for two per variant (a grouped split needs two).
-
-    Examples
-    --------
-    >>> pairs = assign(probe_set.images, catalogue(), per_image=6)  # doctest: +SKIP
-    >>> {len(v) for v in pairs.values()}                            # doctest: +SKIP
-    {36, 37}
-    """
-    if isinstance(per_image, bool) or not isinstance(per_image, int) or per_image < 1:
-        raise ConfigError(f"per_image = {per_image!r}: expected a positive integer, e.g. 6")
-    ids = [v.id for v in variants]
-    if len(set(ids)) != len(ids):
-        raise ConfigError(f"transformation ids repeat in {ids!r}; each must be unique")
-    per_image = min(per_image, len(variants))
-    if len(images) * per_image < 2 * len(variants):
-        raise ProbeSetError(
-            f"{len(images)} images x {per_image} transformations each cannot give the "
-            f"{len(variants)} transformations two images each: add images or raise per_image"
-        )
-    order = sorted(range(len(images)), key=lambda i: images[i].id)
-    rng = np.random.default_rng([seed, 0x57E1])
-    counts = np.zeros(len(variants))
-    chosen: list[list[int]] = [[] for _ in images]
-    for i in rng.permutation(order):
-        picks = np.argsort(counts + rng.random(len(variants)) * 0.5, kind="stable")[:per_image]
-        counts[picks] += 1
-        chosen[int(i)] = sorted(int(p) for p in picks)
-    out: dict[str, list[SourceImage]] = {v.id: [] for v in variants}
-    for image, picks in zip(images, chosen):
-        for p in picks:
-            out[variants[p].id].append(image)
-    return out
-
-
-def embed_assigned(
-    extractor: Extractor,
-    probe_set: ProbeSet,
-    variants: Sequence[Variant],
-    per_image: int = DEFAULT_PER_IMAGE,
-    seed: int = 0,
-) -> EmbeddingTable:
-    """Embeddings of the assigned (image, variant) pairs, variant by variant."""
-    assignment = assign(probe_set.images, variants, per_image, seed)
-    tables = [extractor.embed(assignment[v.id], [v]) for v in variants if assignment[v.id]]
-    tables = [t for t in tables if len(t)]
-    if not tables:
-        raise ProbeSetError("no (image, transformation) pair could be embedded; see the log")
-    return EmbeddingTable(
-        np.concatenate([t.X for t in tables]),
-        *(np.concatenate([getattr(t, c) for t in tables])
-          for c in ("image_ids", "labels", "groups", "variant_ids")),
-    )
 
 
 # --------------------------------------------------------------------------
@@ -284,7 +203,7 @@ def per_family(confusion: np.ndarray, class_ids: Sequence[str], family_of: Mappi
         recall = conf[rows, rows] / support[rows]
         inside = conf[np.ix_(rows, rows)].sum(axis=1) / support[rows]
         out[name] = {
-            "members": int(len(rows)),
+            "members": len(rows),
             "accuracy": float(recall.mean()),
             "in_family": float(inside.mean()),
             "in_family_chance": len(rows) / len(class_ids),

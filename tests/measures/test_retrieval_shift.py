@@ -87,16 +87,6 @@ def test_settings_match_a_database_built_by_hand():
                     assert out.all_diff[t, o, q] == by_hand(t, q, o, out.third[t, o])
 
 
-def test_balanced_accuracy_bootstrap_row_equals_repeating_groups():
-    values = np.array([[1, 0, 1, 1, 0.0]])
-    g_idx, c_idx = np.array([0, 0, 1, 2, 3]), np.array([0, 1, 0, 1, 1])
-    weights = np.array([[1, 1, 1, 1], [2, 0, 1, 1], [0, 0, 1, 0]])
-    got = rs.balanced_accuracy(values, g_idx, c_idx, weights)
-    # Row 1 counts group 0 twice and drops group 1: class 1 is right once in 4.
-    # Row 2 keeps group 2 only: class 0 is absent and left out of the mean.
-    np.testing.assert_allclose(got[:, 0], [(1 + 1 / 3) / 2, (1 + 1 / 4) / 2, 1.0])
-
-
 # -- the audit on the built-in set --------------------------------------------------------
 
 

@@ -1,7 +1,6 @@
-"""Style audits: the balanced assignment, options, and planted-signal checks of all three."""
+"""Style audits: options and planted-signal checks of all three."""
 
 import dataclasses
-from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -13,10 +12,10 @@ from auditkit.measures import style
 from auditkit.data import builtin_probe_set
 from auditkit.encoders import build_encoder
 from auditkit.encoders.planted import NoiseEncoder, ThumbnailEncoder
-from auditkit.errors import ConfigError, ProbeSetError
+from auditkit.errors import ConfigError
 from auditkit.extract import Extractor
 from auditkit.transforms.base import Variant
-from auditkit.transforms.catalogue import catalogue, register, unregister
+from auditkit.transforms.catalogue import register, unregister
 from auditkit.verdicts import Threshold
 
 FAMILIES = ["noise", "style"]
@@ -68,33 +67,7 @@ def noise():
 
 
 # --------------------------------------------------------------------------
-# Assignment
-
-
-def test_assignment_is_balanced_distinct_and_seeded(probe_set):
-    variants = catalogue()
-    pairs = style.assign(probe_set.images, variants, per_image=6, seed=3)
-    sizes = [len(images) for images in pairs.values()]
-    assert max(sizes) - min(sizes) <= 1 and sum(sizes) == 6 * len(probe_set)
-    per_image = Counter(im.id for images in pairs.values() for im in images)
-    assert set(per_image.values()) == {6}
-    assert all(len({im.id for im in images}) == len(images) for images in pairs.values())
-    again = style.assign(list(reversed(probe_set.images)), variants, per_image=6, seed=3)
-    assert {k: sorted(im.id for im in v) for k, v in again.items()} == {
-        k: sorted(im.id for im in v) for k, v in pairs.items()
-    }
-    other = style.assign(probe_set.images, variants, per_image=6, seed=4)
-    assert other != pairs
-
-
-def test_assignment_refuses_too_few_images(probe_set):
-    with pytest.raises(ProbeSetError, match="two images each"):
-        style.assign(probe_set.images[:5], catalogue(), per_image=6)
-    with pytest.raises(ConfigError, match="per_image"):
-        style.assign(probe_set.images, catalogue(), per_image=0)
-    few = catalogue(["geometric"])
-    full = style.assign(probe_set.images[:4], few, per_image=99)  # capped at every variant
-    assert all(len(images) == 4 for images in full.values())
+# Options
 
 
 @pytest.mark.parametrize(
