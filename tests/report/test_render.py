@@ -41,7 +41,7 @@ class Tags(HTMLParser):
 
     @property
     def ids(self) -> set[str]:
-        return {a["id"] for _, a in self.tags if a.get("id")}
+        return {i for _, a in self.tags if (i := a.get("id"))}
 
 
 def make_doc(
@@ -125,7 +125,8 @@ def test_summary_counts_one_case_per_verdict(html: str, verdict: str) -> None:
         pytest.param("deadbeef", id="provenance-git-commit"),
         pytest.param("unreadable", id="provenance-skipped-counts"),
         pytest.param("2.3.1", id="provenance-versions"),
-        pytest.param("(accuracy − chance) / (1 − chance)", id="how-to-read"),
+        pytest.param("(accuracy \N{MINUS SIGN} chance) / (1 \N{MINUS SIGN} chance)",
+                     id="how-to-read"),
     ],
 )
 def test_card_shows(html: str, fragment: str) -> None:
@@ -260,8 +261,9 @@ def test_stock_templates_load_from_a_zipped_package(
 
 
 def test_card_shows_reference_rows_baseline_and_valid_thumbnails_only() -> None:
-    from auditkit.thumbnails import png_data_uri
     from PIL import Image
+
+    from auditkit.thumbnails import png_data_uri
 
     good = png_data_uri(Image.new("RGB", (4, 4), "blue"))
     details = {

@@ -19,8 +19,8 @@ from auditkit.report.views import (
 @pytest.mark.parametrize(
     ("x", "digits", "expected"),
     [
-        pytest.param(None, 3, "–", id="none-is-a-dash"),
-        pytest.param(float("nan"), 3, "–", id="nan-is-a-dash"),
+        pytest.param(None, 3, "\N{EN DASH}", id="none-is-a-dash"),
+        pytest.param(float("nan"), 3, "\N{EN DASH}", id="nan-is-a-dash"),
         pytest.param(0.12345, 3, "0.123", id="float-rounded"),
         pytest.param(0.5, 1, "0.5", id="digits"),
         pytest.param(-0.0001, 3, "0.000", id="no-negative-zero"),
@@ -37,7 +37,7 @@ def test_fmt(x: Any, digits: int, expected: str) -> None:
     [
         pytest.param(0.1, "max", "≤ 0.100", id="max-is-at-most"),
         pytest.param(0.8, "min", "≥ 0.800", id="min-is-at-least"),
-        pytest.param(None, "max", "–", id="no-threshold"),
+        pytest.param(None, "max", "\N{EN DASH}", id="no-threshold"),
     ],
 )
 def test_threshold_text(threshold: float | None, direction: str, expected: str) -> None:
@@ -60,9 +60,10 @@ def test_threshold_text(threshold: float | None, direction: str, expected: str) 
     ],
 )
 def test_interval_bar(args: tuple, kwargs: dict[str, Any], expected: tuple) -> None:
+    width = 0.0 if expected[1] is None else round(expected[2] - expected[1], 2)
     g = interval_bar(*args, **kwargs)
     assert (g.value_x, g.ci_x0, g.ci_x1, g.chance_x, g.threshold_x) == expected
-    assert g.ci_width == (0.0 if expected[1] is None else round(expected[2] - expected[1], 2))
+    assert g.ci_width == width
 
 
 @pytest.mark.parametrize(
