@@ -23,16 +23,17 @@ Each (kind, threshold) gets a fail rate with a Clopper-Pearson 95 % interval:
 a false-fail rate where the truth is at or below the threshold, a detection
 rate where it is above. The study is slow; the command reproduces it::
 
-    python -m auditkit.calibration --seeds 100 --json calibration.json
+    python benchmarks/calibration.py --seeds 100 --json calibration.json
+
+It is a study of the package, not part of it: it lives beside the other
+benchmarks and runs from a checkout.
 """
 
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import os
-import platform
 import sys
 import time
 from collections import Counter
@@ -54,6 +55,7 @@ from auditkit.data import builtin_probe_set
 from auditkit.encoders.planted import NoiseEncoder, TracePlantedEncoder
 from auditkit.errors import AuditkitError
 from auditkit.extract import Extractor
+from auditkit.provenance import interpreter, utc_timestamp
 from auditkit.transforms.quality import jpeg_grid
 from auditkit.verdicts import Measurement, Threshold, thresholds_from_config
 
@@ -126,7 +128,7 @@ class Tally:
 
     @property
     def rate_name(self) -> str:
-        """``detection`` where a fail is right (truth above a max threshold), else ``false-fail``."""
+        """``detection`` where a fail is right (truth above a max threshold), else false-fail."""
         return "detection" if self.truth > self.threshold.value else "false-fail"
 
     @property
@@ -308,7 +310,8 @@ def planted_probe_study(leakages: Sequence[float], seeds: Iterable[int], n_group
     for leakage in leakages:
         note = (f"planted: population leakage {leakage:g} ({PLANTED_CLASSES} classes, "
                 f"{PLANTED_DIM} dims, content x{PLANTED_CONTENT:g})")
-        tallies = [Tally("planted_probe", t, leakage, note) for t in stock_thresholds("jpeg_quality")]
+        tallies = [Tally("planted_probe", t, leakage, note)
+                   for t in stock_thresholds("jpeg_quality")]
         for seed in seeds:
             X, y, g = planted_embeddings(n_groups, leakage, seed=seed)
             _measure_into(tallies, partial(measure_probe, X, y, g, seed=seed))
@@ -353,7 +356,10 @@ def run_group(group: str, seeds: int, images: int, kinds: Sequence[str], threads
               progress: bool, leakages: Sequence[float] = PLANTED_LEAKAGES,
               strengths: Sequence[float] = PLANTED_STRENGTHS, large_groups: int = 1000
               ) -> dict[str, Any]:
-    """One independent part of the study (``null``, ``planted_probe``, ``planted_retrieval_shift``)."""
+    """One independent part of the study.
+
+    ``group`` is ``null``, ``planted_probe`` or ``planted_retrieval_shift``.
+    """
     if threads:
         import torch
 
@@ -399,7 +405,7 @@ def _groups(kinds: Sequence[str]) -> dict[str, list[str]]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m auditkit.calibration",
+        prog="python benchmarks/calibration.py",
         description="Count verdicts of null and planted encoders over many seeds.",
     )
     parser.add_argument("--seeds", type=int, default=100, help="seeds per case (0..N-1)")
@@ -423,11 +429,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                      f"{args.seeds}, {args.images}, {args.jobs}")
     kinds = args.only or list(KINDS)
     report: dict[str, Any] = {
-        "command": "python -m auditkit.calibration " + " ".join(sys.argv[1:] if argv is None
-                                                                else argv),
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
-                    "python": platform.python_version()},
+        "command": "python benchmarks/calibration.py " + " ".join(sys.argv[1:] if argv is None
+                                                                  else argv),
+        "date": utc_timestamp(),
+        "machine": {"cpus": os.cpu_count(), **interpreter()},
         "seeds": args.seeds, "images": args.images, "results": [],
     }
     start = time.perf_counter()
