@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from auditkit.data.base import ProbeSet
-    from auditkit.extract import Extractor
+    from auditkit.extract import Embedder
 
 
 @dataclass
@@ -47,15 +47,27 @@ class AuditContext:
 
     audit: str
     seed: int
-    embedder_of: Callable[[], Extractor]
+    embedder_of: Callable[[], Embedder]
     probe_set_of: Callable[[], ProbeSet]
     options: Mapping[str, Any] = field(default_factory=dict)
     root: Path = Path(".")
     device: str = "cpu"
     max_images: int | None = None
 
+    @classmethod
+    def of(cls, audit: str, embedder: Embedder, probe_set: ProbeSet, *, seed: int = 0,
+           **kwargs: Any) -> AuditContext:
+        """A context over an embedder and a probe set already at hand (scripts, tests).
+
+        Examples
+        --------
+        >>> ctx = AuditContext.of("jpeg_quality", extractor, probe_set, seed=3)  # doctest: +SKIP
+        """
+        return cls(audit, seed, embedder_of=lambda: embedder, probe_set_of=lambda: probe_set,
+                   **kwargs)
+
     @property
-    def embedder(self) -> Extractor:
+    def embedder(self) -> Embedder:
         """The encoder's cached embedder (built on first use)."""
         return self.embedder_of()
 

@@ -15,7 +15,7 @@ from typing import Any
 from auditkit.encoders.spec import EncoderSpec, parse_spec
 from auditkit.errors import AuditkitError
 from auditkit.layout import ReportLayout
-from auditkit.provenance import git_commit, platform_name, python_version, utc_now, versions
+from auditkit.provenance import git_commit, interpreter, package_versions, utc_timestamp
 from auditkit.results import AuditResult, build_document, write_json_atomic
 from auditkit.session import AuditSession
 
@@ -47,9 +47,8 @@ def provenance(session: AuditSession, spec: str) -> dict[str, Any]:
         }
     encoder = session.built_encoder(spec)
     return {
-        "versions": versions(),
-        "python": python_version(),
-        "platform": platform_name(),
+        "versions": package_versions(),
+        **interpreter(),
         "git_commit": git_commit(run.root),
         "seed": run.seed,
         "data": data,
@@ -59,7 +58,7 @@ def provenance(session: AuditSession, spec: str) -> dict[str, Any]:
         "measurements_reused": sorted(session.reused.get(spec, [])),
         "thresholds": dict(run.project.get("thresholds", {})),
         "started": session.started,
-        "finished": utc_now(),
+        "finished": utc_timestamp(),
     }
 
 
@@ -79,33 +78,38 @@ def encoder_entry(session: AuditSession, spec: str) -> dict[str, Any]:
     return entry
 
 
-def _canonical(spec: str, parsed: dict[str, EncoderSpec]) -> str | None:
-    try:
-        return (parsed.get(spec) or parse_spec(spec)).canonical
-    except AuditkitError:
-        return None
-
-
 def references_of(session: AuditSession, spec: str) -> dict[str, list[AuditResult]]:
     """Results of this run's reference rows for ``spec``'s card.
 
     The configured references (``pixels``) and, when it ran too, the
-    ``random:`` control of the same architecture: together they show what
-    is there to be found and how much of the leakage comes from training.
+    ``random:`` control of the same architecture (a fine-tune's control is
+    its base architecture's): together they show what is there to be found
+    and how much of the leakage comes from training.
     """
-    parsed = dict(session.run.specs)
     wanted = list(session.run.references)
-    try:
-        own = parsed.get(spec) or parse_spec(spec)
-    except AuditkitError:
-        own = None
-    if own is not None and own.source != "pixels":
-        # A fine-tune's control is its base architecture's.
-        control = own.without_weights().canonical.removeprefix("random:")
-        wanted += [s for s in session.results
-                   if _canonical(s, parsed) == f"random:{control}"]
+    control = _control(session, spec)
+    if control is not None:
+        wanted += [s for s in session.results if _canonical(session, s) == control]
     return {ref: session.results[ref] for ref in dict.fromkeys(wanted)
             if ref != spec and ref in session.results}
+
+
+def _parsed(session: AuditSession, spec: str) -> EncoderSpec | None:
+    try:
+        return session.run.specs.get(spec) or parse_spec(spec)
+    except AuditkitError:
+        return None
+
+
+def _canonical(session: AuditSession, spec: str) -> str | None:
+    parsed = _parsed(session, spec)
+    return parsed.canonical if parsed is not None else None
+
+
+def _control(session: AuditSession, spec: str) -> str | None:
+    parsed = _parsed(session, spec)
+    control = parsed.control() if parsed is not None else None
+    return control.canonical if control is not None else None
 
 
 def write_reports(session: AuditSession) -> dict[str, Path]:

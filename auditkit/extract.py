@@ -16,23 +16,17 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 
 from auditkit.backends.base import Backend, Batch, Work
-from auditkit.backends.local import LocalBackend, default_workers
+from auditkit.backends.local import LocalBackend
 from auditkit.cache import EmbeddingCache, cache_key
 from auditkit.data.base import SourceImage
-from auditkit.device import pick_device
 from auditkit.encoders.base import Encoder
 from auditkit.transforms.base import Variant
 
-# ``default_workers`` and ``pick_device`` are re-exported for their old
-# importers (benchmarks/pipeline.py, auditkit/session.py) until those import
-# them from auditkit.backends.local and auditkit.device.
 __all__ = [
     "Embedder",
     "EmbeddingTable",
     "ExtractStats",
     "Extractor",
-    "default_workers",
-    "pick_device",
     "transform_seed",
 ]
 
@@ -145,16 +139,6 @@ class Extractor:
         self.memory: dict[str, np.ndarray] = {}
         self.stats = ExtractStats()
         self._fingerprint = encoder.fingerprint
-
-    # The local backend's settings, read by benchmarks/pipeline.py (other
-    # backends have neither): to go once it reads them from ``backend``.
-    @property
-    def batch_size(self) -> int:
-        return getattr(self.backend, "batch_size", None) or self.encoder.default_batch_size
-
-    @property
-    def num_workers(self) -> int:
-        return int(getattr(self.backend, "num_workers", 0))
 
     def key(self, image: SourceImage, variant: Variant) -> str:
         seed = transform_seed(self.seed, image.sha256) if variant.stochastic else None

@@ -23,9 +23,10 @@ from auditkit.data.base import ProbeSet
 from auditkit.encoders import LoadOptions, build_encoder
 from auditkit.encoders.base import Encoder
 from auditkit.encoders.torch_encoder import set_amp
-from auditkit.extract import Extractor, pick_device
+from auditkit.device import pick_device
+from auditkit.extract import Extractor
 from auditkit.memo import MeasurementMemo, measurement_key
-from auditkit.provenance import utc_now
+from auditkit.provenance import utc_timestamp
 from auditkit.registry import Audit
 from auditkit.results import AuditResult
 from auditkit.run_config import RunConfig
@@ -66,7 +67,7 @@ class AuditSession:
     """State of one audit run."""
 
     run: RunConfig
-    started: str = field(default_factory=utc_now)
+    started: str = field(default_factory=utc_timestamp)
     results: dict[str, list[AuditResult]] = field(default_factory=dict)
     #: Audits whose measurements were read back from disk, per encoder.
     reused: dict[str, list[str]] = field(default_factory=dict)

@@ -251,4 +251,3 @@ def test_default_backend_is_local_with_the_given_settings():
     ex = Extractor(CountingEncoder(), None, batch_size=None, num_workers=3, progress=True)
     assert isinstance(ex.backend, LocalBackend)
     assert (ex.backend.batch_size, ex.backend.num_workers, ex.backend.progress) == (8, 3, True)
-    assert (ex.batch_size, ex.num_workers) == (8, 3)

@@ -27,6 +27,9 @@ def test_wheel_carries_templates_stock_audits_and_entry_points(wheel):
     names = zipfile.ZipFile(wheel).namelist()
     assert "auditkit/templates/card.html.j2" in names
     assert any(n.startswith("auditkit/templates/partials/") for n in names)
+    for card in ("probe", "style", "camera", "retrieval"):
+        assert f"auditkit/templates/partials/cards/_{card}.html.j2" in names, card
+    assert "auditkit/report/render.py" in names
     assert "auditkit/stock_audits/test_jpeg_quality.py" in names
     entry = zipfile.ZipFile(wheel).read(
         next(n for n in names if n.endswith("entry_points.txt"))

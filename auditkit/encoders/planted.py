@@ -12,7 +12,7 @@
 * :class:`TracePlantedEncoder` does the same with five cheap statistics
   (image size and high-frequency energy per YCbCr channel) instead of the
   ``pixels`` features: fifty times cheaper, for studies that embed thousands
-  of images (:mod:`auditkit.calibration`).
+  of images (``benchmarks/calibration.py``).
 
 They are real :class:`Encoder` objects and go through the same extractor,
 cache and probe as any model.

@@ -45,7 +45,7 @@ from auditkit.data.builtin import BuiltinRecipe
 from auditkit.data.cameras import LEVELS, label_images
 from auditkit.errors import ConfigError, ProbeSetError
 from auditkit.registry import register_audit
-from auditkit.extract import Extractor
+from auditkit.extract import Embedder
 from auditkit.probes import ProbeScore, cross_val_predictions, score_predictions
 from auditkit.transforms.base import ORIGINAL, Variant
 from auditkit.transforms.camera import camera_variants
@@ -73,7 +73,7 @@ class _Rows:
 
 
 def measure(
-    extractor: Extractor,
+    extractor: Embedder,
     probe_set: ProbeSet,
     seed: int = 0,
     masked: bool = False,
@@ -85,7 +85,7 @@ def measure(
 
     Parameters
     ----------
-    extractor : Extractor
+    extractor: Embedder
     probe_set : ProbeSet
         Photos with camera labels (EXIF or manifest), or the built-in set,
         which is taken by the simulated cameras.
@@ -142,7 +142,7 @@ def _is_builtin(probe_set: ProbeSet) -> bool:
 
 
 def _simulated(
-    extractor: Extractor, images: Sequence[SourceImage], masked: bool, level: str
+    extractor: Embedder, images: Sequence[SourceImage], masked: bool, level: str
 ) -> _Rows:
     if level != "model":
         raise ConfigError(
@@ -177,7 +177,7 @@ def _simulated(
     )
 
 
-def _photographed(extractor: Extractor, probe_set: ProbeSet, masked: bool, level: str) -> _Rows:
+def _photographed(extractor: Embedder, probe_set: ProbeSet, masked: bool, level: str) -> _Rows:
     found = label_images(probe_set.images, level)
     missing = [{"path": path, "reason": reason} for path, reason in found.missing]
     if not found.labels:

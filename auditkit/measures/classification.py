@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from auditkit.data.base import ProbeSet
-from auditkit.extract import Extractor
+from auditkit.extract import Embedder
 from auditkit.probes import ProbeScore, probe_score
 from auditkit.thumbnails import variant_thumbnails
 from auditkit.transforms.base import Variant
@@ -87,7 +87,7 @@ def probe_details(score: ProbeScore, class_names: Mapping[str, str] | None = Non
 
 
 def measure_variants(
-    extractor: Extractor, probe_set: ProbeSet, variants: list[Variant], seed: int = 0
+    extractor: Embedder, probe_set: ProbeSet, variants: list[Variant], seed: int = 0
 ) -> dict[str, Measurement]:
     """Embed every source image under ``variants`` and probe which one was applied.
 

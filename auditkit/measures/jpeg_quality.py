@@ -10,7 +10,7 @@ from __future__ import annotations
 from auditkit.context import AuditContext
 from auditkit.measures.classification import measure_variants
 from auditkit.data.base import ProbeSet
-from auditkit.extract import Extractor
+from auditkit.extract import Embedder
 from auditkit.registry import register_audit
 from auditkit.transforms.quality import jpeg_grid
 from auditkit.verdicts import Measurement
@@ -18,7 +18,7 @@ from auditkit.verdicts import Measurement
 AUDIT = "jpeg_quality"
 
 
-def measure(extractor: Extractor, probe_set: ProbeSet, seed: int = 0) -> dict[str, Measurement]:
+def measure(extractor: Embedder, probe_set: ProbeSet, seed: int = 0) -> dict[str, Measurement]:
     """Embed every source image under the six JPEG settings and probe the setting.
 
     Examples

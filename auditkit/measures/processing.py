@@ -12,7 +12,7 @@ from functools import partial
 from auditkit.context import AuditContext
 from auditkit.measures.classification import measure_variants
 from auditkit.data.base import ProbeSet
-from auditkit.extract import Extractor
+from auditkit.extract import Embedder
 from auditkit.registry import register_audit
 from auditkit.transforms.base import Variant
 from auditkit.transforms.mask import masked
@@ -34,7 +34,7 @@ FAMILIES: dict[str, Callable[[], list[Variant]]] = {
 }
 
 
-def measure(audit: str, extractor: Extractor, probe_set: ProbeSet, seed: int = 0
+def measure(audit: str, extractor: Embedder, probe_set: ProbeSet, seed: int = 0
             ) -> dict[str, Measurement]:
     """Measure one processing audit by name (a key of :data:`FAMILIES`).
 

@@ -58,7 +58,7 @@ from auditkit.context import AuditContext
 from auditkit.data.base import ProbeSet
 from auditkit.errors import ProbeSetError
 from auditkit.registry import register_audit
-from auditkit.extract import Extractor
+from auditkit.extract import Embedder
 from auditkit.knn import (
     MAX_BLOCK_CELLS,
     K,
@@ -220,7 +220,7 @@ def family_outcomes(
     return out
 
 
-def _embed(extractor: Extractor, probe_set: ProbeSet, variants: list[Variant]
+def _embed(extractor: Embedder, probe_set: ProbeSet, variants: list[Variant]
            ) -> tuple[np.ndarray, np.ndarray]:
     """(P, n_images, dim) unit embeddings and which images have every variant."""
     images = probe_set.images
@@ -242,7 +242,7 @@ def _embed(extractor: Extractor, probe_set: ProbeSet, variants: list[Variant]
 
 
 def measure(
-    extractor: Extractor, probe_set: ProbeSet, seed: int = 0, k: int = K,
+    extractor: Embedder, probe_set: ProbeSet, seed: int = 0, k: int = K,
     query_fraction: float = QUERY_FRACTION, n_boot: int = N_BOOT,
 ) -> dict[str, Measurement]:
     """Retrieval shift (``delta``) and baseline k-NN accuracy (``accuracy``).

@@ -16,7 +16,7 @@ catalogue (:mod:`auditkit.transforms.catalogue`) was applied to an image:
     the details.
 
 Each source image gets ``per_image`` transformations, not all of them
-(:mod:`auditkit.audits.style_sampling`); all three audits request the same
+(:mod:`auditkit.measures.style_sampling`); all three audits request the same
 pairs, so the extractor embeds each pair once. Variants of one source image
 never straddle a train/test split.
 """
@@ -39,7 +39,7 @@ from auditkit.errors import ConfigError
 from auditkit.measures.classification import measure_probe, probe_details, score_measurements
 from auditkit.measures.style_sampling import DEFAULT_PER_IMAGE, embed_assigned
 from auditkit.registry import register_audit
-from auditkit.extract import EmbeddingTable, Extractor
+from auditkit.extract import Embedder, EmbeddingTable
 from auditkit.probes import LinearProbe, ProbeScore, score_predictions
 from auditkit.transforms.base import ORIGINAL, Variant
 from auditkit.transforms.catalogue import catalogue
@@ -149,7 +149,7 @@ def _variant_details(variants: Sequence[Variant], per_image: int, n_images: int)
 
 
 def measure_fine_grained(
-    extractor: Extractor,
+    extractor: Embedder,
     probe_set: ProbeSet,
     seed: int = 0,
     *,
@@ -212,7 +212,7 @@ def per_family(confusion: np.ndarray, class_ids: Sequence[str], family_of: Mappi
 
 
 def measure_generalisation(
-    extractor: Extractor,
+    extractor: Embedder,
     probe_set: ProbeSet,
     seed: int = 0,
     *,
@@ -320,7 +320,7 @@ def _summary(score: ProbeScore) -> dict[str, Any]:
 
 
 def measure_recognition(
-    extractor: Extractor,
+    extractor: Embedder,
     probe_set: ProbeSet,
     seed: int = 0,
     *,
@@ -393,7 +393,7 @@ def _skipped_pairs(probe_set: ProbeSet, variants: Sequence[Variant], per_image: 
 
 def measure(
     audit: str,
-    extractor: Extractor,
+    extractor: Embedder,
     probe_set: ProbeSet,
     seed: int = 0,
     options: StyleOptions | None = None,

@@ -16,7 +16,7 @@ import numpy as np
 
 from auditkit.data.base import ProbeSet, SourceImage
 from auditkit.errors import ConfigError, ProbeSetError
-from auditkit.extract import EmbeddingTable, Extractor
+from auditkit.extract import Embedder, EmbeddingTable
 from auditkit.transforms.base import Variant
 
 #: Transformations per source image.
@@ -78,7 +78,7 @@ def assign(
 
 
 def embed_assigned(
-    extractor: Extractor,
+    extractor: Embedder,
     probe_set: ProbeSet,
     variants: Sequence[Variant],
     per_image: int = DEFAULT_PER_IMAGE,

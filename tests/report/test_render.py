@@ -10,17 +10,10 @@ from typing import Any
 
 import pytest
 
-from auditkit import report, results
-from auditkit.report import (
-    confusion_cells,
-    fmt,
-    interval_bar,
-    render_card,
-    stock_templates,
-    threshold_text,
-    worst_finding,
-    write_card,
-)
+from auditkit import results
+from auditkit.report import render
+from auditkit.report.render import render_card, stock_templates, write_card
+from auditkit.report.views import COUNT_ORDER
 from auditkit.results import AuditResult, build_document
 
 SCRIPT = "<script>alert(1)</script>"
@@ -48,7 +41,7 @@ class Tags(HTMLParser):
 
     @property
     def ids(self) -> set[str]:
-        return {a["id"] for _, a in self.tags if a.get("id")}
+        return {i for _, a in self.tags if (i := a.get("id"))}
 
 
 def make_doc(
@@ -132,7 +125,8 @@ def test_summary_counts_one_case_per_verdict(html: str, verdict: str) -> None:
         pytest.param("deadbeef", id="provenance-git-commit"),
         pytest.param("unreadable", id="provenance-skipped-counts"),
         pytest.param("2.3.1", id="provenance-versions"),
-        pytest.param("(accuracy − chance) / (1 − chance)", id="how-to-read"),
+        pytest.param("(accuracy \N{MINUS SIGN} chance) / (1 \N{MINUS SIGN} chance)",
+                     id="how-to-read"),
     ],
 )
 def test_card_shows(html: str, fragment: str) -> None:
@@ -189,7 +183,7 @@ def test_card_with_no_audits_says_so() -> None:
     html = render_card(build_document({"spec": "pixels", "fingerprint": "f"}, {}, []))
     assert "No audits ran." in html
     assert '<table class="cases">' not in html
-    assert all(f'count-{v}"><span class="n">0</span>' in html for v in report.COUNT_ORDER)
+    assert all(f'count-{v}"><span class="n">0</span>' in html for v in COUNT_ORDER)
     assert "No provenance was recorded." in html
 
 
@@ -246,125 +240,30 @@ def test_stock_templates_fall_back_to_the_checkout(monkeypatch: pytest.MonkeyPat
     def unresolvable(package: str) -> Any:
         raise ModuleNotFoundError(f"No module named {package!r}")
 
-    monkeypatch.setattr(report.importlib.resources, "files", unresolvable)
+    monkeypatch.setattr(render.importlib.resources, "files", unresolvable)
     root = stock_templates()
-    assert root == Path(report.__file__).resolve().parent.parent / "reports" / "templates"
+    assert root == Path(render.__file__).resolve().parents[2] / "reports" / "templates"
 
 
 def test_stock_templates_load_from_a_zipped_package(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # An installed package need not be a directory on disk (zipapp, zip import).
-    checkout = Path(report.__file__).resolve().parent.parent / "reports" / "templates"
+    checkout = Path(render.__file__).resolve().parents[2] / "reports" / "templates"
     archive = tmp_path / "templates.zip"
     with zipfile.ZipFile(archive, "w") as zf:
         for path in checkout.rglob("*.j2"):
             zf.write(path, path.relative_to(checkout).as_posix())
     expected = render_card(make_doc())
-    monkeypatch.setattr(report.importlib.resources, "files", lambda _: zipfile.Path(archive))
+    monkeypatch.setattr(render.importlib.resources, "files", lambda _: zipfile.Path(archive))
     assert isinstance(stock_templates(), zipfile.Path)
     assert render_card(make_doc()) == expected
 
 
-@pytest.mark.parametrize(
-    ("x", "digits", "expected"),
-    [
-        pytest.param(None, 3, "–", id="none-is-a-dash"),
-        pytest.param(float("nan"), 3, "–", id="nan-is-a-dash"),
-        pytest.param(0.12345, 3, "0.123", id="float-rounded"),
-        pytest.param(0.5, 1, "0.5", id="digits"),
-        pytest.param(-0.0001, 3, "0.000", id="no-negative-zero"),
-        pytest.param(400, 3, "400", id="int-unchanged"),
-        pytest.param(True, 3, "yes", id="bool-as-word"),
-    ],
-)
-def test_fmt(x: Any, digits: int, expected: str) -> None:
-    assert fmt(x, digits) == expected
-
-
-@pytest.mark.parametrize(
-    ("threshold", "direction", "expected"),
-    [
-        pytest.param(0.1, "max", "≤ 0.100", id="max-is-at-most"),
-        pytest.param(0.8, "min", "≥ 0.800", id="min-is-at-least"),
-        pytest.param(None, "max", "–", id="no-threshold"),
-    ],
-)
-def test_threshold_text(threshold: float | None, direction: str, expected: str) -> None:
-    assert threshold_text(threshold, direction) == expected
-
-
-@pytest.mark.parametrize(
-    ("args", "kwargs", "expected"),
-    [
-        pytest.param((0.5, (0.4, 0.6), 0.25, 0.1), {"metric": "accuracy"},
-                     (50.0, 40.0, 60.0, 25.0, 10.0), id="accuracy-chance-at-chance"),
-        pytest.param((0.5, (0.4, 0.6), 0.25, 0.1), {"metric": "leakage"},
-                     (50.0, 40.0, 60.0, 0.0, 10.0), id="leakage-chance-at-zero"),
-        pytest.param((0.0, (-0.25, 0.25), 0.5, 0.5), {"metric": "leakage"},
-                     (20.0, 0.0, 40.0, 20.0, 60.0), id="negative-leakage-widens-scale"),
-        pytest.param((0.9, (0.8, 1.0), None, 0.1), {"scale": (0.0, 0.5)},
-                     (100.0, 100.0, 100.0, None, 20.0), id="explicit-scale-clamps"),
-        pytest.param((None, None, None, 0.1), {}, (None, None, None, None, 10.0),
-                     id="error-case-only-threshold"),
-    ],
-)
-def test_interval_bar(args: tuple, kwargs: dict[str, Any], expected: tuple) -> None:
-    g = interval_bar(*args, **kwargs)
-    assert (g.value_x, g.ci_x0, g.ci_x1, g.chance_x, g.threshold_x) == expected
-    assert g.ci_width == (0.0 if expected[1] is None else round(expected[2] - expected[1], 2))
-
-
-@pytest.mark.parametrize(
-    ("matrix", "shares"),
-    [
-        pytest.param([[3, 1], [1, 3]], [[0.75, 0.25], [0.25, 0.75]], id="row-normalised"),
-        pytest.param([[2, 2], [0, 0]], [[0.5, 0.5], [0.0, 0.0]], id="empty-row-stays-blank"),
-    ],
-)
-def test_confusion_cells(matrix: list[list[int]], shares: list[list[float]]) -> None:
-    view = confusion_cells(["a", "b"], matrix)
-    assert [[c.share for c in row.cells] for row in view.rows] == shares
-    assert [c.diagonal for c in view.rows[0].cells] == [True, False]
-    # Equal shares get equal colours, darker for larger shares.
-    assert (view.rows[0].cells[0].background == view.rows[1].cells[1].background) == (
-        shares[0][0] == shares[1][1]
-    )
-
-
-def test_confusion_cells_rejects_a_shape_mismatch() -> None:
-    with pytest.raises(ValueError, match="do not match 3 classes"):
-        confusion_cells(["a", "b", "c"], [[1, 2], [3, 4]])
-
-
-def case(verdict: str, value: float | None) -> dict[str, Any]:
-    return {"verdict": verdict, "value": value}
-
-
-@pytest.mark.parametrize(
-    ("audits", "expected"),
-    [
-        pytest.param([case("pass", 0.9), case("fail", 0.2)], case("fail", 0.2),
-                     id="fail-beats-a-larger-pass"),
-        pytest.param([case("fail", 0.9), case("error", None)], case("error", None),
-                     id="error-beats-fail"),
-        pytest.param([case("pass", 0.1), case("inconclusive", 0.0)], case("inconclusive", 0.0),
-                     id="inconclusive-beats-pass"),
-        pytest.param([case("fail", 0.3), case("fail", 0.7)], case("fail", 0.7),
-                     id="same-verdict-larger-value"),
-        pytest.param([case("fail", None), case("fail", 0.1)], case("fail", 0.1),
-                     id="missing-value-ranks-last"),
-        pytest.param([], None, id="no-audits"),
-    ],
-)
-def test_worst_finding(audits: list[dict[str, Any]], expected: dict[str, Any] | None) -> None:
-    assert worst_finding(audits) == expected
-
-
-
 def test_card_shows_reference_rows_baseline_and_valid_thumbnails_only() -> None:
-    from auditkit.thumbnails import png_data_uri
     from PIL import Image
+
+    from auditkit.thumbnails import png_data_uri
 
     good = png_data_uri(Image.new("RGB", (4, 4), "blue"))
     details = {
@@ -386,3 +285,53 @@ def test_card_shows_reference_rows_baseline_and_valid_thumbnails_only() -> None:
     assert html.count("<img ") == 1 and good in html and "javascript:" not in html
     assert "regression" in html and "change +0.300" in html
     assert "Balanced accuracy per class" in html and "JPEG 95 4:4:4" in html
+
+
+STYLE_DETAILS = {"per_family": {"blur": 0.8, "colour": 0.3}, "n_classes": 2}
+
+
+def style_doc(audit: str, card: str | None) -> dict[str, Any]:
+    """One style-shaped measurement under ``audit``; ``card=None`` writes no card key."""
+    result = AuditResult(audit, "max_leakage=0.2", "leakage", 0.4, (0.3, 0.5), 0.5, 0.2, "max",
+                         "fail", 120, dict(STYLE_DETAILS))
+    doc = build_document({"spec": "timm:resnet18", "fingerprint": "f"}, {}, [result])
+    for entry in doc["audits"]:
+        if card is None:
+            entry.pop("card", None)  # a document written before entries named their card
+        else:
+            entry["card"] = card
+    return doc
+
+
+def test_an_unknown_audit_renders_the_card_it_names() -> None:
+    html = render_card(style_doc("my_toy_audit", "style"))
+    assert "Accuracy per transformation family" in html
+    assert "<dt>per_family</dt>" not in html  # the style partial draws it, not the generic list
+
+
+def test_the_card_key_beats_the_audit_name() -> None:
+    html = render_card(style_doc("style_texture", "probe"))
+    assert "Accuracy per transformation family" not in html
+    assert "<dt>per_family</dt>" in html
+
+
+def test_a_legacy_document_renders_the_style_partial_for_a_style_audit() -> None:
+    doc = style_doc("style_texture", None)
+    assert all("card" not in entry for entry in doc["audits"])
+    html = render_card(doc)
+    assert "Accuracy per transformation family" in html
+    assert "<dt>per_family</dt>" not in html
+
+
+def test_a_card_without_a_partial_shows_the_probe_view() -> None:
+    html = render_card(style_doc("my_toy_audit", "nothing_draws_this"))
+    assert "Accuracy per transformation family" not in html
+    assert "<dt>per_family</dt>" in html and "Verdict summary" in html
+
+
+def test_an_override_can_add_a_card_partial(tmp_path: Path) -> None:
+    (tmp_path / "partials" / "cards").mkdir(parents=True)
+    (tmp_path / "partials" / "cards" / "_toy.html.j2").write_text(
+        "<p>TOY CARD {{ group.audit }}</p>\n", encoding="utf-8")
+    html = render_card(style_doc("my_toy_audit", "toy"), template_dir=tmp_path)
+    assert "TOY CARD my_toy_audit" in html

@@ -1,6 +1,6 @@
 """Calibration: the fast version of the reliability study, and its statistics.
 
-The slow study (``python -m auditkit.calibration --seeds 100``) is in the
+The slow study (``python benchmarks/calibration.py --seeds 100``) is in the
 README; here ten seeds at small sizes check the same claims: a null encoder
 rarely fails a ``max`` threshold, a planted effect well above the threshold
 almost always does.
@@ -14,9 +14,7 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 import torch
-from scipy import stats
-
-from auditkit.calibration import (
+from calibration import (
     Tally,
     bayes_leakage,
     clopper_pearson,
@@ -27,7 +25,9 @@ from auditkit.calibration import (
     planted_retrieval_study,
     separation_for_leakage,
 )
-from auditkit.audits.classification import measure_probe
+from scipy import stats
+
+from auditkit.measures.classification import measure_probe
 from auditkit.verdicts import Measurement, Threshold
 
 SEEDS = range(10)
@@ -128,3 +128,6 @@ def test_command_writes_the_table_and_json(tmp_path, capsys):
     assert [r["case"] for r in report["results"]] == ["max_leakage=0.1", "max_leakage=0.5"]
     assert report["results"][0]["truth"] == 0.3
     assert "planted_probe" in capsys.readouterr().out
+    assert report["command"].startswith("python benchmarks/calibration.py --seeds 1 ")
+    assert report["machine"]["cpus"] >= 1 and set(report["machine"]) == {
+        "cpus", "platform", "python"}

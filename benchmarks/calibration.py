@@ -13,7 +13,7 @@ known, and counts the verdicts of every threshold of the stock configuration:
     Synthetic embeddings shaped like a probe audit's (each source image one
     group with a row per class, a large content component shared by the
     group) plus a class signal whose population leakage is exact (see
-    :func:`bayes_leakage`), through :func:`~auditkit.audits.classification.measure_probe`.
+    :func:`bayes_leakage`), through :func:`~auditkit.measures.classification.measure_probe`.
 ``planted_retrieval_shift``
     :class:`~auditkit.encoders.planted.TracePlantedEncoder` (content plus
     processing statistics at a fixed strength) through the retrieval audit;
@@ -23,16 +23,17 @@ Each (kind, threshold) gets a fail rate with a Clopper-Pearson 95 % interval:
 a false-fail rate where the truth is at or below the threshold, a detection
 rate where it is above. The study is slow; the command reproduces it::
 
-    python -m auditkit.calibration --seeds 100 --json calibration.json
+    python benchmarks/calibration.py --seeds 100 --json calibration.json
+
+It is a study of the package, not part of it: it lives beside the other
+benchmarks and runs from a checkout.
 """
 
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import os
-import platform
 import sys
 import time
 from collections import Counter
@@ -47,24 +48,20 @@ from typing import Any
 import numpy as np
 from scipy import integrate, optimize, stats
 
-from auditkit.audits import jpeg_quality, processing, retrieval_shift
-from auditkit.audits.classification import measure_probe
-from auditkit.config import DEFAULTS
+from auditkit.context import AuditContext
 from auditkit.data import builtin_probe_set
 from auditkit.encoders.planted import NoiseEncoder, TracePlantedEncoder
 from auditkit.errors import AuditkitError
-from auditkit.extract import Extractor
-from auditkit.transforms.quality import jpeg_grid
+from auditkit.extract import EmbeddingTable, Extractor
+from auditkit.measures import retrieval_shift
+from auditkit.measures.classification import measure_probe
+from auditkit.provenance import interpreter, utc_timestamp
+from auditkit.registry import Audit, all_audits, get_audit
 from auditkit.verdicts import Measurement, Threshold, thresholds_from_config
 
-#: Null kinds -> (audit whose stock thresholds judge it, its measurement).
-NULL_KINDS: dict[str, tuple[str, Callable[[Extractor, Any, int], dict[str, Measurement]]]] = {
-    "null_jpeg_quality": ("jpeg_quality", jpeg_quality.measure),
-    "null_processing_resizing": (
-        "processing_resizing",
-        lambda ex, ps, seed: processing.measure("processing_resizing", ex, ps, seed=seed),
-    ),
-    "null_retrieval_shift": ("retrieval_shift", retrieval_shift.measure),
+#: Null kinds -> the audit they run: every audit whose registry record asks for calibration.
+NULL_KINDS: dict[str, Audit] = {
+    a.null_kind: a for a in all_audits() if a.null_kind is not None
 }
 KINDS = (*NULL_KINDS, "planted_probe", "planted_retrieval_shift")
 #: Population leakages planted in the probe study: a grouped null, one near
@@ -126,7 +123,7 @@ class Tally:
 
     @property
     def rate_name(self) -> str:
-        """``detection`` where a fail is right (truth above a max threshold), else ``false-fail``."""
+        """``detection`` where a fail is right (truth above a max threshold), else false-fail."""
         return "detection" if self.truth > self.threshold.value else "false-fail"
 
     @property
@@ -152,7 +149,8 @@ class Tally:
 
 def stock_thresholds(audit: str) -> list[Threshold]:
     """The thresholds the stock configuration gives ``audit``."""
-    return thresholds_from_config(audit, DEFAULTS["thresholds"][audit])
+    stock = get_audit(audit).thresholds
+    return thresholds_from_config(audit, {kind: list(values) for kind, values in stock.items()})
 
 
 def _log(progress: bool, message: str) -> None:
@@ -181,36 +179,40 @@ def null_study(kinds: Sequence[str], seeds: Iterable[int], n_images: int = 120,
     if unknown:
         raise ValueError(f"got null kinds {unknown!r}, expected some of {list(NULL_KINDS)}")
     tallies = {kind: [Tally(kind, t, 0.0, "null encoder: features independent of the label")
-                      for t in stock_thresholds(NULL_KINDS[kind][0])] for kind in kinds}
-    variants = {v.key: v for v in _null_variants(kinds)}
-    embed_s = 0.0
+                      for t in stock_thresholds(NULL_KINDS[kind].name)] for kind in kinds}
+    timer = _TimedEmbedder()
     for i, seed in enumerate(seeds):
         probe_set = builtin_probe_set(seed=seed, max_images=n_images)
-        extractor = Extractor(NoiseEncoder(seed=seed), cache=None)
-        start = time.perf_counter()
-        extractor.embed(probe_set.images, list(variants.values()))
-        embed_s += time.perf_counter() - start
+        timer.inner = Extractor(NoiseEncoder(seed=seed), cache=None)
         for kind in kinds:
-            _measure_into(tallies[kind], partial(NULL_KINDS[kind][1], extractor, probe_set, seed))
+            audit = NULL_KINDS[kind]
+            ctx = AuditContext.of(audit.name, timer, probe_set, seed=seed)
+            _measure_into(tallies[kind], partial(audit.measure, ctx), timer)
         _log(progress, f"[null] seed {seed} done ({i + 1} seeds)")
-    return [t for kind in kinds for t in tallies[kind]], embed_s
+    return [t for kind in kinds for t in tallies[kind]], timer.seconds
 
 
-def _null_variants(kinds: Sequence[str]) -> list[Any]:
-    out = []
-    for kind in kinds:
-        audit = NULL_KINDS[kind][0]
-        if audit == "jpeg_quality":
-            out += jpeg_grid()
-        elif audit in processing.FAMILIES:
-            out += processing.FAMILIES[audit]()
-        else:
-            out += [v for make in retrieval_shift.FAMILIES.values() for v in make()]
-    return out
+class _TimedEmbedder:
+    """An embedder that counts the seconds spent embedding, so that each
+    tally's time is its measurement's alone (the kinds of one seed share the
+    extractor's memory, as the audits of one run share the cache)."""
+
+    def __init__(self) -> None:
+        self.inner: Extractor | None = None
+        self.seconds = 0.0
+
+    def embed(self, images: Sequence[Any], variants: Sequence[Any]) -> EmbeddingTable:
+        assert self.inner is not None
+        start = time.perf_counter()
+        try:
+            return self.inner.embed(images, variants)
+        finally:
+            self.seconds += time.perf_counter() - start
 
 
-def _measure_into(tallies: list[Tally], measure: Callable[[], dict[str, Measurement]]) -> None:
-    start = time.perf_counter()
+def _measure_into(tallies: list[Tally], measure: Callable[[], dict[str, Measurement]],
+                  timer: _TimedEmbedder | None = None) -> None:
+    start, embedding = time.perf_counter(), (timer.seconds if timer else 0.0)
     try:
         ms = measure()
     except AuditkitError as exc:
@@ -219,7 +221,7 @@ def _measure_into(tallies: list[Tally], measure: Callable[[], dict[str, Measurem
     else:
         for t in tallies:
             t.add(ms[t.threshold.metric])
-    elapsed = time.perf_counter() - start
+    elapsed = time.perf_counter() - start - ((timer.seconds if timer else 0.0) - embedding)
     for t in tallies:
         t.wall_s += elapsed
 
@@ -308,7 +310,8 @@ def planted_probe_study(leakages: Sequence[float], seeds: Iterable[int], n_group
     for leakage in leakages:
         note = (f"planted: population leakage {leakage:g} ({PLANTED_CLASSES} classes, "
                 f"{PLANTED_DIM} dims, content x{PLANTED_CONTENT:g})")
-        tallies = [Tally("planted_probe", t, leakage, note) for t in stock_thresholds("jpeg_quality")]
+        tallies = [Tally("planted_probe", t, leakage, note)
+                   for t in stock_thresholds("jpeg_quality")]
         for seed in seeds:
             X, y, g = planted_embeddings(n_groups, leakage, seed=seed)
             _measure_into(tallies, partial(measure_probe, X, y, g, seed=seed))
@@ -353,7 +356,10 @@ def run_group(group: str, seeds: int, images: int, kinds: Sequence[str], threads
               progress: bool, leakages: Sequence[float] = PLANTED_LEAKAGES,
               strengths: Sequence[float] = PLANTED_STRENGTHS, large_groups: int = 1000
               ) -> dict[str, Any]:
-    """One independent part of the study (``null``, ``planted_probe``, ``planted_retrieval_shift``)."""
+    """One independent part of the study.
+
+    ``group`` is ``null``, ``planted_probe`` or ``planted_retrieval_shift``.
+    """
     if threads:
         import torch
 
@@ -399,7 +405,7 @@ def _groups(kinds: Sequence[str]) -> dict[str, list[str]]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m auditkit.calibration",
+        prog="python benchmarks/calibration.py",
         description="Count verdicts of null and planted encoders over many seeds.",
     )
     parser.add_argument("--seeds", type=int, default=100, help="seeds per case (0..N-1)")
@@ -423,11 +429,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                      f"{args.seeds}, {args.images}, {args.jobs}")
     kinds = args.only or list(KINDS)
     report: dict[str, Any] = {
-        "command": "python -m auditkit.calibration " + " ".join(sys.argv[1:] if argv is None
-                                                                else argv),
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
-                    "python": platform.python_version()},
+        "command": "python benchmarks/calibration.py " + " ".join(sys.argv[1:] if argv is None
+                                                                  else argv),
+        "date": utc_timestamp(),
+        "machine": {"cpus": os.cpu_count(), **interpreter()},
         "seeds": args.seeds, "images": args.images, "results": [],
     }
     start = time.perf_counter()

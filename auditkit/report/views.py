@@ -1,93 +1,40 @@
-"""Render the HTML audit card from a ``results.json`` document.
+"""What the card shows, computed in Python so the templates only lay it out.
 
-This is the only module that renders templates. The card is one
-self-contained HTML page (inline CSS and SVG, no scripts, no external
-resources) built from ``reports/templates/card.html.j2`` and its partials.
-The numbers-to-geometry work (interval bars, heat-map colours, the worst
-finding) happens here in Python so the templates only lay things out.
+Pure functions from ``results.json`` values to what a template draws: number
+formatting, interval-bar and score-bar geometry, confusion heat-map colours,
+the worst finding, audit cases grouped by measurement, and the retrieval
+table. Nothing here reads a file or renders a template.
 """
 
 from __future__ import annotations
 
-import importlib.resources
 import math
-import os
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import Any, NamedTuple
 
-from jinja2 import BaseLoader, ChoiceLoader, Environment, FileSystemLoader, FunctionLoader
-from jinja2 import StrictUndefined, select_autoescape
-
-from auditkit.results import write_text_atomic
+from auditkit.report.families import DEFAULT_CARD, card_of
 from auditkit.thumbnails import is_png_data_uri
 
-if TYPE_CHECKING:
-    from importlib.resources.abc import Traversable
-
-CARD_TEMPLATE = "card.html.j2"
-INDEX_TEMPLATE = "index.html.j2"
-STOCK_TEMPLATES_PACKAGE = "auditkit.templates"
-
+#: What the card shows for a missing or non-finite value (an en dash).
+DASH = "\N{EN DASH}"
 #: Verdicts from most to least severe: the order "worst finding" uses.
 SEVERITY = ("error", "fail", "inconclusive", "pass")
 #: The order the summary shows the counts in.
 COUNT_ORDER = ("pass", "fail", "inconclusive", "error")
 
 
-def stock_templates() -> Traversable:
-    """Locate the stock card templates.
-
-    An installed wheel ships them as package ``auditkit.templates``; a source
-    checkout that was never installed has no such package, so fall back to
-    ``reports/templates`` next to the ``auditkit`` directory.
-
-    Examples
-    --------
-    >>> stock_templates().joinpath("card.html.j2").is_file()
-    True
-    """
-    try:
-        root = importlib.resources.files(STOCK_TEMPLATES_PACKAGE)
-        if root.joinpath(CARD_TEMPLATE).is_file():
-            return root
-    except (ImportError, TypeError, OSError):
-        pass
-    checkout = Path(__file__).resolve().parent.parent / "reports" / "templates"
-    if not (checkout / CARD_TEMPLATE).is_file():
-        raise FileNotFoundError(
-            f"stock card templates not found: package {STOCK_TEMPLATES_PACKAGE!r} does not "
-            f"resolve and {str(checkout)!r} has no {CARD_TEMPLATE}; reinstall auditkit"
-        )
-    return checkout
-
-
-def _loader(root: Traversable) -> BaseLoader:
-    if isinstance(root, Path):
-        return FileSystemLoader(root)
-
-    # A zipped or namespace package is a Traversable but not a directory on disk.
-    def load(name: str) -> str | None:
-        node = root
-        for part in name.split("/"):
-            node = node.joinpath(part)
-        return node.read_text(encoding="utf-8") if node.is_file() else None
-
-    return FunctionLoader(load)
-
-
 def fmt(x: Any, digits: int = 3) -> str:
-    """Format a number for the card; ``None`` and non-finite values give "–".
+    """Format a number for the card; ``None`` and non-finite values give :data:`DASH`.
 
     Examples
     --------
     >>> fmt(0.12345), fmt(None), fmt(7), fmt(0.5, 1)
-    ('0.123', '–', '7', '0.5')
+    ('0.123', '\u2013', '7', '0.5')
     """
     if x is None or (isinstance(x, float) and not math.isfinite(x)):
-        return "–"
+        return DASH
     if isinstance(x, bool):
         return "yes" if x else "no"
     if isinstance(x, int):
@@ -102,13 +49,13 @@ def fmt(x: Any, digits: int = 3) -> str:
 def threshold_text(threshold: float | None, direction: str, digits: int = 3) -> str:
     """The threshold with its direction, e.g. ``threshold_text(0.1, "max") == "≤ 0.100"``."""
     if threshold is None:
-        return "–"
+        return DASH
     return f"{'≤' if direction == 'max' else '≥'} {fmt(threshold, digits)}"
 
 
 def shorten(text: Any, keep: int = 12) -> str:
     """A long hash cut to ``keep`` characters plus "…" (the card keeps it whole in a title)."""
-    text = "–" if text is None else str(text)
+    text = DASH if text is None else str(text)
     return text if len(text) <= keep + 1 else text[:keep] + "…"
 
 
@@ -172,8 +119,8 @@ def interval_bar(
 
     ci_x = (x(ci[0]), x(ci[1])) if ci is not None and len(ci) == 2 else (None, None)
     label = (
-        f"value {fmt(value)}; interval {fmt(ci[0]) if ci else '–'} to "
-        f"{fmt(ci[1]) if ci else '–'}; chance {fmt(chance_at)}; threshold {fmt(threshold)}; "
+        f"value {fmt(value)}; interval {fmt(ci[0]) if ci else DASH} to "
+        f"{fmt(ci[1]) if ci else DASH}; chance {fmt(chance_at)}; threshold {fmt(threshold)}; "
         f"scale {fmt(lo, 2)} to {fmt(hi, 2)}"
     )
     return BarGeometry(lo, hi, x(value), ci_x[0], ci_x[1], x(chance_at), x(threshold), label)
@@ -181,7 +128,8 @@ def interval_bar(
 
 class HeatCell(NamedTuple):
     predicted: str
-    count: float
+    # Shadows tuple.count on purpose: the templates read ``cell.count``.
+    count: float  # type: ignore[assignment]
     share: float  # of the row: rows are true classes
     background: str
     foreground: str
@@ -202,7 +150,7 @@ class ConfusionView(NamedTuple):
 def _heat(share: float) -> tuple[str, str]:
     # White to dark blue; light text once the cell is dark enough to need it.
     lo, hi = (247, 251, 255), (8, 48, 107)
-    rgb = [round(a + (b - a) * share) for a, b in zip(lo, hi)]
+    rgb = [round(a + (b - a) * share) for a, b in zip(lo, hi, strict=True)]
     return f"rgb({rgb[0]},{rgb[1]},{rgb[2]})", ("#fff" if share > 0.5 else "#111")
 
 
@@ -221,9 +169,9 @@ def confusion_cells(classes: Sequence[Any], matrix: Sequence[Sequence[float]]) -
         shape = [len(row) for row in matrix]
         raise ValueError(f"confusion matrix row lengths {shape!r} do not match {k} classes")
     rows = []
-    for i, (label, row) in enumerate(zip(names, matrix)):
+    for i, (label, row) in enumerate(zip(names, matrix, strict=True)):
         counts = [float(c) if c is not None else 0.0 for c in row]
-        total = sum(counts)
+        total = sum(counts, 0.0)
         cells = []
         for j, count in enumerate(counts):
             share = count / total if total > 0 else 0.0
@@ -274,45 +222,17 @@ def worst_sentence(audits: Sequence[Mapping[str, Any]]) -> str:
     return f"Worst finding: {name} is inconclusive with {measured} against {limit}{why}"
 
 
-#: Detail keys each family partial draws itself (the generic list leaves them out).
-FAMILY_KEYS: dict[str, list[str]] = {
-    "probe": [],
-    "style": ["per_family", "family_accuracy"],
-    "camera": ["simulated", "note", "cameras", "class_counts", "dropped_classes"],
-    "retrieval": ["settings", "families", "pairs", "delta", "delta_ci", "mean_abs_delta",
-                  "mean_abs_delta_note", "definition", "classes", "queries_per_class",
-                  "database_per_class"],
-}
-
-#: Audit name prefix -> the partial (``partials/audits/_NAME.html.j2``) showing its details.
-FAMILY_PARTIALS = {"retrieval": "retrieval", "style": "style", "camera": "camera"}
-
-
-def audit_family(audit: str) -> str:
-    """Which family partial shows ``audit`` (``probe`` unless a prefix says otherwise).
-
-    Examples
-    --------
-    >>> audit_family("retrieval_shift"), audit_family("camera_model_masked"), audit_family("x")
-    ('retrieval', 'camera', 'probe')
-    """
-    prefix = audit.split("_", 1)[0]
-    return FAMILY_PARTIALS.get(prefix, "probe")
-
-
 @dataclass
 class AuditGroup:
     """The cases of one audit: they share one measurement, hence one confusion matrix."""
 
     audit: str
     anchor: str
+    #: The card partial showing the shared details (that of the audit's first case).
+    card: str = DEFAULT_CARD
     cases: list[Mapping[str, Any]] = field(default_factory=list)
     confusion: ConfusionView | None = None
     confusion_problem: str | None = None
-
-    @property
-    def family(self) -> str:
-        return audit_family(self.audit)
 
     @property
     def details(self) -> Mapping[str, Any]:
@@ -359,7 +279,7 @@ def group_cases(audits: Sequence[Mapping[str, Any]]) -> list[AuditGroup]:
         name = str(case["audit"])
         if name not in groups:
             slug = re.sub(r"[^A-Za-z0-9_-]+", "-", name).strip("-").lower() or "audit"
-            groups[name] = AuditGroup(name, f"audit-{len(groups) + 1}-{slug}")
+            groups[name] = AuditGroup(name, f"audit-{len(groups) + 1}-{slug}", card_of(case))
         group = groups[name]
         group.cases.append(case)
         details = case.get("details") or {}
@@ -407,7 +327,9 @@ def thumbnail_items(details: Mapping[str, Any]) -> list[tuple[str, str]]:
     return [(labels.get(str(k), str(k)), uri) for k, uri in thumbs.items() if is_png_data_uri(uri)]
 
 
-def score_bars(scores: Any, chance: float | None = None) -> list[tuple[str, float | None, BarGeometry]]:
+def score_bars(
+    scores: Any, chance: float | None = None
+) -> list[tuple[str, float | None, BarGeometry]]:
     """Bars for ``{name: accuracy}`` (per class, per family), on [0, 1] with chance marked."""
     if not isinstance(scores, Mapping):
         return []
@@ -421,7 +343,9 @@ def retrieval_view(details: Mapping[str, Any]) -> dict[str, Any]:
     Each cell is ``(value, ci)`` of the balanced k-NN accuracy of that setting
     in that family; ``pairs`` lists every ordered pair with its delta.
     """
-    families = details.get("families") if isinstance(details.get("families"), Mapping) else {}
+    families: Mapping[str, Any] = (
+        details["families"] if isinstance(details.get("families"), Mapping) else {}
+    )
     settings = list((details.get("settings") or {}).keys()) if isinstance(
         details.get("settings"), Mapping) else []
     rows = []
@@ -438,115 +362,3 @@ def retrieval_view(details: Mapping[str, Any]) -> dict[str, Any]:
     return {"families": list(families), "rows": rows, "deltas": deltas, "pairs": pairs}
 
 
-def make_environment(template_dir: Path | None = None) -> Environment:
-    """The Jinja environment: templates in ``template_dir`` (if any) first, then the stock ones."""
-    loader = _loader(stock_templates())
-    if template_dir is not None:
-        template_dir = Path(template_dir)
-        # A mistyped override directory would otherwise silently give the stock card.
-        if not template_dir.is_dir():
-            raise FileNotFoundError(f"template directory {str(template_dir)!r} does not exist")
-        loader = ChoiceLoader([FileSystemLoader(template_dir), loader])
-    # Escape everything, whatever the file name: every value on the card is data.
-    autoescape = select_autoescape(("html", "htm", "xml", "j2"), default_for_string=True,
-                                   default=True)
-    env = Environment(
-        loader=loader, autoescape=autoescape, undefined=StrictUndefined,
-        trim_blocks=True, lstrip_blocks=True,
-    )
-    env.filters.update(fmt=fmt, short=shorten, threshold=threshold_text)
-    env.globals.update(
-        interval_bar=interval_bar, COUNT_ORDER=COUNT_ORDER, split_details=split_details,
-        reference_rows=reference_rows, thumbnail_items=thumbnail_items, score_bars=score_bars,
-        family_keys=FAMILY_KEYS, retrieval_view=retrieval_view,
-    )
-    return env
-
-
-def render_card(doc: Mapping[str, Any], template_dir: Path | None = None) -> str:
-    """Render the HTML card for one ``results.json`` document.
-
-    Examples
-    --------
-    >>> from auditkit.results import build_document
-    >>> html = render_card(build_document({"spec": "pixels", "fingerprint": "f"}, {}, []))
-    >>> "No audits ran." in html
-    True
-    """
-    audits = list(doc.get("audits") or [])
-    counts = {v: sum(1 for a in audits if a["verdict"] == v) for v in COUNT_ORDER}
-    context = {
-        "doc": doc,
-        "encoder": dict(doc.get("encoder") or {}),
-        "provenance": dict(doc.get("provenance") or {}),
-        "audits": audits,
-        "groups": group_cases(audits),
-        "counts": counts,
-        "overall": min((a["verdict"] for a in audits), key=SEVERITY.index, default=None),
-        "worst_sentence": worst_sentence(audits),
-    }
-    return make_environment(template_dir).get_template(CARD_TEMPLATE).render(context)
-
-
-def write_card(doc: Mapping[str, Any], out_dir: Path, template_dir: Path | None = None) -> Path:
-    """Render the card and write ``out_dir/card.html`` atomically; return its path.
-
-    Examples
-    --------
-    >>> import tempfile
-    >>> from auditkit.results import build_document
-    >>> doc = build_document({"spec": "pixels", "fingerprint": "f"}, {}, [])
-    >>> write_card(doc, Path(tempfile.mkdtemp())).name
-    'card.html'
-    """
-    html = render_card(doc, template_dir)  # render first: a template error leaves no file
-    path = Path(out_dir) / "card.html"
-    write_text_atomic(path, html)
-    return path
-
-
-def _anchor_of(audit: str, groups: Sequence[AuditGroup]) -> str:
-    return next((g.anchor for g in groups if g.audit == audit), "")
-
-
-def render_index(entries: Sequence[tuple[Mapping[str, Any], str]],
-                 template_dir: Path | None = None) -> str:
-    """The run index for ``(results document, link to its card)`` pairs.
-
-    Examples
-    --------
-    >>> from auditkit.results import build_document
-    >>> doc = build_document({"spec": "pixels", "fingerprint": "f"}, {}, [])
-    >>> "pixels/card.html" in render_index([(doc, "pixels/card.html")])
-    True
-    """
-    columns: dict[tuple[str, str], dict[str, Any]] = {}
-    rows = []
-    for doc, href in entries:
-        audits = list(doc.get("audits") or [])
-        groups = group_cases(audits)
-        cells = {}
-        for case in audits:
-            key = (str(case["audit"]), str(case["case"]))
-            columns.setdefault(key, {"key": key, "audit": key[0], "case": key[1]})
-            cells[key] = {**case, "anchor": _anchor_of(key[0], groups)}
-        encoder = dict(doc.get("encoder") or {})
-        rows.append({
-            "spec": encoder.get("spec") or "unknown encoder",
-            "reference": bool(encoder.get("reference")),
-            "href": href,
-            "counts": {v: sum(1 for a in audits if a["verdict"] == v) for v in COUNT_ORDER},
-            "cells": cells,
-        })
-    context = {"rows": rows, "columns": list(columns.values())}
-    return make_environment(template_dir).get_template(INDEX_TEMPLATE).render(context)
-
-
-def write_index(out_dir: Path, entries: Sequence[tuple[Mapping[str, Any], Path]],
-                template_dir: Path | None = None) -> Path:
-    """Write ``out_dir/index.html`` linking each card relative to ``out_dir``."""
-    out_dir = Path(out_dir)
-    links = [(doc, Path(os.path.relpath(card, out_dir)).as_posix()) for doc, card in entries]
-    path = out_dir / "index.html"
-    write_text_atomic(path, render_index(links, template_dir))
-    return path
