@@ -15,6 +15,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
+from auditkit import seeds
 from auditkit.backends.base import Backend, Batch, Work
 from auditkit.backends.local import LocalBackend
 from auditkit.cache import EmbeddingCache, cache_key
@@ -27,7 +28,6 @@ __all__ = [
     "EmbeddingTable",
     "ExtractStats",
     "Extractor",
-    "transform_seed",
 ]
 
 log = logging.getLogger("auditkit")
@@ -79,11 +79,6 @@ class ExtractStats:
     computed: int = 0
     batches: int = 0
     failed: list[tuple[str, str]] = field(default_factory=list)
-
-
-def transform_seed(base_seed: int, image_sha256: str) -> int:
-    """Per-image seed: random variants differ across images, repeat across runs."""
-    return (int(image_sha256[:8], 16) ^ base_seed) & 0x7FFFFFFF
 
 
 class Extractor:
@@ -141,7 +136,7 @@ class Extractor:
         self._fingerprint = encoder.fingerprint
 
     def key(self, image: SourceImage, variant: Variant) -> str:
-        seed = transform_seed(self.seed, image.sha256) if variant.stochastic else None
+        seed = seeds.image_seed(self.seed, image.sha256) if variant.stochastic else None
         return cache_key(self._fingerprint, image.sha256, variant.key, self.encoder.dtype, seed)
 
     def embed(self, images: Sequence[SourceImage], variants: Sequence[Variant]) -> EmbeddingTable:
@@ -162,7 +157,7 @@ class Extractor:
                 else:
                     missing.append((key, variant))
             if missing:
-                todo.append(Work(image, tuple(missing), transform_seed(self.seed, image.sha256)))
+                todo.append(Work(image, tuple(missing), seeds.image_seed(self.seed, image.sha256)))
         if todo:
             self._compute(todo)
         return self._table(images, variants, keys)

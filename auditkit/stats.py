@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from typing import SupportsFloat
 
 import numpy as np
+
+from auditkit import seeds
 from scipy.stats import norm
 
 #: Two-sided 95 % intervals; detectable effects at 80 % power.
@@ -172,7 +174,7 @@ def bootstrap_weights(n_groups: int, n_boot: int, seed: int) -> np.ndarray:
     >>> w.shape, w.sum(axis=1).tolist()
     ((3, 4), [4, 4, 4])
     """
-    rng = np.random.default_rng(seed)
+    rng = seeds.rng(seed)
     return rng.multinomial(n_groups, np.full(n_groups, 1 / n_groups), n_boot)
 
 

@@ -8,7 +8,8 @@ from auditkit.backends import Backend, Batch, Failure, LocalBackend
 from auditkit.cache import EmbeddingCache
 from auditkit.data.base import SourceImage, sha256_of_image
 from auditkit.encoders.base import Encoder
-from auditkit.extract import Embedder, Extractor, transform_seed
+from auditkit.extract import Embedder, Extractor
+from auditkit.seeds import image_seed
 from auditkit.transforms.quality import jpeg_grid
 
 
@@ -182,7 +183,7 @@ def test_the_front_needs_only_the_backend_protocol(tmp_path):
     asked = _asked(backend)
     assert sorted(asked) == sorted({(im.id, v.id) for im in images for v in variants})
     assert asked[:12] == [(im.id, v.id) for im in images[:4] for v in variants[:3]]
-    assert all(w.seed == transform_seed(7, w.image.sha256) for c in backend.calls for w in c)
+    assert all(w.seed == image_seed(7, w.image.sha256) for c in backend.calls for w in c)
     assert pickle.loads(pickle.dumps([w.pairs for c in backend.calls for w in c]))
     # Rows in request order, whichever call computed them.
     keys = [ex.key(im, v) for im in images for v in variants]

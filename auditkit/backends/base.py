@@ -35,7 +35,7 @@ class Work:
     pairs : tuple of (str, Variant)
         Cache key and variant of each pair to embed, in request order.
     seed : int
-        Transform seed of this image (see ``auditkit.extract.transform_seed``).
+        Transform seed of this image (see ``auditkit.seeds.image_seed``).
     """
 
     image: SourceImage

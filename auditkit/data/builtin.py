@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import functools
 import importlib.util
-import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +39,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from auditkit import seeds
 from auditkit.data.base import ProbeSet, SourceImage, sha256_of_image, take_balanced
 from auditkit.data.synth import (
     add_grain,
@@ -206,7 +206,7 @@ def _render(recipe: BuiltinRecipe) -> tuple[np.ndarray, str, dict[str, Any]]:
             f"{BUILTIN_CLASSES!r} with indices 0..{IMAGES_PER_CLASS - 1}"
         )
     _check_seed(recipe.seed)
-    rng = np.random.default_rng([recipe.seed, zlib.crc32(recipe.cls.encode()), recipe.index])
+    rng = seeds.rng(recipe.seed, recipe.cls, recipe.index)
     rgb, group, metadata = _RENDERERS[recipe.cls](recipe, rng)
     rgb = add_grain(rgb, rng) if recipe.cls != "photo" else rgb
     pixels = np.clip(rgb * 255.0 + 0.5, 0, 255).astype(np.uint8)
@@ -386,7 +386,7 @@ def _lfw() -> np.ndarray:
 @functools.cache
 def _class_permutation(cls: str, seed: int, n: int) -> np.ndarray:
     # Drawn once per class so that images of a class never repeat a source row.
-    return np.random.default_rng([seed, zlib.crc32(cls.encode()), 2**31]).permutation(n)
+    return seeds.rng(seed, cls, seeds.BUILTIN_ORDER).permutation(n)
 
 
 # --------------------------------------------------------------------------

@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from auditkit import seeds
 from auditkit.data.base import Skipped, SourceImage, take_balanced
 from auditkit.data.decode import (
     IMAGE_EXTENSIONS,
@@ -144,7 +145,7 @@ class Builder:
             by_label.setdefault(candidate.label, []).append(candidate)
         if max_images is not None:
             # The seed picks which files a truncated set keeps, per class.
-            rng = np.random.default_rng(seed)
+            rng = seeds.rng(seed)
             by_label = {
                 label: [items[i] for i in rng.permutation(len(items))]
                 for label, items in sorted(by_label.items())

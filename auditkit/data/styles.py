@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from auditkit import seeds
 from auditkit.data.base import ProbeSet, Skipped, SourceImage
 from auditkit.data.folder import folder_probe_set
 from auditkit.errors import ConfigError, ProbeSetError
@@ -142,7 +143,7 @@ def _keep_contents(images: list[SourceImage], max_images: int, seed: int) -> lis
     contents = sorted(per_content)
     kept: set[str] = set()
     total = 0
-    for i in np.random.default_rng(seed).permutation(len(contents)):
+    for i in seeds.rng(seed).permutation(len(contents)):
         if total + per_content[contents[i]] > max_images:
             break
         kept.add(contents[i])

@@ -38,6 +38,7 @@ from typing import Any
 
 import numpy as np
 
+from auditkit import seeds
 from auditkit.context import AuditContext
 from auditkit.measures.classification import probe_details, score_measurements
 from auditkit.data.base import ProbeSet, SourceImage
@@ -255,17 +256,17 @@ def _balanced_measurements(
     repeats = 1 if len({before[c] for c in kept}) == 1 else n_repeats
     ys, preds, groups, scores, used = [], [], [], [], set()
     for r in range(repeats):
-        idx = _subsample(rows.y, kept, size, np.random.default_rng([seed, r]))
+        idx = _subsample(rows.y, kept, size, seeds.rng(seed, r))
         used.update(rows.image_ids[idx].tolist())
         y, g = rows.y[idx], rows.groups[idx]
         try:
-            pred, _ = cross_val_predictions(rows.X[idx], y, g, seed=seed + r)
+            pred, _ = cross_val_predictions(rows.X[idx], y, g, seed=seeds.repeat_seed(seed, r))
         except ValueError as exc:
             raise ProbeSetError(
                 f"cannot split the balanced sample by group: {exc}; give the photos of each "
                 "camera more distinct groups (the manifest's 'group' column)"
             ) from exc
-        scores.append(score_predictions(y, pred, g, classes=kept, seed=seed + r))
+        scores.append(score_predictions(y, pred, g, classes=kept, seed=seeds.repeat_seed(seed, r)))
         ys.append(y)
         preds.append(pred)
         groups.append(g)

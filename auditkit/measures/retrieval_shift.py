@@ -54,6 +54,7 @@ from functools import partial
 
 import numpy as np
 
+from auditkit import seeds
 from auditkit.context import AuditContext
 from auditkit.data.base import ProbeSet
 from auditkit.errors import ProbeSetError
@@ -127,7 +128,7 @@ def split_queries(
     for g in sorted(set(groups.tolist())):
         names, counts = np.unique(labels[groups == g], return_counts=True)
         owner[g] = str(names[np.argmax(counts)])
-    rng = np.random.default_rng(seed)
+    rng = seeds.rng(seed)
     query_groups: set[str] = set()
     for c in sorted(set(owner.values())):
         own = sorted(g for g, o in owner.items() if o == c)
@@ -191,7 +192,7 @@ def family_outcomes(
     P, m, _ = Eq.shape
     n = Ed.shape[1]
     third = third_processing(P)
-    assignment = np.asarray(np.random.default_rng(seed).integers(P, size=n))
+    assignment = np.asarray(seeds.rng(seed).integers(P, size=n))
     out = FamilyOutcomes(
         baseline=np.zeros((P, m), bool), baseline_pred=np.zeros((P, m), np.int64),
         uniform=np.zeros((P, m), bool), pos_same=np.zeros((P, P, m), bool),
@@ -279,7 +280,7 @@ def measure(
     outcomes = {
         # Each family draws its own uniform assignment, repeatably.
         name: family_outcomes(E[:, keep[split.queries]], E[:, keep[split.database]],
-                              q_codes, d_codes, len(classes), k, seed=seed + 1000 * (f + 1))
+                              q_codes, d_codes, len(classes), k, seed=seeds.repeat_seed(seed, 1000 * (f + 1)))
         for f, (name, (E, _)) in enumerate(embedded.items())
     }
     G = len(q_groups)

@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 from sklearn.model_selection import StratifiedGroupKFold
 
+from auditkit import seeds
 from auditkit.context import AuditContext
 from auditkit.data.base import ProbeSet
 from auditkit.data.styles import folders_from_config, style_folder_set
@@ -282,7 +283,7 @@ def measure_generalisation(
 def _held_out_predictions(
     table: EmbeddingTable, y: np.ndarray, kept: Mapping[str, list[Variant]], seed: int, r: int
 ) -> tuple[dict[str, list[list[str]]], np.ndarray]:
-    rng = np.random.default_rng([seed, r, 0x6E0])
+    rng = seeds.rng(seed, r, seeds.STYLE_PARTITION)
     half_a: set[str] = set()
     halves = {}
     for name, members in kept.items():
@@ -292,7 +293,7 @@ def _held_out_predictions(
         halves[name] = [sorted(ids[:cut]), sorted(ids[cut:])]
     member_half = np.array([v in half_a for v in table.variant_ids], dtype=int)
     group_half = np.zeros(len(y), dtype=int)
-    folds = StratifiedGroupKFold(2, shuffle=True, random_state=(seed * 7919 + r) % 2**31)
+    folds = StratifiedGroupKFold(2, shuffle=True, random_state=seeds.partition_state(seed, r))
     _, second = next(folds.split(table.X, y, table.groups))
     group_half[second] = 1
     pred = np.empty(len(y), dtype=object)

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from auditkit import seeds
 from auditkit.data.base import ProbeSet, SourceImage
 from auditkit.errors import ConfigError, ProbeSetError
 from auditkit.extract import Embedder, EmbeddingTable
@@ -63,7 +64,7 @@ def assign(
             f"{len(variants)} transformations two images each: add images or raise per_image"
         )
     order = sorted(range(len(images)), key=lambda i: images[i].id)
-    rng = np.random.default_rng([seed, 0x57E1])
+    rng = seeds.rng(seed, seeds.STYLE_ASSIGNMENT)
     counts = np.zeros(len(variants))
     chosen: list[list[int]] = [[] for _ in images]
     for i in rng.permutation(order):

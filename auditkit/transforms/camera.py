@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import functools
 import io
-import zlib
 from collections.abc import Mapping
 from typing import Any
 
@@ -43,6 +42,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from auditkit import seeds
 from auditkit.transforms.base import Variant
 from auditkit.transforms.quality import SUBSAMPLING
 
@@ -136,7 +136,7 @@ CAMERAS: dict[str, dict[str, Any]] = {
 @functools.lru_cache(maxsize=16)
 def _prnu_tile(camera: str) -> np.ndarray:
     """The camera's fixed PRNU tile (zero mean, unit variance), from its name alone."""
-    rng = np.random.default_rng(zlib.crc32(f"prnu/{camera}".encode()))
+    rng = seeds.named(f"prnu/{camera}")
     tile = rng.standard_normal((_PRNU_TILE, _PRNU_TILE)).astype(np.float32)
     tile.setflags(write=False)
     return tile
@@ -305,7 +305,7 @@ def simulate_camera(image: Image.Image, params: Mapping[str, Any], seed: int) ->
     sensed *= np.asarray(params["sensitivity"], dtype=np.float32)
     raw = _mosaic(sensed, str(params["bayer"]))
     raw *= 1.0 + float(params["prnu"]) * prnu_pattern(str(params["name"]), raw.shape)
-    rng = np.random.default_rng([seed, zlib.crc32(str(params["name"]).encode())])
+    rng = seeds.rng(seed, str(params["name"]))
     full_well = float(params["full_well"])
     electrons = np.clip(raw, 0.0, None) * full_well
     noise = rng.standard_normal(raw.shape).astype(np.float32)

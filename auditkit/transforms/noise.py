@@ -13,8 +13,9 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from auditkit import seeds
 from auditkit.transforms.base import Variant
-from auditkit.transforms.raster import from_array, rgb_array, rng_for
+from auditkit.transforms.raster import from_array, rgb_array
 
 FAMILY = "noise"
 
@@ -22,14 +23,14 @@ FAMILY = "noise"
 def gaussian(image: Image.Image, params: Mapping[str, Any], seed: int) -> Image.Image:
     """Additive noise of standard deviation ``sigma`` (0-255 units), per channel."""
     pixels = rgb_array(image).astype(np.float32)
-    rng = rng_for(seed, "noise/gaussian")
+    rng = seeds.variant_rng(seed, "noise/gaussian")
     return from_array(pixels + rng.normal(0.0, float(params["sigma"]), pixels.shape))
 
 
 def salt_pepper(image: Image.Image, params: Mapping[str, Any], seed: int) -> Image.Image:
     """A share ``amount`` of pixels set to black or white (half each)."""
     pixels = rgb_array(image).copy()
-    rng = rng_for(seed, "noise/salt-pepper")
+    rng = seeds.variant_rng(seed, "noise/salt-pepper")
     draw = rng.random(pixels.shape[:2])
     amount = float(params["amount"])
     pixels[draw < amount / 2] = 0
@@ -40,14 +41,14 @@ def salt_pepper(image: Image.Image, params: Mapping[str, Any], seed: int) -> Ima
 def speckle(image: Image.Image, params: Mapping[str, Any], seed: int) -> Image.Image:
     """Multiplicative noise: each value times ``1 + N(0, sigma)``."""
     pixels = rgb_array(image).astype(np.float32)
-    rng = rng_for(seed, "noise/speckle")
+    rng = seeds.variant_rng(seed, "noise/speckle")
     return from_array(pixels * (1.0 + rng.normal(0.0, float(params["sigma"]), pixels.shape)))
 
 
 def shot(image: Image.Image, params: Mapping[str, Any], seed: int) -> Image.Image:
     """Poisson (photon) noise with ``photons`` expected counts at full white."""
     pixels = rgb_array(image).astype(np.float64)
-    rng = rng_for(seed, "noise/shot")
+    rng = seeds.variant_rng(seed, "noise/shot")
     photons = float(params["photons"])
     return from_array(rng.poisson(pixels * (photons / 255.0)) * (255.0 / photons))
 

@@ -16,8 +16,9 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from auditkit import seeds
 from auditkit.transforms.base import Variant
-from auditkit.transforms.raster import rng_for, scaled_int
+from auditkit.transforms.raster import scaled_int
 
 FAMILY = "overlay"
 
@@ -53,7 +54,7 @@ def caption(image: Image.Image, params: Mapping[str, Any], seed: int) -> Image.I
 
 def scattered_text(image: Image.Image, params: Mapping[str, Any], seed: int) -> Image.Image:
     """``count`` words in random colours at random places, with a dark outline."""
-    rng = rng_for(seed, "overlay/text")
+    rng = seeds.variant_rng(seed, "overlay/text")
     out = image.convert("RGB")
     draw = ImageDraw.Draw(out)
     w, h = out.size
@@ -69,7 +70,7 @@ def scattered_text(image: Image.Image, params: Mapping[str, Any], seed: int) -> 
 
 def icons(image: Image.Image, params: Mapping[str, Any], seed: int) -> Image.Image:
     """``count`` flat icons (star, heart, arrow, circle badge) at random places."""
-    rng = rng_for(seed, "overlay/icons")
+    rng = seeds.variant_rng(seed, "overlay/icons")
     out = image.convert("RGB")
     draw = ImageDraw.Draw(out)
     w, h = out.size

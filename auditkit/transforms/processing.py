@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageEnhance
 
+from auditkit import seeds
 from auditkit.transforms.base import Variant
 from auditkit.transforms.quality import jpeg, jpeg_variant
 
@@ -48,7 +49,7 @@ def resize_then_jpeg(image: Image.Image, params: Mapping[str, Any], seed: int) -
     method = RESAMPLING[str(params.get("method", "bicubic"))]
     if "jitter" in params:
         # Scale drawn per image: the probe must recognise the kernel, not one size.
-        rng = np.random.default_rng(seed)
+        rng = seeds.rng(seed)
         scale *= 1.0 + rng.uniform(-params["jitter"], params["jitter"])
     if scale != 1.0:
         w, h = image.size

@@ -10,7 +10,6 @@ encoder.
 
 from __future__ import annotations
 
-import zlib
 
 import numpy as np
 from PIL import Image
@@ -75,12 +74,3 @@ def scaled_int(image: Image.Image, pixels: float, minimum: int = 1, odd: bool = 
     if odd and value % 2 == 0:
         value += 1
     return value
-
-
-def rng_for(seed: int, name: str) -> np.random.Generator:
-    """A generator for one transformation and one image seed.
-
-    Mixing in the transformation's name keeps two random transformations of
-    the same image from drawing the same numbers.
-    """
-    return np.random.default_rng([int(seed) & 0xFFFFFFFF, zlib.crc32(name.encode())])

@@ -17,7 +17,7 @@ import torch
 
 from auditkit.data.base import SourceImage
 from auditkit.encoders.base import Encoder
-from auditkit.extract import transform_seed
+from auditkit.seeds import image_seed
 from auditkit.transforms.base import Variant
 
 
@@ -43,7 +43,7 @@ def preprocess_all(
         t0 = time.perf_counter()
         pil = image.load()
         load += time.perf_counter() - t0
-        seed_i = transform_seed(seed, image.sha256)
+        seed_i = image_seed(seed, image.sha256)
         for variant in variants:
             t1 = time.perf_counter()
             out = variant.apply(pil, seed_i)

@@ -7,7 +7,6 @@ from auditkit.transforms.raster import (
     bgr_array,
     from_array,
     from_bgr,
-    rng_for,
     scaled,
     scaled_int,
 )
@@ -38,7 +37,3 @@ def test_array_round_trips_clip_and_keep_channel_order():
     assert from_bgr(bgr_array(image)).getpixel((0, 0)) == (200, 0, 0)
     assert from_array(np.array([[-5.0, 260.0]])).getpixel((1, 0)) == (255, 255, 255)
 
-
-def test_generators_differ_by_name_and_repeat_by_seed():
-    assert rng_for(3, "a").random() == rng_for(3, "a").random()
-    assert rng_for(3, "a").random() != rng_for(3, "b").random()

@@ -1,0 +1,95 @@
+"""Every random draw of a run, derived from the run's seed and names, in one place.
+
+A run has one seed (``--audit-seed``, ``[tool.auditkit] seed``). Each
+consumer of randomness asks this module for its own stream, named by what it
+is for, so two consumers never share a stream by accident and a reader can
+see every derivation at once. A child stream's entropy is the parent seed
+followed by one 32-bit word per name: an ``int`` as it is, a ``str`` as its
+CRC-32. (NumPy's ``SeedSequence`` hashes the whole list, so children differ
+in every bit.)
+
+The derivations below reproduce exactly the streams auditkit drew before they
+were gathered here, so stored results stay comparable.
+"""
+
+from __future__ import annotations
+
+import zlib
+
+import numpy as np
+
+#: Tags of named streams (any distinct 32-bit values would do; these are the historical ones).
+STYLE_ASSIGNMENT = 0x57E1
+STYLE_PARTITION = 0x6E0
+BUILTIN_ORDER = 2**31
+
+
+def _word(name: str | int) -> int:
+    return zlib.crc32(name.encode()) if isinstance(name, str) else int(name)
+
+
+def entropy(seed: int, *names: str | int) -> list[int]:
+    """The ``SeedSequence`` entropy of the stream ``names`` under ``seed``.
+
+    Examples
+    --------
+    >>> entropy(0, "jpeg", 3)
+    [0, 3933391666, 3]
+    """
+    return [int(seed), *(_word(n) for n in names)]
+
+
+def rng(seed: int, *names: str | int) -> np.random.Generator:
+    """The generator of the stream ``names`` under ``seed`` (``rng(seed)`` is the seed's own).
+
+    Examples
+    --------
+    >>> int(rng(0).integers(100)) == int(np.random.default_rng(0).integers(100))
+    True
+    """
+    return np.random.default_rng(entropy(seed, *names))
+
+
+def named(name: str) -> np.random.Generator:
+    """A generator fixed by a name alone, the same in every run (a simulated camera's sensor).
+
+    Examples
+    --------
+    >>> int(named("prnu/A").integers(100)) == int(named("prnu/A").integers(100))
+    True
+    """
+    return np.random.default_rng(_word(name))
+
+
+def image_seed(seed: int, image_sha256: str) -> int:
+    """The seed of one source image's random variants: they differ across images and
+    repeat across runs.
+
+    Examples
+    --------
+    >>> image_seed(0, "ff" * 32)
+    2147483647
+    """
+    return (int(image_sha256[:8], 16) ^ seed) & 0x7FFFFFFF
+
+
+def variant_rng(image_seed: int, variant: str) -> np.random.Generator:
+    """The generator of one random transformation of one image; the variant's name
+    keeps two random transformations of the same image from drawing the same numbers."""
+    return rng(int(image_seed) & 0xFFFFFFFF, variant)
+
+
+def repeat_seed(seed: int, repeat: int) -> int:
+    """The integer seed (splits, probes, bootstraps) of repeat ``repeat`` of one measurement.
+
+    Examples
+    --------
+    >>> repeat_seed(0, 2)
+    2
+    """
+    return seed + repeat
+
+
+def partition_state(seed: int, repeat: int) -> int:
+    """scikit-learn's ``random_state`` for the group halves of partition ``repeat``."""
+    return (seed * 7919 + repeat) % 2**31
