@@ -24,6 +24,7 @@ from jinja2 import (
     select_autoescape,
 )
 
+from auditkit.layout import CARD_FILE, INDEX_FILE
 from auditkit.report.families import CARD_KEYS
 from auditkit.report.views import (
     COUNT_ORDER,
@@ -154,7 +155,7 @@ def write_card(doc: Mapping[str, Any], out_dir: Path, template_dir: Path | None 
     'card.html'
     """
     html = render_card(doc, template_dir)  # render first: a template error leaves no file
-    path = Path(out_dir) / "card.html"
+    path = Path(out_dir) / CARD_FILE
     write_text_atomic(path, html)
     return path
 
@@ -201,6 +202,6 @@ def write_index(out_dir: Path, entries: Sequence[tuple[Mapping[str, Any], Path]]
     """Write ``out_dir/index.html`` linking each card relative to ``out_dir``."""
     out_dir = Path(out_dir)
     links = [(doc, Path(os.path.relpath(card, out_dir)).as_posix()) for doc, card in entries]
-    path = out_dir / "index.html"
+    path = out_dir / INDEX_FILE
     write_text_atomic(path, render_index(links, template_dir))
     return path

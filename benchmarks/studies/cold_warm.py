@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from auditkit.cache import SUFFIX
-from auditkit.layout import encoder_slug
+from auditkit.layout import ReportLayout
 
 from . import ROOT
 
@@ -80,7 +80,7 @@ def run_audits(
 
 def extraction_counts(spec: str, cache_dir: Path, report_dir: Path) -> dict[str, Any]:
     """Embeddings computed by a run (its results.json) against ``.emb`` files on disk."""
-    doc = json.loads((report_dir / encoder_slug(spec) / "results.json").read_text(encoding="utf-8"))
+    doc = json.loads(ReportLayout(report_dir).results(spec).read_text(encoding="utf-8"))
     fingerprint = doc["encoder"]["fingerprint"]
     extraction = doc["provenance"]["extraction"]
     folder = cache_dir / fingerprint[:16]

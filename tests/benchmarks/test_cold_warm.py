@@ -8,7 +8,7 @@ import numpy as np
 from studies.cold_warm import extraction_counts
 
 from auditkit.cache import EmbeddingCache
-from auditkit.layout import encoder_slug
+from auditkit.layout import ReportLayout
 
 
 def test_extraction_counts_reads_results_and_counts_entries(tmp_path):
@@ -34,7 +34,7 @@ def test_extraction_counts_reads_results_and_counts_entries(tmp_path):
             "measurements_reused": [],
         },
     }
-    out = tmp_path / "report" / encoder_slug("random:timm:x")
+    out = ReportLayout(tmp_path / "report").folder("random:timm:x")
     out.mkdir(parents=True)
     (out / "results.json").write_text(json.dumps(doc))
     counts = extraction_counts("random:timm:x", tmp_path / "cache", tmp_path / "report")
