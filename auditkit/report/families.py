@@ -9,21 +9,45 @@ with the old audit-name prefix rule, kept in :func:`legacy_card`.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
+
+from jinja2 import Environment, TemplateNotFound
 
 #: The partial of an entry that names none and whose name has no known prefix.
 DEFAULT_CARD = "probe"
 
-#: Card partial -> the details keys it draws itself (the generic list leaves them out).
-CARD_KEYS: dict[str, list[str]] = {
-    "probe": [],
-    "style": ["per_family", "family_accuracy"],
-    "camera": ["simulated", "note", "cameras", "class_counts", "dropped_classes"],
-    "retrieval": ["settings", "families", "pairs", "delta", "delta_ci", "mean_abs_delta",
-                  "mean_abs_delta_note", "definition", "classes", "queries_per_class",
-                  "database_per_class"],
-}
+#: Where a card's partial lives, by card name.
+PARTIAL = "partials/cards/_{card}.html.j2"
+
+#: How a partial says which details keys it draws itself (the generic
+#: details list leaves them out), on a line of its own near the top:
+#: ``{#- draws: per_family, family_accuracy -#}``.
+_DRAWS = re.compile(r"\{#-?\s*draws:\s*(?P<keys>[^#]*?)\s*-?#\}")
+
+
+def card_keys(env: Environment, card: str) -> list[str]:
+    """The details keys the partial of ``card`` draws itself, from its ``draws:`` line.
+
+    The partial declares them, so a new card (a stock one, or one in a
+    user's ``--audit-template-dir``) needs no entry here. A card without a
+    partial, or a partial without the line, draws none.
+
+    Examples
+    --------
+    >>> card_keys(make_environment(), "style")                      # doctest: +SKIP
+    ['per_family', 'family_accuracy']
+    """
+    try:
+        source, _, _ = env.loader.get_source(env, PARTIAL.format(card=card))  # type: ignore[union-attr]
+    except TemplateNotFound:
+        return []
+    found = _DRAWS.search(source)
+    if found is None:
+        return []
+    return [k.strip() for k in found.group("keys").split(",") if k.strip()]
+
 
 #: Legacy documents only: audit-name prefix -> card partial, as the report read
 #: ``results.json`` before its entries named their card.

@@ -8,6 +8,7 @@ resources) built from ``reports/templates/card.html.j2`` and its partials;
 
 from __future__ import annotations
 
+import functools
 import importlib.resources
 import os
 from collections.abc import Mapping, Sequence
@@ -25,7 +26,7 @@ from jinja2 import (
 )
 
 from auditkit.layout import CARD_FILE, INDEX_FILE
-from auditkit.report.families import CARD_KEYS
+from auditkit.report.families import card_keys
 from auditkit.report.views import (
     COUNT_ORDER,
     SEVERITY,
@@ -113,7 +114,7 @@ def make_environment(template_dir: Path | None = None) -> Environment:
     env.globals.update(
         interval_bar=interval_bar, COUNT_ORDER=COUNT_ORDER, split_details=split_details,
         reference_rows=reference_rows, thumbnail_items=thumbnail_items, score_bars=score_bars,
-        card_keys=CARD_KEYS, retrieval_view=retrieval_view,
+        card_keys=functools.partial(card_keys, env), retrieval_view=retrieval_view,
     )
     return env
 

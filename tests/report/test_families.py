@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from auditkit.report.families import CARD_KEYS, DEFAULT_CARD, card_of, legacy_card
+from auditkit.report import make_environment
+from auditkit.report.families import DEFAULT_CARD, card_keys, card_of, legacy_card
 from auditkit.report.render import stock_templates
 
 
@@ -47,7 +48,26 @@ def test_legacy_card_reads_the_prefix(audit: str, expected: str) -> None:
 
 
 def test_every_card_has_a_stock_partial() -> None:
+    from auditkit.registry import CARDS
+
     partials = stock_templates().joinpath("partials").joinpath("cards")
-    assert DEFAULT_CARD in CARD_KEYS
-    for card in CARD_KEYS:
+    assert DEFAULT_CARD in CARDS
+    for card in CARDS:
         assert partials.joinpath(f"_{card}.html.j2").is_file(), card
+
+
+@pytest.mark.parametrize(
+    ("card", "keys"),
+    [("probe", []), ("style", ["per_family", "family_accuracy"]),
+     ("camera", ["simulated", "note", "cameras", "class_counts", "dropped_classes"]),
+     ("no_such_card", [])],
+)
+def test_each_partial_declares_the_details_it_draws(card: str, keys: list[str]) -> None:
+    assert card_keys(make_environment(), card) == keys
+
+
+def test_a_users_partial_declares_its_own_keys(tmp_path) -> None:
+    cards = tmp_path / "partials" / "cards"
+    cards.mkdir(parents=True)
+    (cards / "_toy.html.j2").write_text("{#- Toy. -#}\n{#- draws: radius, kernel -#}\n<p>toy</p>\n")
+    assert card_keys(make_environment(tmp_path), "toy") == ["radius", "kernel"]
