@@ -17,7 +17,7 @@ from typing import Any
 from auditkit.baseline import Baseline
 from auditkit.config import baseline_tolerance, load_config
 from auditkit.encoders.spec import EncoderSpec, parse_spec
-from auditkit.errors import ConfigError
+from auditkit.errors import ConfigError, SpecError
 
 #: What an inconclusive case becomes in pytest.
 INCONCLUSIVE_OUTCOMES = ("skip", "fail")
@@ -103,6 +103,9 @@ class RunConfig:
         if amp not in AMP_CHOICES:
             raise ConfigError(f"--audit-amp={amp!r}: expected one of {', '.join(AMP_CHOICES)}")
         all_specs = list(dict.fromkeys([*encoders, *references]))
+        origin = "--encoder/--audit-reference" if cli.get("encoder") or given else (
+            f"[tool.auditkit] encoders/references in {str(Path(root) / 'pyproject.toml')!r}")
+        tolerance = baseline_tolerance(project)  # validated even when no baseline is given
         return cls(
             encoders=tuple(encoders),
             references=tuple(references),
@@ -122,10 +125,10 @@ class RunConfig:
             progress=progress,
             # xdist workers leave reports to the controller.
             write_reports=not worker,
-            baseline=_baseline(cli, project),
+            baseline=_baseline(cli, tolerance),
             update_baseline=bool(cli.get("audit_update_baseline")),
             amp=amp,
-            specs=MappingProxyType({raw: parse_spec(raw) for raw in all_specs}),
+            specs=MappingProxyType(_parsed(all_specs, origin)),
         )
 
 
@@ -140,7 +143,17 @@ def _positive(name: str, value: Any, least: int) -> None:
         raise ConfigError(f"{option}={value!r}: expected an integer >= {least}")
 
 
-def _baseline(cli: Mapping[str, Any], project: Mapping[str, Any]) -> Baseline | None:
+def _parsed(specs: list[str], origin: str) -> dict[str, EncoderSpec]:
+    out = {}
+    for raw in specs:
+        try:
+            out[raw] = parse_spec(raw)
+        except SpecError as exc:
+            raise ConfigError(f"{origin}: {exc}") from exc
+    return out
+
+
+def _baseline(cli: Mapping[str, Any], configured: float) -> Baseline | None:
     path = cli.get("audit_baseline")
     if cli.get("audit_update_baseline") and not path:
         raise ConfigError("--audit-update-baseline needs --audit-baseline PATH")
@@ -148,7 +161,7 @@ def _baseline(cli: Mapping[str, Any], project: Mapping[str, Any]) -> Baseline | 
         return None
     tolerance = cli.get("audit_baseline_tolerance")
     if tolerance is None:
-        tolerance = baseline_tolerance(project)
+        tolerance = configured
     elif tolerance < 0:
         raise ConfigError(f"--audit-baseline-tolerance {tolerance}: expected >= 0")
     return Baseline(Path(path), tolerance)

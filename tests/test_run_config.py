@@ -1,0 +1,75 @@
+"""RunConfig: command line over [tool.auditkit] over the defaults, validated once."""
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from auditkit.encoders.torch_encoder import AMP_DTYPES
+from auditkit.errors import ConfigError
+from auditkit.run_config import AMP_CHOICES, RunConfig
+
+
+def _project(tmp_path: Path, text: str = "") -> Path:
+    (tmp_path / "pyproject.toml").write_text(textwrap.dedent(text))
+    return tmp_path
+
+
+@pytest.mark.parametrize(
+    ("cli", "pyproject", "encoders", "references", "seed"),
+    [
+        pytest.param({}, "", ("random:timm:resnet18",), ("pixels",), 0,
+                     id="nothing given: the stock defaults"),
+        pytest.param({}, '[tool.auditkit]\nencoders = ["clip"]\nreferences = []\nseed = 4\n',
+                     ("clip",), (), 4, id="pyproject over the defaults"),
+        pytest.param({"encoder": ["timm:resnet18"], "audit_seed": 9},
+                     '[tool.auditkit]\nencoders = ["clip"]\nseed = 4\n',
+                     ("timm:resnet18",), (), 9,
+                     id="command line over pyproject; --encoder drops configured references"),
+        pytest.param({"encoder": ["clip"], "audit_reference": ["pixels"]}, "",
+                     ("clip",), ("pixels",), 0, id="--encoder with named references"),
+    ],
+)
+def test_precedence(tmp_path, cli, pyproject, encoders, references, seed):
+    run = RunConfig.resolve(cli, _project(tmp_path, pyproject))
+    assert (run.encoders, run.references, run.seed) == (encoders, references, seed)
+    assert set(run.specs) == set(run.all_specs)
+    assert all(run.specs[s].raw == s for s in run.all_specs)
+
+
+@pytest.mark.parametrize(
+    ("cli", "pyproject", "match"),
+    [
+        pytest.param({"encoder": ["clpi"]}, "", "Did you mean: clip", id="typo in a spec"),
+        pytest.param({}, '[tool.auditkit]\nencoders = ["tim:resnet18"]\n', "Did you mean: timm",
+                     id="typo in a configured spec"),
+        pytest.param({}, '[tool.auditkit]\nseed = "0"\n', "seed = '0'", id="seed not an integer"),
+        pytest.param({"audit_max_images": 0}, "", "--audit-max-images=0", id="no images"),
+        pytest.param({"audit_workers": -1}, "", "--audit-workers=-1", id="negative workers"),
+        pytest.param({"audit_update_baseline": True}, "", "needs --audit-baseline",
+                     id="update without a baseline"),
+        pytest.param({"audit_baseline": "b.json", "audit_baseline_tolerance": -0.1}, "",
+                     "expected >= 0", id="negative tolerance"),
+        pytest.param({}, "[tool.auditkit]\nbaseline_tolerance = -1\n", "baseline_tolerance",
+                     id="negative configured tolerance"),
+    ],
+)
+def test_bad_settings_are_one_config_error(tmp_path, cli, pyproject, match):
+    with pytest.raises(ConfigError, match=match):
+        RunConfig.resolve(cli, _project(tmp_path, pyproject))
+
+
+def test_tables_and_paths(tmp_path):
+    run = RunConfig.resolve(
+        {"encoder": ["pixels"], "audit_cache_dir": "c", "audit_report_dir": "r",
+         "audit_baseline": "base", "audit_no_cache": True},
+        _project(tmp_path, "[tool.auditkit.style]\nper_image = 3\n"))
+    assert run.table("style") == {"per_image": 3} and run.table(None) == {}
+    assert run.table("missing") == {}
+    assert (run.cache_dir, run.report_dir, run.use_cache) == (Path("c"), Path("r"), False)
+    assert run.baseline is not None and run.baseline.path == Path("base")
+    assert run.is_reference("pixels") is False
+
+
+def test_amp_choices_follow_the_encoder():
+    assert set(AMP_CHOICES) == set(AMP_DTYPES)
