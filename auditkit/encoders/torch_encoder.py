@@ -11,7 +11,6 @@ from PIL import Image
 
 from auditkit.encoders.base import Encoder
 
-
 #: ``--audit-amp`` names of the autocast dtypes.
 AMP_DTYPES: dict[str, torch.dtype | None] = {
     "none": None,

@@ -57,7 +57,6 @@ import numpy as np
 from auditkit.context import AuditContext
 from auditkit.data.base import ProbeSet
 from auditkit.errors import ProbeSetError
-from auditkit.registry import register_audit
 from auditkit.extract import Embedder
 from auditkit.knn import (
     MAX_BLOCK_CELLS,
@@ -67,6 +66,7 @@ from auditkit.knn import (
     third_processing,
     vote_composed,
 )
+from auditkit.registry import register_audit
 from auditkit.stats import (
     DETECT_FACTOR,
     Estimate,

@@ -36,11 +36,11 @@ from auditkit.context import AuditContext
 from auditkit.data.base import ProbeSet
 from auditkit.data.styles import folders_from_config, style_folder_set
 from auditkit.errors import ConfigError
+from auditkit.extract import Embedder, EmbeddingTable
 from auditkit.measures.classification import measure_probe, probe_details, score_measurements
 from auditkit.measures.style_sampling import DEFAULT_PER_IMAGE, embed_assigned
-from auditkit.registry import register_audit
-from auditkit.extract import Embedder, EmbeddingTable
 from auditkit.probes import LinearProbe, ProbeScore, score_predictions
+from auditkit.registry import register_audit
 from auditkit.transforms.base import ORIGINAL, Variant
 from auditkit.transforms.catalogue import catalogue
 from auditkit.transforms.catalogue import families as by_family

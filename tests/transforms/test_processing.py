@@ -4,12 +4,12 @@ import numpy as np
 import pytest
 from PIL import Image, JpegImagePlugin
 
-from auditkit.transforms.quality import jpeg_grid
 from auditkit.transforms.processing import (
     interpolation_variants,
     resizing_variants,
     sharpening_variants,
 )
+from auditkit.transforms.quality import jpeg_grid
 
 
 def _photo(seed=0, size=(80, 64)):
