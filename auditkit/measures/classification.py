@@ -116,7 +116,7 @@ def sample_thumbnails(probe_set: ProbeSet, variants: Sequence[Variant], seed: in
     for image in images[:5]:
         try:
             picture = image.load()
-        except Exception:  # noqa: BLE001 - unreadable images are the extractor's to report
+        except Exception:  # unreadable images are the extractor's to report
             continue
         return variant_thumbnails(picture, variants, seed)
     return {}
