@@ -30,7 +30,8 @@ def _cmd_encoders(args: argparse.Namespace) -> int:
     print("spec forms:")
     for form in list_forms():
         print(f"  {form}")
-    print("  random:SPEC                 same architecture and preprocessing, seeded random weights")
+    print("  random:SPEC                 "
+          "same architecture and preprocessing, seeded random weights")
     print("  SPEC@PATH                   local weights (safetensors or a weights-only torch file)")
     return 0
 

@@ -128,7 +128,9 @@ class TorchEncoder(Encoder):
 
     @property
     def precision(self) -> str | None:
-        return None if self.amp_dtype is None else f"autocast-{self.amp_dtype}".replace("torch.", "")
+        if self.amp_dtype is None:
+            return None
+        return f"autocast-{self.amp_dtype}".replace("torch.", "")
 
     def preprocess(self, image: Image.Image) -> torch.Tensor:
         return self.transform(image)

@@ -82,7 +82,8 @@ def probe_details(score: ProbeScore, class_names: Mapping[str, str] | None = Non
         "classes": [names.get(c, c) for c in score.classes],
         "confusion": score.confusion.tolist(),
         "per_class": {names.get(c, c): v for c, v in score.per_class.items()},
-        "probe": "logistic regression (balanced, C by inner grouped CV), 5-fold StratifiedGroupKFold",
+        "probe": "logistic regression (balanced, C by inner grouped CV), "
+                 "5-fold StratifiedGroupKFold",
     }
 
 
