@@ -24,8 +24,8 @@ from auditkit.verdicts import Measurement
 
 def measure_probe(
     X: np.ndarray,
-    y: Sequence[str],
-    groups: Sequence[str],
+    y: Sequence[str] | np.ndarray,
+    groups: Sequence[str] | np.ndarray,
     seed: int = 0,
     class_names: Mapping[str, str] | None = None,
     extra: Mapping[str, object] | None = None,

@@ -407,14 +407,16 @@ def measure(
     >>> ms = measure("style_recognition", extractor, probe_set, options=options)  # doctest: +SKIP
     """
     o = options or StyleOptions()
-    common = {"per_image": o.per_image, "families": o.families, "extra": o.extra}
     if audit == "style_fine_grained":
-        return measure_fine_grained(extractor, probe_set, seed, **common)
+        return measure_fine_grained(extractor, probe_set, seed, per_image=o.per_image,
+                                    families=o.families, extra=o.extra)
     if audit == "style_generalisation":
-        return measure_generalisation(extractor, probe_set, seed, repeats=o.repeats, **common)
+        return measure_generalisation(extractor, probe_set, seed, repeats=o.repeats,
+                                      per_image=o.per_image, families=o.families, extra=o.extra)
     if audit == "style_recognition":
         return measure_recognition(extractor, probe_set, seed, folders=o.folders, root=o.root,
-                                   max_images=max_images, **common)
+                                   max_images=max_images, per_image=o.per_image,
+                                   families=o.families, extra=o.extra)
     raise ConfigError(f"unknown style audit {audit!r}: expected one of {', '.join(AUDITS)}")
 
 

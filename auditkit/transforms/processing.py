@@ -26,7 +26,7 @@ from PIL import Image, ImageEnhance
 from auditkit.transforms.base import Variant
 from auditkit.transforms.quality import jpeg, jpeg_variant
 
-FINAL_JPEG = {"quality": 95, "subsampling": "444"}
+FINAL_JPEG: dict[str, Any] = {"quality": 95, "subsampling": "444"}
 
 RESAMPLING = {
     "bilinear": Image.Resampling.BILINEAR,
