@@ -44,20 +44,30 @@ _EXPORTS = {
 
 __all__ = sorted([*_EXPORTS, "__version__"])
 
+# For type checkers only. ``name as name`` marks each import a re-export
+# (PEP 484), which linters cannot read off the computed ``__all__``.
 if TYPE_CHECKING:
-    from auditkit.context import AuditContext
-    from auditkit.data import load_probe_set
-    from auditkit.data.base import ProbeSet
-    from auditkit.encoders.registry import build_encoder
-    from auditkit.encoders.spec import EncoderSpec, parse_spec
-    from auditkit.errors import AuditkitError
-    from auditkit.extract import Embedder, EmbeddingTable, Extractor
-    from auditkit.measures.classification import measure_probe, measure_variants
-    from auditkit.registry import Audit, all_audits, get_audit, register_audit
-    from auditkit.results import AuditResult
-    from auditkit.run_config import RunConfig
-    from auditkit.transforms.base import Variant
-    from auditkit.verdicts import Measurement, Threshold
+    from auditkit.context import AuditContext as AuditContext
+    from auditkit.data import load_probe_set as load_probe_set
+    from auditkit.data.base import ProbeSet as ProbeSet
+    from auditkit.encoders.registry import build_encoder as build_encoder
+    from auditkit.encoders.spec import EncoderSpec as EncoderSpec
+    from auditkit.encoders.spec import parse_spec as parse_spec
+    from auditkit.errors import AuditkitError as AuditkitError
+    from auditkit.extract import Embedder as Embedder
+    from auditkit.extract import EmbeddingTable as EmbeddingTable
+    from auditkit.extract import Extractor as Extractor
+    from auditkit.measures.classification import measure_probe as measure_probe
+    from auditkit.measures.classification import measure_variants as measure_variants
+    from auditkit.registry import Audit as Audit
+    from auditkit.registry import all_audits as all_audits
+    from auditkit.registry import get_audit as get_audit
+    from auditkit.registry import register_audit as register_audit
+    from auditkit.results import AuditResult as AuditResult
+    from auditkit.run_config import RunConfig as RunConfig
+    from auditkit.transforms.base import Variant as Variant
+    from auditkit.verdicts import Measurement as Measurement
+    from auditkit.verdicts import Threshold as Threshold
 
 
 def __getattr__(name: str) -> Any:

@@ -30,7 +30,8 @@ def _cmd_encoders(args: argparse.Namespace) -> int:
     print("spec forms:")
     for form in list_forms():
         print(f"  {form}")
-    print("  random:SPEC                 same architecture and preprocessing, seeded random weights")
+    print("  random:SPEC                 "
+          "same architecture and preprocessing, seeded random weights")
     print("  SPEC@PATH                   local weights (safetensors or a weights-only torch file)")
     return 0
 
@@ -74,7 +75,7 @@ def _cmd_cache(args: argparse.Namespace) -> int:
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
-    from auditkit.compare import comparison_lines, compare_results, has_regression, results_of
+    from auditkit.compare import compare_results, comparison_lines, has_regression, results_of
     from auditkit.config import baseline_tolerance, load_config
     from auditkit.results import load_document, write_json_atomic
 

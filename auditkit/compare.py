@@ -96,7 +96,9 @@ def compare_case(base: AuditResult | None, cand: AuditResult | None,
     if cand is None:
         out.outcome, out.reason = "missing", "the candidate did not run this case"
         return out
-    if "error" in (base.verdict, cand.verdict) or None in (base.value, cand.value, base.ci, cand.ci):
+    # Spelt out as ``is None`` tests so the type checker narrows what follows.
+    if ("error" in (base.verdict, cand.verdict) or base.value is None or cand.value is None
+            or base.ci is None or cand.ci is None):
         side = "baseline" if base.verdict == "error" or base.value is None else "candidate"
         out.outcome, out.reason = "error", f"the {side} could not be measured"
         return out

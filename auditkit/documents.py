@@ -33,7 +33,7 @@ def provenance(session: AuditSession, spec: str) -> dict[str, Any]:
             skipped=ps.skipped_counts(),
             skipped_files=[{"path": s.path, "reason": s.reason} for s in ps.skipped[:200]],
         )
-    except Exception as exc:  # noqa: BLE001 - the error is already a case result
+    except Exception as exc:  # the error is already a case result
         data["error"] = str(exc)
     extract: dict[str, Any] = {"requested": 0, "memory_hits": 0, "disk_hits": 0,
                                "computed": 0, "failed": []}
@@ -130,11 +130,11 @@ def write_reports(session: AuditSession) -> dict[str, Path]:
         try:
             cards[spec] = write_card(doc, layout.folder(spec), run.template_dir)
             entries.append((doc, cards[spec]))
-        except Exception as exc:  # noqa: BLE001 - results.json is already safe
+        except Exception as exc:  # results.json is already safe
             log.error("card for %s could not be rendered: %s", spec, exc)
     if entries:
         try:
             write_index(run.report_dir, entries, run.template_dir)
-        except Exception as exc:  # noqa: BLE001 - the cards are already written
+        except Exception as exc:  # the cards are already written
             log.error("index could not be rendered: %s", exc)
     return cards

@@ -3,8 +3,9 @@
 A measurement is a function of the encoder (its fingerprint), the probe set
 (its digest), the audit, the seed, the settings audits read from
 ``[tool.auditkit]``, the further inputs the audit's registry record declares,
-and auditkit's own code. The key hashes all of them; the code enters as a hash of every module's source, so any change to auditkit
-invalidates every stored measurement rather than serving a stale one.
+and auditkit's own code. The key hashes all of them; the code enters as a hash
+of every module's source, so any change to auditkit invalidates every stored
+measurement rather than serving a stale one.
 Thresholds are not part of it: verdicts are always judged afresh.
 
 Entries live beside the encoder's embeddings

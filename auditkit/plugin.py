@@ -36,8 +36,8 @@ from auditkit.registry import Audit, get_audit
 from auditkit.results import AuditResult
 from auditkit.run_config import AMP_CHOICES, RunConfig
 from auditkit.session import AuditSession
-from auditkit.workers import merge_worker_payload, worker_payload
 from auditkit.verdicts import Measurement, Threshold, decide, error_result, to_result
+from auditkit.workers import merge_worker_payload, worker_payload
 
 session_key = pytest.StashKey[AuditSession]()
 _cards_key = pytest.StashKey[dict[str, Path]]()

@@ -65,6 +65,8 @@ def _fit_softmax(
     def closure() -> torch.Tensor:
         logp = torch.log_softmax(X @ W + b, dim=1)
         residual = share * (logp.exp() - Y)
+        # Set above and never cleared: L-BFGS reads the gradients, it does not reset them.
+        assert W.grad is not None and b.grad is not None
         W.grad.copy_(Xt @ residual + reg * W)
         b.grad.copy_(residual.sum(dim=0))
         return -(share * Y * logp).sum() + 0.5 * reg * (W * W).sum()

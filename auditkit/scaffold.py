@@ -9,6 +9,7 @@ from auditkit.compare import DEFAULT_TOLERANCE
 from auditkit.config import RUN_DEFAULTS
 from auditkit.registry import all_audits
 
+
 def config_block() -> str:
     """The ``[tool.auditkit]`` block ``auditkit init`` appends: the stock defaults, spelt out.
 

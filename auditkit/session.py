@@ -20,10 +20,10 @@ from auditkit.cache import EmbeddingCache, default_cache_dir
 from auditkit.context import AuditContext
 from auditkit.data import load_probe_set
 from auditkit.data.base import ProbeSet
+from auditkit.device import pick_device
 from auditkit.encoders import LoadOptions, build_encoder
 from auditkit.encoders.base import Encoder
 from auditkit.encoders.torch_encoder import set_amp
-from auditkit.device import pick_device
 from auditkit.extract import Extractor
 from auditkit.memo import MeasurementMemo, measurement_key
 from auditkit.provenance import utc_timestamp

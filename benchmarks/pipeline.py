@@ -48,8 +48,8 @@ from studies.probe_fit import probe_comparison
 from studies.table import render_table, summary
 
 from auditkit.data import load_probe_set
-from auditkit.encoders.torch_encoder import AMP_DTYPES
 from auditkit.device import pick_device
+from auditkit.encoders.torch_encoder import AMP_DTYPES
 from auditkit.provenance import machine_info
 
 STEPS = ("forward", "pipeline", "audit", "probe", "memory")

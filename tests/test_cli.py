@@ -33,8 +33,8 @@ def test_cache_info_and_clear(tmp_path, capsys):
 def _doc(spec, verdict="fail", value=0.4):
     from auditkit.results import AuditResult, build_document
 
-    case = AuditResult("jpeg_quality", "max_leakage=0.1", "leakage", value, (value - .05, value + .05),
-                       1 / 6, 0.1, "max", verdict, 600)
+    case = AuditResult("jpeg_quality", "max_leakage=0.1", "leakage", value,
+                       (value - .05, value + .05), 1 / 6, 0.1, "max", verdict, 600)
     return build_document({"spec": spec, "fingerprint": "f"}, {}, [case])
 
 

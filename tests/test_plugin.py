@@ -122,7 +122,8 @@ def test_metrics_reach_junit_xml_as_properties(project, pytester):
     assert len(props) == 2
     for p in props:
         assert p["auditkit.audit"] == "jpeg_quality" and p["auditkit.verdict"] == "pass"
-        assert float(p["auditkit.ci_low"]) <= float(p["auditkit.value"]) <= float(p["auditkit.ci_high"])
+        low, high = float(p["auditkit.ci_low"]), float(p["auditkit.ci_high"])
+        assert low <= float(p["auditkit.value"]) <= high
     assert {p["auditkit.case"] for p in props} == {"max_leakage=0.1", "max_leakage=0.3"}
 
 
@@ -190,7 +191,7 @@ def test_xdist_controller_writes_one_merged_result_equal_to_serial(project, pyte
         got = _results(pytester, slug)
         assert got["encoder"]["fingerprint"] == want["encoder"]["fingerprint"]
         key = lambda c: (c["audit"], c["case"])  # noqa: E731
-        pairs = zip(sorted(got["audits"], key=key), sorted(want["audits"], key=key))
+        pairs = zip(sorted(got["audits"], key=key), sorted(want["audits"], key=key), strict=True)
         for g, w in pairs:
             assert (g["case"], g["verdict"], g["n"]) == (w["case"], w["verdict"], w["n"])
             assert g["value"] == pytest.approx(w["value"]) and g["ci"] == pytest.approx(w["ci"])

@@ -57,5 +57,5 @@ def test_validation_names_what_is_wrong(mutate, match):
 def test_load_names_the_file(tmp_path):
     bad = tmp_path / "results.json"
     bad.write_text("{not json")
-    with pytest.raises(ValueError, match="results.json"):
+    with pytest.raises(ValueError, match=r"results\.json"):
         load_document(bad)

@@ -1,7 +1,7 @@
 import pytest
 
-from auditkit.errors import ConfigError
 from auditkit.compare import Comparison
+from auditkit.errors import ConfigError
 from auditkit.results import AuditResult
 from auditkit.verdicts import (
     Measurement,

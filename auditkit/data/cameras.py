@@ -352,10 +352,12 @@ def _manifest_camera(metadata: Mapping[str, Any]) -> Camera | None:
         make = _infer_make(text)
         model = strip_make(text, make) if make else text
         return Camera(make=make, model=model, source="manifest")
-    make, model = columns.get("make"), columns.get("model")
-    if _given(make) or _given(model):
+    make_column, model_column = columns.get("make"), columns.get("model")
+    if _given(make_column) or _given(model_column):
         return normalise_camera(
-            make if _given(make) else None, model if _given(model) else None, "manifest"
+            make_column if _given(make_column) else None,
+            model_column if _given(model_column) else None,
+            "manifest",
         )
     return None
 

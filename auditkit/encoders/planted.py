@@ -151,7 +151,8 @@ class TracePlantedEncoder(Encoder):
 
     def preprocess(self, image: Image.Image) -> Any:
         content = self._content.preprocess(image)
-        return np.concatenate([content, self.strength * processing_traces(image)]).astype(np.float32)
+        traces = self.strength * processing_traces(image)
+        return np.concatenate([content, traces]).astype(np.float32)
 
     def embed_batch(self, batch: Any) -> np.ndarray:
         return np.asarray(batch, dtype=np.float32)

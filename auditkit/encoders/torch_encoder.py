@@ -11,7 +11,6 @@ from PIL import Image
 
 from auditkit.encoders.base import Encoder
 
-
 #: ``--audit-amp`` names of the autocast dtypes.
 AMP_DTYPES: dict[str, torch.dtype | None] = {
     "none": None,
@@ -129,7 +128,9 @@ class TorchEncoder(Encoder):
 
     @property
     def precision(self) -> str | None:
-        return None if self.amp_dtype is None else f"autocast-{self.amp_dtype}".replace("torch.", "")
+        if self.amp_dtype is None:
+            return None
+        return f"autocast-{self.amp_dtype}".replace("torch.", "")
 
     def preprocess(self, image: Image.Image) -> torch.Tensor:
         return self.transform(image)

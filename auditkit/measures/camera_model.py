@@ -40,14 +40,14 @@ import numpy as np
 
 from auditkit import seeds
 from auditkit.context import AuditContext
-from auditkit.measures.classification import probe_details, score_measurements
 from auditkit.data.base import ProbeSet, SourceImage
 from auditkit.data.builtin import BuiltinRecipe
 from auditkit.data.cameras import LEVELS, label_images
 from auditkit.errors import ConfigError, ProbeSetError
-from auditkit.registry import register_audit
 from auditkit.extract import Embedder
+from auditkit.measures.classification import probe_details, score_measurements
 from auditkit.probes import ProbeScore, cross_val_predictions, score_predictions
+from auditkit.registry import register_audit
 from auditkit.transforms.base import ORIGINAL, Variant
 from auditkit.transforms.camera import camera_variants
 from auditkit.transforms.mask import masked as masked_variants

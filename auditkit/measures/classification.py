@@ -24,8 +24,8 @@ from auditkit.verdicts import Measurement
 
 def measure_probe(
     X: np.ndarray,
-    y: Sequence[str],
-    groups: Sequence[str],
+    y: Sequence[str] | np.ndarray,
+    groups: Sequence[str] | np.ndarray,
     seed: int = 0,
     class_names: Mapping[str, str] | None = None,
     extra: Mapping[str, object] | None = None,
@@ -82,7 +82,8 @@ def probe_details(score: ProbeScore, class_names: Mapping[str, str] | None = Non
         "classes": [names.get(c, c) for c in score.classes],
         "confusion": score.confusion.tolist(),
         "per_class": {names.get(c, c): v for c, v in score.per_class.items()},
-        "probe": "logistic regression (balanced, C by inner grouped CV), 5-fold StratifiedGroupKFold",
+        "probe": "logistic regression (balanced, C by inner grouped CV), "
+                 "5-fold StratifiedGroupKFold",
     }
 
 
@@ -116,7 +117,7 @@ def sample_thumbnails(probe_set: ProbeSet, variants: Sequence[Variant], seed: in
     for image in images[:5]:
         try:
             picture = image.load()
-        except Exception:  # noqa: BLE001 - unreadable images are the extractor's to report
+        except Exception:  # unreadable images are the extractor's to report
             continue
         return variant_thumbnails(picture, variants, seed)
     return {}

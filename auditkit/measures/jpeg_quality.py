@@ -8,9 +8,9 @@ linear probe predicts the class from the embedding; chance is 1/6.
 from __future__ import annotations
 
 from auditkit.context import AuditContext
-from auditkit.measures.classification import measure_variants
 from auditkit.data.base import ProbeSet
 from auditkit.extract import Embedder
+from auditkit.measures.classification import measure_variants
 from auditkit.registry import register_audit
 from auditkit.transforms.quality import jpeg_grid
 from auditkit.verdicts import Measurement

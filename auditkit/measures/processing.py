@@ -10,18 +10,18 @@ from collections.abc import Callable
 from functools import partial
 
 from auditkit.context import AuditContext
-from auditkit.measures.classification import measure_variants
 from auditkit.data.base import ProbeSet
 from auditkit.extract import Embedder
+from auditkit.measures.classification import measure_variants
 from auditkit.registry import register_audit
 from auditkit.transforms.base import Variant
 from auditkit.transforms.mask import masked
-from auditkit.transforms.quality import jpeg_grid
 from auditkit.transforms.processing import (
     interpolation_variants,
     resizing_variants,
     sharpening_variants,
 )
+from auditkit.transforms.quality import jpeg_grid
 from auditkit.verdicts import Measurement
 
 #: Audit name -> the variants whose identity the probe must recover.

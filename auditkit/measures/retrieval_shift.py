@@ -58,7 +58,6 @@ from auditkit import seeds
 from auditkit.context import AuditContext
 from auditkit.data.base import ProbeSet
 from auditkit.errors import ProbeSetError
-from auditkit.registry import register_audit
 from auditkit.extract import Embedder
 from auditkit.knn import (
     MAX_BLOCK_CELLS,
@@ -68,6 +67,7 @@ from auditkit.knn import (
     third_processing,
     vote_composed,
 )
+from auditkit.registry import register_audit
 from auditkit.stats import (
     DETECT_FACTOR,
     Estimate,

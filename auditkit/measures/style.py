@@ -37,11 +37,11 @@ from auditkit.context import AuditContext
 from auditkit.data.base import ProbeSet
 from auditkit.data.styles import folders_from_config, style_folder_set
 from auditkit.errors import ConfigError
+from auditkit.extract import Embedder, EmbeddingTable
 from auditkit.measures.classification import measure_probe, probe_details, score_measurements
 from auditkit.measures.style_sampling import DEFAULT_PER_IMAGE, embed_assigned
-from auditkit.registry import register_audit
-from auditkit.extract import Embedder, EmbeddingTable
 from auditkit.probes import LinearProbe, ProbeScore, score_predictions
+from auditkit.registry import register_audit
 from auditkit.transforms.base import ORIGINAL, Variant
 from auditkit.transforms.catalogue import catalogue
 from auditkit.transforms.catalogue import families as by_family
@@ -408,14 +408,16 @@ def measure(
     >>> ms = measure("style_recognition", extractor, probe_set, options=options)  # doctest: +SKIP
     """
     o = options or StyleOptions()
-    common = {"per_image": o.per_image, "families": o.families, "extra": o.extra}
     if audit == "style_fine_grained":
-        return measure_fine_grained(extractor, probe_set, seed, **common)
+        return measure_fine_grained(extractor, probe_set, seed, per_image=o.per_image,
+                                    families=o.families, extra=o.extra)
     if audit == "style_generalisation":
-        return measure_generalisation(extractor, probe_set, seed, repeats=o.repeats, **common)
+        return measure_generalisation(extractor, probe_set, seed, repeats=o.repeats,
+                                      per_image=o.per_image, families=o.families, extra=o.extra)
     if audit == "style_recognition":
         return measure_recognition(extractor, probe_set, seed, folders=o.folders, root=o.root,
-                                   max_images=max_images, **common)
+                                   max_images=max_images, per_image=o.per_image,
+                                   families=o.families, extra=o.extra)
     raise ConfigError(f"unknown style audit {audit!r}: expected one of {', '.join(AUDITS)}")
 
 

@@ -54,7 +54,8 @@ class Variant:
     version: int = 1
     label: str = ""
     stochastic: bool = False
-    post: Callable[[Any, Mapping[str, Any]], Any] | None = field(default=None, compare=False, repr=False)
+    post: Callable[[Any, Mapping[str, Any]], Any] | None = field(
+        default=None, compare=False, repr=False)
 
     def apply(self, image: Image.Image, seed: int = 0) -> Image.Image:
         out = self.fn(image, self.params, seed)

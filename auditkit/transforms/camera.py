@@ -334,7 +334,7 @@ def describe_camera(params: Mapping[str, Any]) -> str:
         f"JPEG q{jpeg['quality']}" if "quality" in jpeg
         else f"JPEG own tables x{jpeg['qtable_scale'][0]:g}/{jpeg['qtable_scale'][1]:g}"
     )
-    a, b, c = str(params["subsampling"])
+    a, b, c = tuple(str(params["subsampling"]))
     tone = "sRGB" if params["tone"] == "srgb" else f"gamma {params['gamma']:g}"
     parts = [
         f"{params['bayer']} {params['demosaic']} demosaic",

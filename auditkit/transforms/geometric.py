@@ -46,8 +46,9 @@ def keystone(image: Image.Image, params: Mapping[str, Any], seed: int) -> Image.
     pixels = bgr_array(image)
     h, w = pixels.shape[:2]
     inset = float(params["inset"]) * (w - 1)
-    src = np.float32([[0, 0], [w - 1, 0], [w - 1, h - 1], [0, h - 1]])
-    dst = np.float32([[inset, 0], [w - 1 - inset, 0], [w - 1, h - 1], [0, h - 1]])
+    src = np.array([[0, 0], [w - 1, 0], [w - 1, h - 1], [0, h - 1]], dtype=np.float32)
+    dst = np.array([[inset, 0], [w - 1 - inset, 0], [w - 1, h - 1], [0, h - 1]],
+                   dtype=np.float32)
     matrix = cv2.getPerspectiveTransform(src, dst)
     warped = cv2.warpPerspective(pixels, matrix, (w, h), flags=cv2.INTER_LINEAR,
                                  borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0))

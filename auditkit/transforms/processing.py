@@ -27,7 +27,7 @@ from auditkit import seeds
 from auditkit.transforms.base import Variant
 from auditkit.transforms.quality import jpeg, jpeg_variant
 
-FINAL_JPEG = {"quality": 95, "subsampling": "444"}
+FINAL_JPEG: dict[str, Any] = {"quality": 95, "subsampling": "444"}
 
 RESAMPLING = {
     "bilinear": Image.Resampling.BILINEAR,

@@ -30,7 +30,7 @@ def jpeg(image: Image.Image, params: Mapping[str, Any], seed: int) -> Image.Imag
 
 
 def jpeg_variant(quality: int, subsampling: str) -> Variant:
-    a, b, c = subsampling
+    a, b, c = tuple(subsampling)
     return Variant(
         id=f"jpeg/q{quality}-{subsampling}",
         family="quality",

@@ -184,7 +184,7 @@ def stained_glass(image: Image.Image, params: Mapping[str, Any], seed: int) -> I
     tiles = np.stack([np.bincount(flat, pixels[..., c].ravel()) / counts for c in range(3)],
                      axis=1)
     out = tiles[labels]
-    edge = np.zeros((h, w), np.uint8)
+    edge: np.ndarray = np.zeros((h, w), np.uint8)
     edge[:, 1:] |= (labels[:, 1:] != labels[:, :-1]).astype(np.uint8)
     edge[1:, :] |= (labels[1:, :] != labels[:-1, :]).astype(np.uint8)
     width = scaled_int(image, float(params["lead"]), minimum=1)
@@ -218,8 +218,8 @@ def watercolour(image: Image.Image, params: Mapping[str, Any], seed: int) -> Ima
     edges = np.clip(edges / 255.0, 0.0, 1.0)[..., None]
     h, w = luma.shape
     grain = np.random.default_rng(int(params["paper"])).normal(0.0, 1.0, (h, w)).astype(np.float32)
-    grain = cv2.GaussianBlur(grain, (0, 0), 1.5)
-    paper = 1.0 + 0.04 * grain / max(float(grain.std()), 1e-6)
+    smooth_grain = cv2.GaussianBlur(grain, (0, 0), 1.5)
+    paper = 1.0 + 0.04 * smooth_grain / max(float(smooth_grain.std()), 1e-6)
     return from_array(colour * (1.0 - 0.4 * edges) * paper[..., None])
 
 

@@ -27,12 +27,12 @@ import pytest
 import timm
 from PIL import Image
 
-from auditkit.measures import jpeg_quality
 from auditkit.data import SourceImage, builtin_probe_set, load_probe_set, manifest_probe_set
 from auditkit.data.base import MIN_IMAGES, ProbeSet, Skipped
 from auditkit.encoders import build_encoder
 from auditkit.errors import ProbeSetError
 from auditkit.extract import Extractor
+from auditkit.measures import jpeg_quality
 
 # pytester's in-process runs drop modules first imported inside them; torch
 # registers operator libraries once per process, so import them out here.

@@ -17,7 +17,8 @@ IMAGES = [Image.new("RGB", (40, 30), (200, 10, 10)), Image.new("RGB", (31, 50), 
     [
         pytest.param("timm:resnt18", "Did you mean: resnet18", id="timm-typo"),
         pytest.param("open_clip:ViT-B-32/opena", "Did you mean: openai", id="open-clip-tag-typo"),
-        pytest.param("open_clip:ViT-B-3/openai", "Did you mean: ViT-B-32", id="open-clip-arch-typo"),
+        pytest.param("open_clip:ViT-B-3/openai", "Did you mean: ViT-B-32",
+                     id="open-clip-arch-typo"),
         pytest.param("timm:resnet18.nonexistent_tag", "no pretrained weights", id="timm-bad-tag"),
         pytest.param("random:pixels", "no weights", id="pixels-has-no-weights"),
     ],
@@ -113,7 +114,8 @@ def user_module(tmp_path, monkeypatch):
         class MeanColour:
             fingerprint = "mean-colour-v1"
             def embed(self, images):
-                return np.stack([np.asarray(im, dtype=np.float32).mean(axis=(0, 1)) for im in images])
+                return np.stack([np.asarray(im, dtype=np.float32).mean(axis=(0, 1))
+                                 for im in images])
 
         def make():
             return MeanColour()

@@ -9,8 +9,10 @@ from auditkit.errors import SpecError
     [
         pytest.param("pixels", "pixels", "", "", False, None, id="builtin-baseline"),
         pytest.param("clip", "open_clip", "ViT-B-32", "openai", False, None, id="alias-clip"),
-        pytest.param("random:clip", "open_clip", "ViT-B-32", "openai", True, None, id="random-alias"),
-        pytest.param("open_clip:RN50/openai", "open_clip", "RN50", "openai", False, None, id="open-clip"),
+        pytest.param("random:clip", "open_clip", "ViT-B-32", "openai", True, None,
+                     id="random-alias"),
+        pytest.param("open_clip:RN50/openai", "open_clip", "RN50", "openai", False, None,
+                     id="open-clip"),
         pytest.param("timm:resnet18", "timm", "resnet18", "", False, None, id="timm"),
         pytest.param("timm:vit_base_patch16_224.mae", "timm", "vit_base_patch16_224.mae", "", False,
                      None, id="timm-with-tag"),
@@ -19,7 +21,8 @@ from auditkit.errors import SpecError
                      "ckpt/ft.safetensors", id="alias-with-weights"),
         pytest.param("timm:vit_base_patch16_224@ft.pth", "timm", "vit_base_patch16_224", "", False,
                      "ft.pth", id="timm-with-weights"),
-        pytest.param("torchscript:model.pt", "torchscript", "model.pt", "", False, None, id="torchscript"),
+        pytest.param("torchscript:model.pt", "torchscript", "model.pt", "", False, None,
+                     id="torchscript"),
         pytest.param("python:my.mod:make", "python", "my.mod:make", "", False, None, id="python"),
     ],
 )

@@ -12,12 +12,12 @@ import pytest
 import timm
 from PIL import Image
 
-from auditkit.measures import camera_model
 from auditkit.data import builtin_probe_set, folder_probe_set, manifest_probe_set
 from auditkit.encoders import build_encoder
 from auditkit.encoders.planted import NoiseEncoder
 from auditkit.errors import ConfigError, ProbeSetError
 from auditkit.extract import Extractor
+from auditkit.measures import camera_model
 from auditkit.verdicts import Threshold
 
 # pytester's in-process runs drop modules first imported inside them; torch

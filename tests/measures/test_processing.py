@@ -1,11 +1,11 @@
 import numpy as np
 import pytest
 
-from auditkit.measures import processing
 from auditkit.data import builtin_probe_set
 from auditkit.encoders import build_encoder
 from auditkit.encoders.base import Encoder
 from auditkit.extract import Extractor
+from auditkit.measures import processing
 
 
 class Blind(Encoder):

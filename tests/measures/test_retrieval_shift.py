@@ -3,13 +3,13 @@ import dataclasses
 import numpy as np
 import pytest
 
-from auditkit.measures import retrieval_shift as rs
 from auditkit.data import builtin_probe_set
 from auditkit.encoders import build_encoder
 from auditkit.encoders.planted import ConstantEncoder, NoiseEncoder, ThumbnailEncoder
 from auditkit.errors import ProbeSetError
 from auditkit.extract import Extractor
 from auditkit.knn import knn_predict, l2_normalise
+from auditkit.measures import retrieval_shift as rs
 from auditkit.transforms.processing import resizing_variants
 from auditkit.transforms.quality import jpeg_grid
 from auditkit.verdicts import Threshold

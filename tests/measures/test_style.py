@@ -8,12 +8,12 @@ import pytest
 import torch
 from PIL import Image
 
-from auditkit.measures import style
 from auditkit.data import builtin_probe_set
 from auditkit.encoders import build_encoder
 from auditkit.encoders.planted import NoiseEncoder, ThumbnailEncoder
 from auditkit.errors import ConfigError
 from auditkit.extract import Extractor
+from auditkit.measures import style
 from auditkit.transforms.base import Variant
 from auditkit.transforms.catalogue import register, unregister
 from auditkit.verdicts import Threshold

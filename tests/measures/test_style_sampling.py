@@ -4,11 +4,11 @@ from collections import Counter
 
 import pytest
 
-from auditkit.measures.style_sampling import assign, embed_assigned
 from auditkit.data import builtin_probe_set
 from auditkit.encoders.planted import NoiseEncoder
 from auditkit.errors import ConfigError, ProbeSetError
 from auditkit.extract import Extractor
+from auditkit.measures.style_sampling import assign, embed_assigned
 from auditkit.transforms.catalogue import catalogue
 
 

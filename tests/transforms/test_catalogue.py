@@ -131,7 +131,7 @@ def test_duplicate_ids_are_rejected(clean_registry):
     with pytest.raises(ConfigError, match="'style/emboss' is already taken by a built-in"):
         register(Variant("style/emboss", "style", user_tint, {"amount": 0.1}))
     register(Variant("colour/red-tint", "colour", user_tint, {"amount": 0.3}))
-    with pytest.raises(ConfigError, match="registered from .*user_tint"):
+    with pytest.raises(ConfigError, match=r"registered from .*user_tint"):
         register(Variant("colour/red-tint", "colour", other_tint, {"amount": 0.3}))
     with pytest.raises(ConfigError, match="already taken"):
         register(Variant("colour/red-tint", "colour", user_tint, {"amount": 0.9}))

@@ -4,12 +4,12 @@ import numpy as np
 import pytest
 from PIL import Image, JpegImagePlugin
 
-from auditkit.transforms.quality import jpeg_grid
 from auditkit.transforms.processing import (
     interpolation_variants,
     resizing_variants,
     sharpening_variants,
 )
+from auditkit.transforms.quality import jpeg_grid
 
 
 def _photo(seed=0, size=(80, 64)):
@@ -53,6 +53,6 @@ def test_ids_are_unique_within_each_family_and_baselines_are_shared():
     for family in (sharpening_variants(), resizing_variants(), interpolation_variants()):
         assert len({v.id for v in family}) == len(family)
     # The no-processing class is the JPEG audit's JPEG 95 4:4:4: one cache key for all.
-    jpeg95 = [v for v in jpeg_grid() if v.id == "jpeg/q95-444"][0]
+    jpeg95 = next(v for v in jpeg_grid() if v.id == "jpeg/q95-444")
     assert sharpening_variants()[0].key == resizing_variants()[1].key == jpeg95.key
     assert len({v.key for v in ALL}) == 9
