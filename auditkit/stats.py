@@ -22,9 +22,9 @@ from dataclasses import dataclass
 from typing import SupportsFloat
 
 import numpy as np
+from scipy.stats import norm
 
 from auditkit import seeds
-from scipy.stats import norm
 
 #: Two-sided 95 % intervals; detectable effects at 80 % power.
 ALPHA = 0.05

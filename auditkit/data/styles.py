@@ -22,8 +22,6 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-import numpy as np
-
 from auditkit import seeds
 from auditkit.data.base import ProbeSet, Skipped, SourceImage
 from auditkit.data.folder import folder_probe_set

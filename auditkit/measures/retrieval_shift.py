@@ -280,7 +280,8 @@ def measure(
     outcomes = {
         # Each family draws its own uniform assignment, repeatably.
         name: family_outcomes(E[:, keep[split.queries]], E[:, keep[split.database]],
-                              q_codes, d_codes, len(classes), k, seed=seeds.repeat_seed(seed, 1000 * (f + 1)))
+                              q_codes, d_codes, len(classes), k,
+                              seed=seeds.repeat_seed(seed, 1000 * (f + 1)))
         for f, (name, (E, _)) in enumerate(embedded.items())
     }
     G = len(q_groups)

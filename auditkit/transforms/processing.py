@@ -20,7 +20,6 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
-import numpy as np
 from PIL import Image, ImageEnhance
 
 from auditkit import seeds

@@ -10,7 +10,6 @@ encoder.
 
 from __future__ import annotations
 
-
 import numpy as np
 from PIL import Image
 
