@@ -77,7 +77,7 @@ def test_the_readmes_own_audit_runs_like_a_stock_one(pytester, tmp_path):
         [tool.auditkit.thresholds.blur_radius]
         max_leakage = [0.5]
     """))
-    args = ("audits", "-p", "no:cacheprovider", "--audit-max-images=24",
+    args = ("audits", "--encoder=pixels", "-p", "no:cacheprovider", "--audit-max-images=24",
             f"--audit-cache-dir={tmp_path / 'cache'}", "--audit-report-dir=out")
     run = pytester.runpytest_inprocess(*args)
     run.assert_outcomes(failed=1)  # pixels sees blur: the positive control leaks
