@@ -73,6 +73,8 @@ def encoder_entry(session: AuditSession, spec: str) -> dict[str, Any]:
             canonical=encoder.spec, fingerprint=encoder.fingerprint,
             weights_sha256=encoder.weights_sha256, weights_source=encoder.weights_source,
         )
+        if not encoder.cacheable:
+            entry["not_stored"] = encoder.unstorable_reason
     elif error is not None:
         entry["error"] = str(error)
     return entry

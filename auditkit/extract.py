@@ -89,7 +89,8 @@ class Extractor:
     encoder : Encoder
         Already moved to its device.
     cache : EmbeddingCache or None
-        Disk store; ``None`` keeps embeddings in memory only.
+        Disk store; ``None`` keeps embeddings in memory only, as does an
+        encoder that is not :attr:`~auditkit.encoders.base.Encoder.cacheable`.
     batch_size : int or None
         Pairs per forward pass of the default backend (default: the encoder's).
     num_workers : int or None
@@ -128,7 +129,8 @@ class Extractor:
                 f"was given too ({backend!r}): set them on that backend instead"
             )
         self.encoder = encoder
-        self.cache = cache
+        # A fingerprint that cannot follow the weights must not key anything on disk.
+        self.cache = cache if encoder.cacheable else None
         self.seed = seed
         self.backend = backend
         self.memory: dict[str, np.ndarray] = {}

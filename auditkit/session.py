@@ -94,6 +94,9 @@ class AuditSession:
             if not set_amp(encoder, self.run.amp):
                 log.warning("--audit-amp=%s does not apply to %s: it runs at its own "
                             "precision", self.run.amp, spec)
+            if self.run.use_cache and not encoder.cacheable:
+                log.warning("%s: embeddings and measurements are not stored: %s",
+                            spec, encoder.unstorable_reason)
             return encoder.to(self.device)
 
         return self._encoders.setdefault(spec, Once()).get(build)
@@ -172,7 +175,7 @@ class AuditSession:
 
         def stored_or_computed() -> dict[str, Measurement]:
             memo = self.memo()
-            if memo is None:
+            if memo is None or not self.encoder(spec).cacheable:
                 return run()
             fingerprint = self.encoder(spec).fingerprint
             inputs = dict(audit.inputs(ctx)) if audit.inputs is not None else {}

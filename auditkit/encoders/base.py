@@ -9,7 +9,9 @@ while the model runs in the main process:
 * :meth:`Encoder.embed_batch` runs the model on a batch and returns float32.
 
 The fingerprint covers everything that changes an embedding: the spec, the
-weights bytes and the preprocessing. It is part of every cache key.
+weights bytes and the preprocessing. It is part of every cache key; an
+encoder whose fingerprint cannot follow its weights says so in
+:attr:`Encoder.unstorable_reason`, and nothing of it is stored.
 """
 
 from __future__ import annotations
@@ -51,6 +53,10 @@ class Encoder(abc.ABC):
     #: act on the image: true where ``preprocess`` computes features rather
     #: than a resized, normalised pixel tensor (``pixels``, user ``embed``).
     post_on_image: bool = False
+    #: Why the fingerprint cannot be trusted to change with the weights (a
+    #: ``python:`` object that shows auditkit none of its weights), or None.
+    #: Such an encoder's embeddings and measurements are never stored on disk.
+    unstorable_reason: str | None = None
 
     @abc.abstractmethod
     def preprocess(self, image: Image.Image) -> Any:
@@ -87,6 +93,11 @@ class Encoder(abc.ABC):
     def precision(self) -> str | None:
         """Reduced precision of the forward pass (None: the model's own)."""
         return None
+
+    @property
+    def cacheable(self) -> bool:
+        """Whether this encoder's embeddings and measurements may be stored on disk."""
+        return self.unstorable_reason is None
 
     @property
     def fingerprint(self) -> str:

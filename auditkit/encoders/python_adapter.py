@@ -1,17 +1,35 @@
 """``python:MODULE:FACTORY``: an encoder written by the user.
 
-This runs the user's code: ``MODULE`` is imported and ``FACTORY()`` is called.
-The factory returns either an auditkit :class:`Encoder` or any object with
-``embed(images: list[PIL.Image.Image]) -> array (N, D)`` and, optionally, a
-``fingerprint`` string. Without one, the fingerprint hashes the module's
-source file, so editing the code invalidates cached embeddings.
+This imports and runs the user's code: ``MODULE`` is imported (from the
+working directory first, which leaves ``sys.path`` as it was) and
+``FACTORY()`` is called. The factory returns either an auditkit
+:class:`Encoder` or any object with ``embed(images: list[PIL.Image.Image])
+-> array (N, D)``.
+
+Cached embeddings and stored measurements are found by the encoder's
+fingerprint, so the fingerprint must change whenever the weights do. Beside
+the spec (and, for an ``embed`` object, the module's source) it covers the
+first of these the factory's object offers:
+
+1. its own ``fingerprint`` string, used as given: it must change when the
+   weights change (put the checkpoint's hash or revision in it);
+2. the weights it runs: the hashed state dict of every torch module the
+   object is or holds as an attribute (``self.model = AutoModel.from_pretrained(...)``),
+   and the bytes of every file or folder it lists in ``weights_files``.
+
+An auditkit :class:`Encoder` that sets ``weights_sha256`` or its own
+``fingerprint`` is taken as it is. When none of these can be had, the
+fingerprint cannot follow the weights: the encoder is marked unstorable, and
+its embeddings and measurements are computed afresh on every run.
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import inspect
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +40,7 @@ from auditkit.encoders.base import Encoder, stable_hash
 from auditkit.encoders.options import LoadOptions
 from auditkit.encoders.sources import register_source
 from auditkit.encoders.spec import EncoderSpec
+from auditkit.encoders.weights import file_sha256, state_dict_sha256
 from auditkit.errors import ConfigError, SpecError
 
 
@@ -72,39 +91,123 @@ def build_python(spec: EncoderSpec, options: LoadOptions) -> Encoder:
             f"spec {spec.raw!r}: 'random:' and '@PATH' do not apply to python: encoders; "
             "handle weights inside your factory"
         )
-    # Users name modules of their own project: import from the working directory.
-    if str(Path.cwd()) not in sys.path:
-        sys.path.insert(0, str(Path.cwd()))
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise SpecError(
-            f"cannot import module {module_name!r} of spec {spec.raw!r}: {exc}. "
-            "The module must be importable from the current directory or sys.path."
-        ) from exc
-    factory = getattr(module, factory_name, None)
-    if not callable(factory):
-        names = [n for n, v in vars(module).items() if callable(v) and not n.startswith("_")]
-        raise SpecError(
-            f"module {module_name!r} has no callable {factory_name!r} (spec {spec.raw!r}); "
-            f"callables there: {', '.join(sorted(names)) or 'none'}"
-        )
-    obj = factory()
+    with _working_directory_importable():
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError as exc:
+            raise SpecError(
+                f"cannot import module {module_name!r} of spec {spec.raw!r}: {exc}. "
+                "The module must be importable from the current directory or sys.path."
+            ) from exc
+        factory = getattr(module, factory_name, None)
+        if not callable(factory):
+            names = [n for n, v in vars(module).items() if callable(v) and not n.startswith("_")]
+            raise SpecError(
+                f"module {module_name!r} has no callable {factory_name!r} (spec {spec.raw!r}); "
+                f"callables there: {', '.join(sorted(names)) or 'none'}"
+            )
+        # The factory may import more of the user's project: still importable here.
+        obj = factory()
     if isinstance(obj, Encoder):
         obj.spec = obj.spec or spec.canonical
-        return obj
+        return _user_encoder(obj, spec)
     if not callable(getattr(obj, "embed", None)):
         raise SpecError(
             f"factory {spec.name!r} returned {type(obj).__name__}, which is neither an "
             "auditkit Encoder nor an object with embed(images) -> (N, D)"
         )
-    fingerprint = getattr(obj, "fingerprint", None)
-    if not isinstance(fingerprint, str) or not fingerprint:
-        try:
-            source = inspect.getsource(module)
-        except (OSError, TypeError):
-            source = module_name
-        fingerprint = stable_hash("python-encoder", spec.canonical, source)
-    else:
-        fingerprint = stable_hash("python-encoder", spec.canonical, fingerprint)
-    return CallableEncoder(spec.canonical, obj, fingerprint)
+    own = getattr(obj, "fingerprint", None)
+    if isinstance(own, str) and own:
+        fingerprint = stable_hash("python-encoder", spec.canonical, own)
+        return CallableEncoder(spec.canonical, obj, fingerprint)
+    try:
+        source = inspect.getsource(module)
+    except (OSError, TypeError):
+        source = module_name
+    weights = _weights_digest(obj, spec)
+    encoder = CallableEncoder(
+        spec.canonical, obj, stable_hash("python-encoder", spec.canonical, source, weights)
+    )
+    encoder.weights_sha256 = weights
+    if weights is None:
+        encoder.unstorable_reason = _no_weights_reason(obj, spec)
+    return encoder
+
+
+@contextlib.contextmanager
+def _working_directory_importable() -> Iterator[None]:
+    """Put the working directory first on ``sys.path`` while the user's code loads.
+
+    Users name modules of their own project; left there for the rest of the
+    run, the entry would let any file in the working directory shadow an
+    installed module imported later.
+    """
+    cwd = str(Path.cwd())
+    inserted = cwd not in sys.path
+    if inserted:
+        sys.path.insert(0, cwd)
+    try:
+        yield
+    finally:
+        if inserted and cwd in sys.path:
+            sys.path.remove(cwd)
+
+
+def _user_encoder(encoder: Encoder, spec: EncoderSpec) -> Encoder:
+    """Make a user's :class:`Encoder`'s fingerprint cover its weights, or mark it unstorable."""
+    if encoder.weights_sha256 is not None or type(encoder).fingerprint is not Encoder.fingerprint:
+        return encoder
+    encoder.weights_sha256 = _weights_digest(encoder, spec)
+    if encoder.weights_sha256 is None:
+        encoder.unstorable_reason = _no_weights_reason(encoder, spec)
+    return encoder
+
+
+def _weights_digest(obj: Any, spec: EncoderSpec) -> str | None:
+    """Hash of the torch modules ``obj`` is or holds and of its ``weights_files``; None if none."""
+    parts: dict[str, Any] = {}
+    modules = _torch_modules(obj)
+    if modules:
+        parts["modules"] = {name: state_dict_sha256(m.state_dict()) for name, m in modules.items()}
+    files = getattr(obj, "weights_files", None)
+    if files:
+        paths = [files] if isinstance(files, str | Path) else list(files)
+        parts["files"] = {str(path): _path_sha256(Path(path), spec) for path in paths}
+    return stable_hash("python-weights", parts) if parts else None
+
+
+def _torch_modules(obj: Any) -> dict[str, Any]:
+    """``obj`` itself if it is a torch module, else its attributes that are."""
+    # An object holding a torch module was built with torch already imported;
+    # otherwise there is nothing to find, and no reason to import torch.
+    if "torch" not in sys.modules:
+        return {}
+    import torch
+
+    if isinstance(obj, torch.nn.Module):
+        return {"": obj}
+    attributes = getattr(obj, "__dict__", {})
+    return {name: value for name, value in sorted(attributes.items())
+            if isinstance(value, torch.nn.Module)}
+
+
+def _path_sha256(path: Path, spec: EncoderSpec) -> str:
+    """SHA-256 of a weights file, or of every file under a weights folder with its name."""
+    if path.is_file():
+        return file_sha256(path)
+    if path.is_dir():
+        files = sorted(p for p in path.rglob("*") if p.is_file())
+        return stable_hash([(p.relative_to(path).as_posix(), file_sha256(p)) for p in files])
+    raise ConfigError(
+        f"weights file {str(path)!r} listed in weights_files of {spec.raw!r} does not exist "
+        f"(relative paths are taken from {str(Path.cwd())!r}): fix the path or remove it"
+    )
+
+
+def _no_weights_reason(obj: Any, spec: EncoderSpec) -> str:
+    return (
+        f"the fingerprint of {spec.canonical!r} cannot follow its weights: "
+        f"{type(obj).__qualname__} is no torch module, holds none as an attribute, and "
+        "declares neither weights_files nor a fingerprint; set one of them so that "
+        "auditkit can store its embeddings and measurements"
+    )

@@ -4,11 +4,16 @@ A TorchScript file carries no preprocessing, so auditkit uses the ImageNet
 default (resize the short side to 224 bicubic, centre crop 224, ImageNet mean
 and std) unless a JSON file next to it (``PATH.json``) gives ``input_size``,
 ``crop_pct``, ``interpolation``, ``mean`` and ``std`` in timm's vocabulary.
+
+Loading a TorchScript archive runs the code stored in it, as a ``python:``
+spec runs the user's module: the build logs a warning saying so, and such
+files must come from a source the user trusts.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,6 +26,8 @@ from auditkit.errors import ConfigError, WeightsUnavailableError
 
 if TYPE_CHECKING:
     from auditkit.encoders.torch_encoder import TorchEncoder
+
+log = logging.getLogger("auditkit")
 
 DEFAULT_CONFIG: dict[str, Any] = {
     "input_size": (3, 224, 224),
@@ -48,6 +55,8 @@ def build_torchscript(spec: EncoderSpec, options: LoadOptions) -> TorchEncoder:
         raise WeightsUnavailableError(
             f"TorchScript file {str(path)!r} (spec {spec.raw!r}) does not exist"
         )
+    log.warning("loading %s runs the code stored in the TorchScript file %r: "
+                "use only files from a source you trust", spec.raw, str(path))
     try:
         with warnings.catch_warnings():
             # torch >= 2.14 deprecates TorchScript; the user chose this format on purpose.
