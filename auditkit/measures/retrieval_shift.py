@@ -80,7 +80,7 @@ difference of the reference's two setting means). The departures:
   Bonferroni level.
 * **The signed delta** is judged, like the reference's signed means; the
   mean ``|delta|`` over pairs is shown beside it, biased upward on small
-  query sets (a null encoder gets about 0.04).
+  query sets (a null encoder's lies well above 0).
 * **Near the ceiling the case is inconclusive.** When a family's baseline
   accuracy leaves less than :data:`CEILING_ROOM` (the smallest stock
   ``max_delta``) below 1, the classes are too easy for processing to move
@@ -402,8 +402,8 @@ def measure(
         "settings": {s.replace("_", "-"): d for s, d in SETTING_DEFINITIONS.items()},
         "families": {name: s.report for name, s in zip(families, shifts, strict=True)},
         "mean_abs_delta_note": (
-            "mean |delta| over pairs: biased upward on small query sets (a null encoder gets "
-            "about 0.04); the reference and the verdict use the signed delta"
+            "mean |delta| over pairs: biased upward, most on small query sets (a null "
+            "encoder's lies well above 0); the reference and the verdict use the signed delta"
         ),
         "definition": (
             "per family, as in the reference: delta = balanced k-NN accuracy(pos-same) - "
