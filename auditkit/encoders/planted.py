@@ -163,7 +163,7 @@ class TracePlantedEncoder(Encoder):
         return {"trace_planted": self.strength, "content": self._content.size}
 
 
-class SizePlantedEncoder(Encoder):
+class SizePlantedEncoder(TracePlantedEncoder):
     """Content thumbnail plus ``strength`` x the log image size: resizing traces only.
 
     JPEG and sharpening keep the size, and interpolation's random scale is
@@ -171,12 +171,9 @@ class SizePlantedEncoder(Encoder):
     resizing moves it.
     """
 
-    post_on_image = True
-
     def __init__(self, strength: float = 0.5, size: int = 16) -> None:
+        super().__init__(strength, size)
         self.spec = f"control:size-planted/{strength:g}"
-        self.strength = strength
-        self._content = ThumbnailEncoder(size)
 
     def preprocess(self, image: Image.Image) -> Any:
         content = self._content.preprocess(image)
@@ -184,8 +181,6 @@ class SizePlantedEncoder(Encoder):
         traces = self.strength * np.log(np.array(image.size, dtype=np.float32) / 256.0)
         return np.concatenate([content, traces]).astype(np.float32)
 
-    def embed_batch(self, batch: Any) -> np.ndarray:
-        return np.asarray(batch, dtype=np.float32)
-
     def describe_preprocessing(self) -> Any:
+        # Not TracePlantedEncoder's key: the same strength embeds differently.
         return {"size_planted": self.strength, "content": self._content.size}
