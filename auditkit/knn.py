@@ -164,24 +164,6 @@ def vote_composed(S: np.ndarray, same: np.ndarray, db_codes: np.ndarray, n_class
     return vote_from_similarity(compose(S, same, pos, neg), db_codes, n_classes, k)
 
 
-def third_processing(n: int) -> np.ndarray:
-    """``T[t, o]``: the first processing after ``o`` (wrapping) that is neither ``t`` nor ``o``.
-
-    Examples
-    --------
-    >>> third_processing(3).tolist()
-    [[-1, 2, 1], [2, -1, 0], [1, 0, -1]]
-    """
-    if n < 3:
-        raise ValueError(f"got {n} processings, expected at least 3 for the all-diff setting")
-    T = np.full((n, n), -1)
-    for t in range(n):
-        for o in range(n):
-            if o != t:
-                T[t, o] = next(x % n for x in range(o + 1, o + n) if x % n != t)
-    return T
-
-
 def block_rows(n_database: int, layers: int = 1, max_cells: int = MAX_BLOCK_CELLS) -> int:
     """Queries per block so that ``layers`` similarity blocks fit in ``max_cells`` values.
 

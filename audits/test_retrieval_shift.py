@@ -2,8 +2,10 @@
 
 Queries under one processing are labelled by k-NN over a database where the
 query's class ("positives") carries one processing and every other class
-another. The case judges the mean signed shift accuracy(pos-same) minus
-accuracy(neg-same) over ordered pairs of JPEG and resizing classes.
+another. Each processing family (JPEG, sharpening, resizing, interpolation)
+is its own experiment, as in the reference; the case judges the largest
+family's mean signed shift accuracy(pos-same) minus accuracy(neg-same) over
+its ordered pairs.
 
 Cases: every --encoder x every threshold in [tool.auditkit.thresholds.retrieval_shift].
 """

@@ -8,7 +8,6 @@ from auditkit.knn import (
     l2_normalise,
     majority_vote,
     nearest,
-    third_processing,
     vote_composed,
     vote_from_similarity,
 )
@@ -127,21 +126,3 @@ def test_vote_composed_is_the_vote_over_the_composed_database():
     same = codes[None, :] == rng.integers(0, 3, 5)[:, None]
     got = vote_composed(S, same, codes, 3, 4, 0, 2)
     np.testing.assert_array_equal(got, vote_from_similarity(compose(S, same, 0, 2), codes, 3, k=4))
-
-
-@pytest.mark.parametrize("n", [3, 4, 6, 9])
-def test_third_processing_is_the_next_one_that_is_neither(n):
-    T = third_processing(n)
-    for t in range(n):
-        assert T[t, t] == -1
-        for o in range(n):
-            if o != t:
-                assert T[t, o] not in (t, o)
-                # Nothing between o and T[t, o] (wrapping) but t.
-                between = [(o + d) % n for d in range(1, (T[t, o] - o) % n)]
-                assert set(between) <= {t}
-
-
-def test_third_processing_needs_three():
-    with pytest.raises(ValueError, match="at least 3"):
-        third_processing(2)

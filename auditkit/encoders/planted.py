@@ -13,6 +13,8 @@
   (image size and high-frequency energy per YCbCr channel) instead of the
   ``pixels`` features: fifty times cheaper, for studies that embed thousands
   of images (``benchmarks/calibration.py``).
+* :class:`SizePlantedEncoder` plants only the image size: it reacts to
+  resizing and hardly to any other processing (a one-family shift).
 
 They are real :class:`Encoder` objects and go through the same extractor,
 cache and probe as any model.
@@ -159,3 +161,26 @@ class TracePlantedEncoder(Encoder):
 
     def describe_preprocessing(self) -> Any:
         return {"trace_planted": self.strength, "content": self._content.size}
+
+
+class SizePlantedEncoder(TracePlantedEncoder):
+    """Content thumbnail plus ``strength`` x the log image size: resizing traces only.
+
+    JPEG and sharpening keep the size, and interpolation's random scale is
+    drawn per image, not per kernel, so of the retrieval-shift families only
+    resizing moves it.
+    """
+
+    def __init__(self, strength: float = 0.5, size: int = 16) -> None:
+        super().__init__(strength, size)
+        self.spec = f"control:size-planted/{strength:g}"
+
+    def preprocess(self, image: Image.Image) -> Any:
+        content = self._content.preprocess(image)
+        # The first two of processing_traces, without its Laplacians.
+        traces = self.strength * np.log(np.array(image.size, dtype=np.float32) / 256.0)
+        return np.concatenate([content, traces]).astype(np.float32)
+
+    def describe_preprocessing(self) -> Any:
+        # Not TracePlantedEncoder's key: the same strength embeds differently.
+        return {"size_planted": self.strength, "content": self._content.size}

@@ -341,24 +341,35 @@ def retrieval_view(details: Mapping[str, Any]) -> dict[str, Any]:
     """The retrieval-shift table: one row per setting, one column per processing family.
 
     Each cell is ``(value, ci)`` of the balanced k-NN accuracy of that setting
-    in that family; ``pairs`` lists every ordered pair with its delta.
+    in that family; ``columns`` holds each family's delta, its simultaneous
+    interval, mean ``|delta|``, whether it is the judged family and whether
+    its baseline is at the ceiling; ``pairs`` lists every ordered pair.
     """
     families: Mapping[str, Any] = (
         details["families"] if isinstance(details.get("families"), Mapping) else {}
     )
-    settings = list((details.get("settings") or {}).keys()) if isinstance(
-        details.get("settings"), Mapping) else []
+    settings: Mapping[str, Any] = (
+        details["settings"] if isinstance(details.get("settings"), Mapping) else {}
+    )
     rows = []
-    for setting in settings:
+    for setting, definition in settings.items():
         cells = []
         for fam in families.values():
             cell = ((fam or {}).get("accuracy") or {}).get(setting) or {}
             cells.append((_num(cell.get("value")), cell.get("ci")))
-        rows.append({"setting": setting, "pooled": _num(details["settings"].get(setting)),
+        rows.append({"setting": setting,
+                     "definition": definition if isinstance(definition, str) else "",
                      "cells": cells})
-    deltas = [((fam or {}).get("delta") or {}) for fam in families.values()]
+    columns = [{
+        "name": name,
+        "delta": (fam or {}).get("delta") or {},
+        "simultaneous_ci": (fam or {}).get("delta_simultaneous_ci"),
+        "mean_abs_delta": _num(((fam or {}).get("mean_abs_delta") or {}).get("value")),
+        "judged": name == details.get("judged_family"),
+        "at_ceiling": bool((fam or {}).get("at_ceiling")),
+    } for name, fam in families.items()]
     pairs = [dict(p, family=name) for name, fam in families.items()
              for p in ((fam or {}).get("pairs") or []) if isinstance(p, Mapping)]
-    return {"families": list(families), "rows": rows, "deltas": deltas, "pairs": pairs}
+    return {"families": list(families), "rows": rows, "columns": columns, "pairs": pairs}
 
 

@@ -11,6 +11,7 @@ from auditkit.report.views import (
     fmt,
     group_cases,
     interval_bar,
+    retrieval_view,
     threshold_text,
     worst_finding,
 )
@@ -124,3 +125,24 @@ def test_group_cases_takes_the_card_of_the_audits_first_entry() -> None:
         ("style_texture", "style", 1),
     ]
     assert [g.verdict for g in groups] == ["fail", "pass"]
+
+
+def test_retrieval_view_has_a_column_per_family_and_marks_the_judged_one() -> None:
+    fam = {"accuracy": {"baseline": {"value": 0.6, "ci": [0.5, 0.7]}},
+           "delta": {"value": 0.02, "ci": [-0.01, 0.05]}, "delta_simultaneous_ci": [-0.02, 0.06],
+           "mean_abs_delta": {"value": 0.05}, "pairs": [{"p_test": "a", "p_other": "b"}]}
+    defined = "positives and negatives under p_test"
+    details = {"settings": {"baseline": defined},
+               "families": {"jpeg": fam, "resizing": dict(fam, at_ceiling=True)},
+               "judged_family": "resizing"}
+    v = retrieval_view(details)
+    assert v["families"] == ["jpeg", "resizing"]
+    assert v["rows"] == [{"setting": "baseline", "definition": defined,
+                          "cells": [(0.6, [0.5, 0.7]), (0.6, [0.5, 0.7])]}]
+    assert [(c["name"], c["judged"], c["at_ceiling"]) for c in v["columns"]] == [
+        ("jpeg", False, False), ("resizing", True, True)]
+    assert v["columns"][0]["simultaneous_ci"] == [-0.02, 0.06]
+    assert v["columns"][0]["mean_abs_delta"] == 0.05
+    assert [p["family"] for p in v["pairs"]] == ["jpeg", "resizing"]
+    # A document from before the families were judged apart has numbers for settings.
+    assert retrieval_view({"settings": {"baseline": 0.5}})["rows"][0]["definition"] == ""
