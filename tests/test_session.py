@@ -8,7 +8,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image, ImageOps
 
 from auditkit.registry import get_audit
@@ -25,15 +24,6 @@ CAMERAS = [
     ("iPhone 12", {"quality": 85, "subsampling": 1}),
 ]
 PER_CAMERA = 10
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    # Tiny probes: two torch threads on a busy machine wait more than they compute.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def _session(tmp_path: Path, **kwargs) -> AuditSession:
