@@ -1,9 +1,13 @@
 """Content-addressed embedding store on disk.
 
 One file per embedding, under ``<root>/<fingerprint[:16]>/<key[:2]>/<key>.emb``.
-The key hashes everything that changes an embedding (encoder fingerprint,
-image bytes, variant id, params and version, seed when the variant is
-random, dtype). A file is ``MAGIC``, a JSON header line, the raw array bytes
+The key hashes everything that changes an embedding: the encoder
+fingerprint, the image bytes, the variant key (id, params, version and a
+hash of the transform's code, see :class:`~auditkit.transforms.base.Variant`),
+the seed when the variant is random, the dtype, and the environment of
+:func:`auditkit.numerics.embedding_environment` (device kind and capability,
+matmul and convolution precision settings, Pillow, libjpeg and OpenCV
+versions). A file is ``MAGIC``, a JSON header line, the raw array bytes
 and a BLAKE2b digest of header and bytes: a torn or flipped file fails the
 digest, is logged, deleted and recomputed.
 
@@ -41,6 +45,7 @@ import numpy as np
 
 from auditkit.encoders.base import stable_hash
 from auditkit.errors import CacheError
+from auditkit.numerics import embedding_environment
 
 log = logging.getLogger("auditkit")
 
@@ -65,19 +70,33 @@ def default_cache_dir() -> Path:
 
 
 def cache_key(
-    fingerprint: str, image_sha256: str, variant_key: str, dtype: str, seed: int | None = None
+    fingerprint: str, image_sha256: str, variant_key: str, dtype: str, seed: int | None = None,
+    environment: str | None = None,
 ) -> str:
     """The cache key of one embedding: a hash of every component.
 
+    ``environment`` is :func:`environment_key` of the device the encoder runs on.
+
     Examples
     --------
-    >>> len(cache_key("f", "i", "v", "float32"))
+    >>> len(cache_key("f", "i", "v", "float32", environment=environment_key("cpu")))
     64
     """
-    return stable_hash("auditkit-emb-v1", fingerprint, image_sha256, variant_key, dtype, seed)
+    return stable_hash("auditkit-emb-v2", fingerprint, image_sha256, variant_key, dtype, seed,
+                       environment)
 
 
-def _digest(data: bytes) -> bytes:
+def environment_key(device: str) -> str:
+    """Hash of :func:`~auditkit.numerics.embedding_environment`, read now.
+
+    Read once per extraction, not once per pair: the settings are a handful
+    of attribute reads, but a probe set has thousands of pairs.
+    """
+    return stable_hash(embedding_environment(device))
+
+
+def checksum(data: bytes) -> bytes:
+    """BLAKE2b digest of ``data``: what entries here and stored measurements are checked by."""
     return hashlib.blake2b(data, digest_size=DIGEST_SIZE).digest()
 
 
@@ -85,7 +104,7 @@ def encode_entry(array: np.ndarray) -> bytes:
     array = np.ascontiguousarray(array)
     header = json.dumps({"dtype": array.dtype.str, "shape": list(array.shape)}).encode() + b"\n"
     body = header + array.tobytes()
-    return MAGIC + body + _digest(body)
+    return MAGIC + body + checksum(body)
 
 
 def decode_entry(blob: bytes) -> np.ndarray:
@@ -93,7 +112,7 @@ def decode_entry(blob: bytes) -> np.ndarray:
     if not blob.startswith(MAGIC) or len(blob) < len(MAGIC) + DIGEST_SIZE:
         raise ValueError("bad magic or truncated header")
     body, digest = blob[len(MAGIC) : -DIGEST_SIZE], blob[-DIGEST_SIZE:]
-    if _digest(body) != digest:
+    if checksum(body) != digest:
         raise ValueError("checksum mismatch (partial write or corruption)")
     header, _, payload = body.partition(b"\n")
     try:

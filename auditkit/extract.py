@@ -18,7 +18,7 @@ import numpy as np
 from auditkit import seeds
 from auditkit.backends.base import Backend, Batch, Work
 from auditkit.backends.local import LocalBackend
-from auditkit.cache import EmbeddingCache, cache_key
+from auditkit.cache import EmbeddingCache, cache_key, environment_key
 from auditkit.data.base import SourceImage
 from auditkit.encoders.base import Encoder
 from auditkit.transforms.base import Variant
@@ -137,13 +137,20 @@ class Extractor:
         self.stats = ExtractStats()
         self._fingerprint = encoder.fingerprint
 
-    def key(self, image: SourceImage, variant: Variant) -> str:
+    def key(self, image: SourceImage, variant: Variant, environment: str | None = None) -> str:
+        """The cache key of one pair; ``environment`` (default: read now) is
+        :func:`~auditkit.cache.environment_key` of the encoder's device."""
         seed = seeds.image_seed(self.seed, image.sha256) if variant.stochastic else None
-        return cache_key(self._fingerprint, image.sha256, variant.key, self.encoder.dtype, seed)
+        if environment is None:
+            environment = environment_key(self.encoder.device)
+        return cache_key(self._fingerprint, image.sha256, variant.key, self.encoder.dtype, seed,
+                         environment)
 
     def embed(self, images: Sequence[SourceImage], variants: Sequence[Variant]) -> EmbeddingTable:
         """Embeddings of every (image, variant) pair; failures are left out and recorded."""
-        keys = [[self.key(im, v) for v in variants] for im in images]
+        # Read per call: a precision setting changed between two audits keys apart.
+        environment = environment_key(self.encoder.device)
+        keys = [[self.key(im, v, environment) for v in variants] for im in images]
         self.stats.requested += sum(len(k) for k in keys)
         todo = []
         for image, row in zip(images, keys, strict=True):

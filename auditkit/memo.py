@@ -2,15 +2,21 @@
 
 A measurement is a function of the encoder (its fingerprint), the probe set
 (its digest), the audit, the seed, the settings audits read from
-``[tool.auditkit]``, the further inputs the audit's registry record declares,
-and auditkit's own code. The key hashes all of them; the code enters as a hash
+``[tool.auditkit]``, the further inputs the audit's registry record declares
+(camera labels, the variant keys of the style catalogue with the code of
+registered transforms, the bytes of style folders), the environment
+(:func:`auditkit.numerics.measurement_environment`: device kind and
+precision settings, the libraries that make pixels and fit probes), and
+auditkit's own code. The key hashes all of them; the code enters as a hash
 of every module's source, so any change to auditkit invalidates every stored
 measurement rather than serving a stale one.
 Thresholds are not part of it: verdicts are always judged afresh.
 
 Entries live beside the encoder's embeddings
 (``<cache>/<fingerprint[:16]>/measurements/<key>.json``), so clearing an
-encoder's cache clears its measurements too. Errors are never stored.
+encoder's cache clears its measurements too. Each carries a BLAKE2b checksum
+of its content (:func:`auditkit.cache.checksum`); an entry that fails it
+(edited, torn) is logged, deleted and measured again. Errors are never stored.
 """
 
 from __future__ import annotations
@@ -23,13 +29,14 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from auditkit.cache import checksum
 from auditkit.encoders.base import stable_hash
 from auditkit.results import write_json_atomic
 from auditkit.verdicts import Measurement
 
 log = logging.getLogger("auditkit")
 
-FORMAT = "auditkit-measurement-v1"
+FORMAT = "auditkit-measurement-v2"
 
 #: ``[tool.auditkit]`` keys that only judge or select, never change a measurement.
 NOT_MEASURED = frozenset({"thresholds", "encoders", "references", "baseline_tolerance"})
@@ -47,8 +54,12 @@ def code_hash() -> str:
 
 
 def measurement_key(fingerprint: str, audit: str, data_digest: str, seed: int,
-                    config: Mapping[str, Any], inputs: Mapping[str, Any] | None = None) -> str:
+                    config: Mapping[str, Any], inputs: Mapping[str, Any] | None = None,
+                    environment: Mapping[str, Any] | None = None) -> str:
     """The key of one audit's measurements.
+
+    ``environment`` is :func:`~auditkit.numerics.measurement_environment` of
+    the device the encoder runs on.
 
     Examples
     --------
@@ -61,7 +72,16 @@ def measurement_key(fingerprint: str, audit: str, data_digest: str, seed: int,
     if inputs:
         # What the audit declared it consumed (its registry record's ``inputs``).
         parts.append(dict(inputs))
+    if environment:
+        parts.append({"environment": dict(environment)})
     return stable_hash(*parts)
+
+
+def _content_checksum(key: str, measurements: Any) -> str:
+    # Over a canonical rendering, so that what JSON reads back checks the same
+    # (floats round-trip exactly; NaN is written and read as NaN).
+    body = json.dumps([key, measurements], sort_keys=True, separators=(",", ":"))
+    return checksum(body.encode()).hex()
 
 
 def _plain(obj: Any) -> Any:
@@ -99,6 +119,8 @@ class MeasurementMemo:
             data = json.loads(path.read_text(encoding="utf-8"))
             if data.get("format") != FORMAT or data.get("key") != key:
                 raise ValueError("not a measurement entry for this key")
+            if data.get("checksum") != _content_checksum(key, data["measurements"]):
+                raise ValueError("checksum mismatch (edited or corrupt)")
             out = {}
             for name, m in data["measurements"].items():
                 m["ci"] = tuple(m["ci"])
@@ -113,19 +135,17 @@ class MeasurementMemo:
         return out
 
     def put(self, fingerprint: str, key: str, measurements: Mapping[str, Measurement]) -> None:
-        payload = {
-            "format": FORMAT,
-            "key": key,
-            "measurements": {
-                name: _plain({
-                    "metric": m.metric, "value": m.value, "ci": list(m.ci), "chance": m.chance,
-                    "n": m.n, "detectable": m.detectable, "degenerate": m.degenerate,
-                    "details": m.details,
-                })
-                for name, m in measurements.items()
-            },
+        plain = {
+            name: _plain({
+                "metric": m.metric, "value": m.value, "ci": list(m.ci), "chance": m.chance,
+                "n": m.n, "detectable": m.detectable, "degenerate": m.degenerate,
+                "details": m.details,
+            })
+            for name, m in measurements.items()
         }
         try:
+            payload = {"format": FORMAT, "key": key, "measurements": plain,
+                       "checksum": _content_checksum(key, plain)}
             write_json_atomic(self._path(fingerprint, key), payload)
         except (OSError, TypeError, ValueError) as exc:
             # Storing is an optimisation; the measurement itself stands.

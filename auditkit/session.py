@@ -26,6 +26,7 @@ from auditkit.encoders.base import Encoder
 from auditkit.encoders.torch_encoder import set_amp
 from auditkit.extract import Extractor
 from auditkit.memo import MeasurementMemo, measurement_key
+from auditkit.numerics import measurement_environment
 from auditkit.provenance import utc_timestamp
 from auditkit.registry import Audit
 from auditkit.results import AuditResult
@@ -167,8 +168,10 @@ class AuditSession:
 
         ``compute`` replaces the record's ``measure(ctx)`` (tests written
         before the registry pass their own). With the disk cache on, a
-        measurement of the same encoder, data, seed, settings, audit inputs
-        and auditkit code is read back instead of recomputed.
+        measurement of the same encoder, data, seed, settings, audit inputs,
+        environment and auditkit code is read back instead of recomputed.
+        A ``compute`` of the test's own is never stored or read back: the
+        key cannot see its arguments.
         """
         ctx = self.context(spec, audit)
         run = compute or (lambda: audit.measure(ctx))
@@ -177,10 +180,17 @@ class AuditSession:
             memo = self.memo()
             if memo is None or not self.encoder(spec).cacheable:
                 return run()
-            fingerprint = self.encoder(spec).fingerprint
+            if compute is not None:
+                log.warning("%s of %s: the test passes its own compute to audit.check(), "
+                            "whose arguments no cache key can see; measured afresh, not stored",
+                            audit.name, spec)
+                return run()
+            encoder = self.encoder(spec)
+            fingerprint = encoder.fingerprint
             inputs = dict(audit.inputs(ctx)) if audit.inputs is not None else {}
             key = measurement_key(fingerprint, audit.name, self.probe_set().digest,
-                                  self.run.seed, self.run.project, inputs)
+                                  self.run.seed, self.run.project, inputs,
+                                  measurement_environment(encoder.device))
             found = memo.get(fingerprint, key)
             if found is not None:
                 self.reused.setdefault(spec, []).append(audit.name)

@@ -3,12 +3,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from auditkit.cache import MAGIC, EmbeddingCache, _digest, cache_key, encode_entry
+from auditkit.cache import MAGIC, EmbeddingCache, cache_key, checksum, encode_entry
 
 
 def _with_digest(body: bytes) -> bytes:
     """An entry whose digest is right but whose content is not auditkit's."""
-    return MAGIC + body + _digest(body)
+    return MAGIC + body + checksum(body)
 
 COMPONENTS = st.tuples(
     st.text(min_size=1, max_size=20),  # fingerprint

@@ -17,6 +17,7 @@ and recorded in :attr:`ProbeSet.skipped` under their full path.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path, PurePosixPath
@@ -24,10 +25,11 @@ from typing import Any
 
 from auditkit import seeds
 from auditkit.data.base import ProbeSet, Skipped, SourceImage
-from auditkit.data.folder import folder_probe_set
+from auditkit.data.collect import Builder
+from auditkit.data.folder import _discover, folder_probe_set
 from auditkit.errors import ConfigError, ProbeSetError
 
-__all__ = ["MIN_CONTENTS", "folders_from_config", "style_folder_set"]
+__all__ = ["MIN_CONTENTS", "folders_digest", "folders_from_config", "style_folder_set"]
 
 #: A style needs this many distinct contents for a grouped train/test split.
 MIN_CONTENTS = 2
@@ -104,11 +106,44 @@ def style_folder_set(
     )
 
 
-def _one_root(folder: Path, root: Path | None) -> tuple[list[SourceImage], list[Skipped]]:
+def folders_digest(folders: Sequence[str | Path], root: str | Path | None = None) -> str:
+    """SHA-256 over the image files of style folders: each one's path and bytes.
+
+    The files are those :func:`style_folder_set` reads, found the same way,
+    and hashed without decoding, so that a measurement key can cover them
+    cheaply: a replaced, added or removed file changes the digest. A folder
+    that cannot be listed hashes as missing; loading it is the error.
+
+    Examples
+    --------
+    >>> folders_digest(["no/such/folder"]) == folders_digest(["no/such/folder"])
+    True
+    """
+    h = hashlib.sha256()
+    for folder in folders:
+        where = _resolve(Path(folder), Path(root) if root is not None else None)
+        h.update(f"{folder}\0".encode())
+        if not where.is_dir():
+            h.update(b"missing\n")
+            continue
+        for path in _discover(where, Builder())[0]:
+            h.update(path.relative_to(where).as_posix().encode() + b"\0")
+            try:
+                h.update(hashlib.sha256(path.read_bytes()).digest())
+            except OSError as exc:  # read again, and skipped with the reason, when loading
+                h.update(f"unreadable: {type(exc).__name__}\n".encode())
+    return h.hexdigest()
+
+
+def _resolve(folder: Path, root: Path | None) -> Path:
     where = folder.expanduser()
     if not where.is_absolute() and root is not None:
         where = root / where
-    where = Path(os.path.abspath(where))
+    return Path(os.path.abspath(where))
+
+
+def _one_root(folder: Path, root: Path | None) -> tuple[list[SourceImage], list[Skipped]]:
+    where = _resolve(folder, root)
     loaded = folder_probe_set(where)
     skipped = [dataclasses.replace(s, path=str(where / s.path)) for s in loaded.skipped]
     if any("/" not in im.id for im in loaded.images):

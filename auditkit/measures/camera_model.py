@@ -43,6 +43,7 @@ from auditkit.context import AuditContext
 from auditkit.data.base import ProbeSet, SourceImage
 from auditkit.data.builtin import BuiltinRecipe
 from auditkit.data.cameras import LEVELS, label_images
+from auditkit.encoders.base import stable_hash
 from auditkit.errors import ConfigError, ProbeSetError
 from auditkit.extract import Embedder
 from auditkit.measures.classification import probe_details, score_measurements
@@ -58,6 +59,8 @@ MASKED_AUDIT = "camera_model_masked"
 #: A class with fewer photos gives too few test photos per fold to score.
 DEFAULT_MIN_PER_CLASS = 10
 DEFAULT_REPEATS = 5
+#: The level the stock audits measure at.
+STOCK_LEVEL = "model"
 _EXAMPLES = 5
 
 
@@ -324,7 +327,25 @@ def _repeat_details(
 
 
 def _measure_camera(ctx: AuditContext, masked: bool) -> dict[str, Measurement]:
-    return measure(ctx.embedder, ctx.probe_set, seed=ctx.seed, masked=masked)
+    return measure(ctx.embedder, ctx.probe_set, seed=ctx.seed, masked=masked, level=STOCK_LEVEL)
+
+
+def _camera_inputs(ctx: AuditContext) -> dict[str, Any]:
+    """The camera label of every photo, for the measurement key.
+
+    Labels come from a manifest's ``camera`` / ``make`` / ``model`` columns
+    or from EXIF, neither of which the probe set's digest covers: a shuffled
+    camera column must measure again. The built-in set's cameras are
+    simulated by auditkit's own code, which the key covers already.
+    """
+    probe_set = ctx.probe_set
+    if _is_builtin(probe_set):
+        return {"cameras": "simulated"}
+    found = label_images(probe_set.images, STOCK_LEVEL)
+    return {"cameras": stable_hash(
+        sorted(found.labels.items()), sorted(found.display.items()), found.sources,
+        sorted(reason for _, reason in found.missing),
+    )}
 
 
 @register_audit(
@@ -332,13 +353,15 @@ def _measure_camera(ctx: AuditContext, masked: bool) -> dict[str, Measurement]:
     thresholds={"max_leakage": [0.1, 0.5]},
     note="On the built-in set the cameras are simulated; on --audit-data, EXIF Make/Model.",
     card="camera",
+    inputs=_camera_inputs,
 )
 def measure_camera_model(ctx: AuditContext) -> dict[str, Measurement]:
     """Which camera took the photo, from the embedding."""
     return _measure_camera(ctx, masked=False)
 
 
-@register_audit(MASKED_AUDIT, thresholds={"max_leakage": [0.1, 0.5]}, card="camera")
+@register_audit(MASKED_AUDIT, thresholds={"max_leakage": [0.1, 0.5]}, card="camera",
+                inputs=_camera_inputs)
 def measure_camera_model_masked(ctx: AuditContext) -> dict[str, Measurement]:
     """The camera audit with the centre 95 % of the model input blanked: the semantic control."""
     return _measure_camera(ctx, masked=True)

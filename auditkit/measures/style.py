@@ -35,7 +35,7 @@ from sklearn.model_selection import StratifiedGroupKFold
 from auditkit import seeds
 from auditkit.context import AuditContext
 from auditkit.data.base import ProbeSet
-from auditkit.data.styles import folders_from_config, style_folder_set
+from auditkit.data.styles import folders_digest, folders_from_config, style_folder_set
 from auditkit.errors import ConfigError
 from auditkit.extract import Embedder, EmbeddingTable
 from auditkit.measures.classification import measure_probe, probe_details, score_measurements
@@ -422,10 +422,23 @@ def measure(
 
 
 def _style_inputs(ctx: AuditContext) -> dict[str, Any]:
-    # Resolved options, so that an invalid table is an error of the case, not of the key.
+    """What a style measurement consumed, for its key.
+
+    The resolved options; the key of every variant of the catalogue used,
+    which covers transformations registered in a ``conftest.py`` and the
+    code of each (:attr:`Variant.key`); and for ``style_recognition``, the
+    only one that reads them, the bytes of the style folders' files.
+    """
+    # Resolved, so that an invalid table is an error of the case, not of the key.
     o = options_from_config(ctx.options, ctx.root)
-    return {"max_images": ctx.max_images, "per_image": o.per_image,
-            "families": o.families, "folders": o.folders, "repeats": o.repeats}
+    inputs: dict[str, Any] = {
+        "max_images": ctx.max_images, "per_image": o.per_image, "families": o.families,
+        "folders": o.folders, "repeats": o.repeats,
+        "variants": [v.key for v in _variants(o.families, o.extra)],
+    }
+    if ctx.audit == "style_recognition" and o.folders:
+        inputs["folder_files"] = folders_digest(o.folders, root=o.root)
+    return inputs
 
 
 def _measure_style(audit: str, ctx: AuditContext) -> dict[str, Measurement]:

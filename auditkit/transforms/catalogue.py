@@ -152,8 +152,10 @@ def register_transform(
 
     Keyword arguments other than ``label``, ``stochastic`` and ``version``
     become the variant's ``params`` (recorded in results and cache keys).
-    Bump ``version`` whenever the function's output changes, or cached
-    embeddings of the old output will be reused.
+    The source of the module defining ``fn`` enters every cache key
+    (:func:`~auditkit.transforms.base.code_digest`), so editing it
+    re-embeds; bump ``version`` when the output changes through code
+    imported from another module, which the key cannot see.
 
     Examples
     --------
