@@ -77,6 +77,8 @@ def score_measurements(score: ProbeScore, details: dict, n: int | None = None,
         det_leak = max(det_leak, planted.detectable)
         det_acc = det_leak * (1.0 - score.chance)
         details["planted_check"] = planted.json()
+        # The card's "detectable effect" column reads this key: the one judged.
+        details["detectable_leakage"] = det_leak
     points = {
         "leakage": (score.leakage, score.leakage_ci, det_leak),
         "accuracy": (score.accuracy, score.accuracy_ci, det_acc),
