@@ -9,19 +9,21 @@ on the run's own embeddings instead of assuming it:
 1. relabel the rows at random, keeping the design (each group keeps the label
    multiset of some group of its size), so the labels owe nothing to ``X``;
 2. add to each row a shift of its new class whose population leakage is
-   ``p`` (:data:`PLANTED_LEAKAGE`): orthogonal class means in the scale of
+   ``p`` (each of :data:`PLANTED_LEAKAGES`): orthogonal class means in the scale of
    each coordinate's spread, at the separation :func:`separation_for_leakage`
    gives (:func:`plant`);
 3. probe that copy the same way, and bootstrap the real and the planted
    readings over the same resampled groups.
 
 The readings bound what larger effects read as: a reading curve ``f`` (true
-leakage to what the probe reads) with ``f(L) / L`` non-decreasing, which the
-planted studies show at every size measured, gives ``f(t) >= (t / p) f(p)``
-for ``t >= p``. :attr:`PlantedCheck.detectable` is the smallest ``t >= p``
+leakage to what the probe reads) with ``f(L) / L`` non-decreasing (at
+D = 768 and 240 groups 0.1 reads about 0.04, 0.15 about 0.08, 0.3 about 0.22
+and 0.5 about 0.41) gives ``f(t) >= (t / p) f(p)``
+for ``t >= p``. A plant's ``detectable`` is the smallest ``t >= p``
 whose bound lies above the real reading in ``1 - ALPHA`` of the paired
 replicates: the smallest true leakage this sample shows the embedding to be
-below. A threshold under it cannot pass (or, for ``min_`` thresholds, fail).
+below; :attr:`PlantedCheck.detectable` is the least over the plants. A
+threshold under it cannot pass (or, for ``min_`` thresholds, fail).
 """
 
 from __future__ import annotations
@@ -36,8 +38,11 @@ from auditkit import seeds
 from auditkit.probes import LinearProbe, bootstrap_accuracy, cross_val_predictions
 from auditkit.stats import ALPHA, Estimate, normalise
 
-#: Population leakage of the planted check: the smallest stock threshold.
-PLANTED_LEAKAGE = 0.1
+#: Population leakages of the planted check: the smallest stock threshold, and
+#: one that a sample too small to see 0.1 at all still sees, so that large
+#: thresholds can pass there. Each plant vouches for thresholds from its own
+#: size up, so a threshold below the smallest can never pass.
+PLANTED_LEAKAGES = (0.1, 0.5)
 
 
 def bayes_leakage(separation: float, n_classes: int) -> float:
@@ -133,13 +138,8 @@ def plant(X: np.ndarray, y: np.ndarray, leakage: float, rng: np.random.Generator
 
 
 @dataclass
-class PlantedCheck:
-    """What a planted leakage read as on the run's embeddings, and what that lets a verdict say.
-
-    ``leakage`` was planted; ``value`` and ``ci`` are what the probe read
-    of it. ``detectable`` is the smallest true leakage the sample shows the
-    embedding to be below (see the module notes); 1.0 when not even that.
-    """
+class Planted:
+    """What one planted leakage read as, and the smallest true leakage it vouches for."""
 
     leakage: float
     value: float
@@ -147,7 +147,27 @@ class PlantedCheck:
     detectable: float
 
     def json(self) -> dict[str, object]:
-        return {"planted_leakage": self.leakage, "reads": self.value, "reads_ci": list(self.ci),
+        return {"leakage": self.leakage, "reads": self.value, "reads_ci": list(self.ci),
+                "detectable_leakage": self.detectable}
+
+
+@dataclass
+class PlantedCheck:
+    """What planted leakages read as on the run's embeddings, and what that lets a verdict say.
+
+    ``detectable`` is the smallest true leakage the sample shows the
+    embedding to be below (see the module notes): the least any plant
+    vouches for, 1.0 when none vouches for anything.
+    """
+
+    planted: list[Planted]
+
+    @property
+    def detectable(self) -> float:
+        return min((p.detectable for p in self.planted), default=1.0)
+
+    def json(self) -> dict[str, object]:
+        return {"planted": [p.json() for p in self.planted],
                 "detectable_leakage": self.detectable}
 
 
@@ -179,17 +199,17 @@ def planted_check(
     real_pred: np.ndarray,
     seed: int = 0,
     *,
-    leakage: float = PLANTED_LEAKAGE,
+    leakages: tuple[float, ...] = PLANTED_LEAKAGES,
     C: float | None = None,
     n_splits: int = 5,
     n_boot: int = 2000,
 ) -> PlantedCheck:
-    """Plant ``leakage`` into a relabelled copy of ``X``, probe it, and pair it with the real run.
+    """Plant ``leakages`` into a relabelled copy of ``X``, probe each, pair them with the real run.
 
     ``real_pred`` are the real probe's out-of-fold predictions of ``y``;
-    the copy is probed with the same grouped folds' protocol and seed, at
-    regularisation ``C`` (the real probe's choice, so the check costs one
-    fit per fold) or, when None, with the full search.
+    each copy is probed with the same grouped protocol and seed, at
+    regularisation ``C`` (the real probe's choice, so a plant costs one fit
+    per fold) or, when None, with the full search.
 
     Examples
     --------
@@ -199,18 +219,19 @@ def planted_check(
     y, groups = np.asarray(y, dtype=object), np.asarray(groups)
     rng = seeds.rng(seed, "planted_check")
     y_null = null_labels(y, groups, rng)
-    planted_X = plant(X, y_null, leakage, rng)
     probe = LinearProbe(random_state=seed) if C is None else LinearProbe(Cs=(C,),
                                                                          random_state=seed)
-    pred, _ = cross_val_predictions(planted_X, y_null, groups, n_splits, seed, probe)
     classes = sorted(np.unique(y).tolist())
     chance = 1.0 / len(classes)
     _, _, real = bootstrap_accuracy(y, real_pred, groups, classes, n_boot, seed)
-    _, point, replicates = bootstrap_accuracy(y_null, pred, groups, classes, n_boot, seed)
-    planted = (replicates - chance) / (1.0 - chance)
-    reads = Estimate.of(normalise(float(point), chance), planted)
-    return PlantedCheck(
-        leakage=leakage, value=reads.value, ci=reads.ci,
-        detectable=detectable_from_replicates((real - chance) / (1.0 - chance), planted,
-                                              leakage),
-    )
+    real = (real - chance) / (1.0 - chance)
+    out = []
+    for leakage in leakages:
+        planted_X = plant(X, y_null, leakage, seeds.rng(seed, "planted_check", "directions"))
+        pred, _ = cross_val_predictions(planted_X, y_null, groups, n_splits, seed, probe)
+        _, point, replicates = bootstrap_accuracy(y_null, pred, groups, classes, n_boot, seed)
+        planted = (replicates - chance) / (1.0 - chance)
+        reads = Estimate.of(normalise(float(point), chance), planted)
+        out.append(Planted(leakage, reads.value, reads.ci,
+                           detectable_from_replicates(real, planted, leakage)))
+    return PlantedCheck(out)
