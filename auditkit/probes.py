@@ -198,6 +198,27 @@ def _max_splits(y: np.ndarray, groups: np.ndarray) -> int:
     return int(min(per_class)) if per_class else 0
 
 
+def outer_folds(y: np.ndarray, groups: np.ndarray, n_splits: int = 5, seed: int = 0
+                ) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The (train, test) row indices of :func:`cross_val_predictions`' grouped folds."""
+    splits = min(n_splits, _max_splits(y, groups))
+    if splits < 2:
+        raise ValueError(
+            f"got at most {splits} distinct groups in some class, expected at least 2 "
+            "for a grouped split: add images to the smallest class"
+        )
+    splitter = StratifiedGroupKFold(splits, shuffle=True, random_state=seed)
+    return list(splitter.split(np.zeros(len(y)), y, groups))
+
+
+def fold_of(folds: list[tuple[np.ndarray, np.ndarray]], n: int) -> np.ndarray:
+    """Each of ``n`` rows' test fold index (-1 where no fold tests it)."""
+    out = np.full(n, -1)
+    for i, (_, test) in enumerate(folds):
+        out[test] = i
+    return out
+
+
 def cross_val_predictions(
     X: np.ndarray,
     y: np.ndarray,
@@ -207,17 +228,10 @@ def cross_val_predictions(
     probe: LinearProbe | None = None,
 ) -> tuple[np.ndarray, list[float]]:
     """Out-of-fold predictions; no source group is in a fold's train and test."""
-    splits = min(n_splits, _max_splits(y, groups))
-    if splits < 2:
-        raise ValueError(
-            f"got at most {splits} distinct groups in some class, expected at least 2 "
-            "for a grouped split: add images to the smallest class"
-        )
     pred = np.empty(len(y), dtype=y.dtype)
     chosen = []
-    folds = StratifiedGroupKFold(splits, shuffle=True, random_state=seed).split(X, y, groups)
     template = probe if probe is not None else LinearProbe(random_state=seed)
-    for train, test in folds:
+    for train, test in outer_folds(y, groups, n_splits, seed):
         model = clone(template)
         model.fit(X[train], y[train], groups[train])
         pred[test] = model.predict(X[test])
@@ -254,6 +268,42 @@ class ProbeScore:
         return self.detectable_accuracy / (1.0 - self.chance)
 
 
+def bootstrap_accuracy(
+    y: np.ndarray, pred: np.ndarray, groups: np.ndarray, classes: list, n_boot: int, seed: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The pooled confusion matrix, the point balanced accuracy and its group-bootstrap replicates.
+
+    Replicates of two prediction sets over the same ``groups`` and ``seed``
+    resample the same groups, so they pair.
+    """
+    group_ids, per_group = confusion_by_group(y, pred, groups, classes)
+    weights = bootstrap_weights(len(group_ids), n_boot, seed)
+    conf = per_group.sum(axis=0)
+    return (conf, balanced_accuracy_from_confusion(conf),
+            balanced_accuracy_from_confusion(np.einsum("bg,gij->bij", weights, per_group)))
+
+
+def is_degenerate(pred: np.ndarray, folds: np.ndarray | None = None) -> bool:
+    """Whether the probe predicts one class for everything, in any one test fold.
+
+    A probe that learned nothing predicts one class per fold; with a
+    different class per fold the pooled predictions look varied while every
+    fold sits at chance (``folds``: each row's test fold, -1 for none).
+
+    Examples
+    --------
+    >>> is_degenerate(np.array(list("aabb")), np.array([0, 0, 1, 1]))
+    True
+    >>> is_degenerate(np.array(list("aabb")))
+    False
+    """
+    pred = np.asarray(pred)
+    if folds is None:
+        return len(np.unique(pred)) == 1
+    folds = np.asarray(folds)
+    return any(len(np.unique(pred[folds == f])) == 1 for f in np.unique(folds[folds >= 0]))
+
+
 def score_predictions(
     y: np.ndarray,
     pred: np.ndarray,
@@ -261,22 +311,19 @@ def score_predictions(
     classes: list[str] | None = None,
     n_boot: int = 2000,
     seed: int = 0,
+    folds: np.ndarray | None = None,
 ) -> ProbeScore:
     """Balanced accuracy, a group-bootstrap 95 % interval and the detectable effect.
 
     The detectable accuracy is the smallest true gain over chance a two-sided
     test at ``ALPHA`` finds with probability ``POWER``, from the larger of the
-    bootstrap standard error and the binomial one under the null.
+    bootstrap standard error and the binomial one under the null. ``folds``
+    (each row's test fold) lets :func:`is_degenerate` look at each fold.
     """
     classes = list(classes) if classes is not None else sorted(np.unique(y).tolist())
     k = len(classes)
-    group_ids, per_group = confusion_by_group(y, pred, groups, classes)
-    conf = per_group.sum(axis=0)
-    weights = bootstrap_weights(len(group_ids), n_boot, seed)
-    estimate = Estimate.of(
-        balanced_accuracy_from_confusion(conf),
-        balanced_accuracy_from_confusion(np.einsum("bg,gij->bij", weights, per_group)),
-    )
+    conf, point, replicates = bootstrap_accuracy(y, pred, groups, classes, n_boot, seed)
+    estimate = Estimate.of(point, replicates)
     support = conf.sum(axis=1)
     recall = np.divide(np.diag(conf), support, out=np.zeros(k), where=support > 0)
     return ProbeScore(
@@ -284,9 +331,9 @@ def score_predictions(
         accuracy_ci=estimate.ci,
         chance=1.0 / k,
         detectable_accuracy=DETECT_FACTOR * max(estimate.se, null_se(support)),
-        degenerate=len(np.unique(pred)) == 1,
+        degenerate=is_degenerate(pred, folds),
         n=len(y),
-        n_groups=len(group_ids),
+        n_groups=len(np.unique(groups)),
         classes=[str(c) for c in classes],
         confusion=conf.astype(int),
         per_class={str(c): float(r) for c, r in zip(classes, recall, strict=True)},
@@ -311,4 +358,5 @@ def probe_score(
     y = np.asarray(y)
     groups = np.asarray(groups)
     pred, _ = cross_val_predictions(np.asarray(X), y, groups, n_splits=n_splits, seed=seed)
-    return score_predictions(y, pred, groups, n_boot=n_boot, seed=seed)
+    folds = fold_of(outer_folds(y, groups, n_splits, seed), len(y))
+    return score_predictions(y, pred, groups, n_boot=n_boot, seed=seed, folds=folds)

@@ -4,15 +4,26 @@ A case passes, fails or is inconclusive by its interval, not only its point:
 
 ``max`` thresholds (an invariance, e.g. ``max_leakage``)
     fail          the whole interval lies above the threshold;
-    pass          the whole interval lies at or below it, the smallest effect
-                  the sample could detect is at or below it too, and the probe
-                  is not degenerate;
+    pass          the whole interval lies at or below it, an effect of the
+                  threshold's size would have been told apart from this
+                  measurement (``detectable`` at or below the threshold), and
+                  the probe is not degenerate;
     inconclusive  otherwise (the reason says which rule held it back).
 
 ``min`` thresholds (a capability, e.g. ``min_accuracy``)
-    pass          the whole interval lies at or above the threshold;
-    fail          the whole interval lies below it;
+    pass          the whole interval lies at or above the threshold and the
+                  probe is not degenerate;
+    fail          the whole interval lies below it and an effect of the
+                  threshold's size would have been told apart here;
     inconclusive  otherwise.
+
+So a pass means: a threshold-sized effect would have been detected here. A
+probe reads less than the embedding holds (at D = 768 and 240 images a
+leakage of 0.15 reads as about 0.08), so for probe audits ``detectable`` is
+measured, not assumed: a leakage planted into the run's own embeddings and
+probed the same way bounds what a threshold-sized one reads as
+(:mod:`auditkit.power`). ``detectable`` is an effect over chance; for an
+``accuracy`` threshold it is compared as ``chance + detectable``.
 
 What pytest makes of a verdict is :func:`decide`, a pure function of the
 verdict, the comparison with a baseline and the run's policy; the plugin only
@@ -81,32 +92,63 @@ class Threshold:
         return f"{self.kind}={self.value:g}"
 
     def judge(self, m: Measurement) -> tuple[str, str]:
-        """``(verdict, reason)`` for a measurement of this threshold's metric."""
+        """``(verdict, reason)`` for a measurement of this threshold's metric.
+
+        A pass means the interval lies on the right side of the threshold and
+        an effect of the threshold's size would have been told apart from
+        what was measured here (``m.detectable``, for probe audits from a
+        leakage planted into the run's own embeddings).
+        """
         if m.metric != self.metric:
             raise ConfigError(f"threshold {self.case!r} judges {self.metric!r}, got {m.metric!r}")
         lo, hi = m.ci
         t = self.value
         if self.direction == "min":
-            if lo >= t:
-                return "pass", f"interval [{lo:.3f}, {hi:.3f}] lies at or above {t:g}"
-            if hi < t:
-                return "fail", f"interval [{lo:.3f}, {hi:.3f}] lies below {t:g}"
-            return "inconclusive", f"interval [{lo:.3f}, {hi:.3f}] straddles {t:g}"
+            return self._judge_min(m, lo, hi, t)
         if lo > t:
             return "fail", f"interval [{lo:.3f}, {hi:.3f}] lies above {t:g}"
         if m.degenerate:
-            return "inconclusive", (
-                "degenerate probe: it predicts one class for everything, so its chance "
-                "score says nothing about the embedding"
-            )
+            return "inconclusive", _DEGENERATE
         if hi > t:
             return "inconclusive", f"interval [{lo:.3f}, {hi:.3f}] straddles {t:g}"
-        if m.detectable is not None and m.detectable > t:
-            return "inconclusive", (
-                f"found nothing, but the smallest effect this sample could detect "
-                f"({m.detectable:.3f}) is above {t:g}: add images"
-            )
+        if (held := self._underpowered(m)) is not None:
+            return "inconclusive", f"found nothing, but {held}: add images"
         return "pass", f"interval [{lo:.3f}, {hi:.3f}] lies at or below {t:g}"
+
+    def _judge_min(self, m: Measurement, lo: float, hi: float, t: float) -> tuple[str, str]:
+        # A capability is shown by a probe that learned something, and denied
+        # only where the sample could have shown it.
+        if m.degenerate:
+            return "inconclusive", _DEGENERATE
+        if lo >= t:
+            return "pass", f"interval [{lo:.3f}, {hi:.3f}] lies at or above {t:g}"
+        if hi < t:
+            if (held := self._underpowered(m)) is not None:
+                return "inconclusive", (f"interval [{lo:.3f}, {hi:.3f}] lies below {t:g}, "
+                                        f"but {held}: add images")
+            return "fail", f"interval [{lo:.3f}, {hi:.3f}] lies below {t:g}"
+        return "inconclusive", f"interval [{lo:.3f}, {hi:.3f}] straddles {t:g}"
+
+    def _underpowered(self, m: Measurement) -> str | None:
+        """Why an effect of the threshold's size could not be told apart here, or None.
+
+        ``detectable`` is a gain over chance where the metric is an
+        accuracy, so it is compared as ``chance + detectable``: like with like.
+        """
+        if m.detectable is None:
+            return None
+        if self.metric == "accuracy" and m.chance is not None:
+            level, what = m.chance + m.detectable, "accuracy"
+        else:
+            level, what = m.detectable, "effect"
+        if level <= self.value:
+            return None
+        return (f"the smallest {what} this sample could tell apart ({level:.3f}) "
+                f"is above {self.value:g}")
+
+
+_DEGENERATE = ("degenerate probe: it predicts one class for everything (in some test fold), "
+               "so its chance score says nothing about the embedding")
 
 
 def thresholds_from_config(audit: str, table: Mapping[str, Any]) -> list[Threshold]:

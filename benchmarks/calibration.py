@@ -13,7 +13,8 @@ known, and counts the verdicts of every threshold of the stock configuration:
     Synthetic embeddings shaped like a probe audit's (each source image one
     group with a row per class, a large content component shared by the
     group) plus a class signal whose population leakage is exact (see
-    :func:`bayes_leakage`), through :func:`~auditkit.measures.classification.measure_probe`.
+    :func:`~auditkit.power.bayes_leakage`), through
+    :func:`~auditkit.measures.classification.measure_probe`.
 ``planted_retrieval_shift``
     :class:`~auditkit.encoders.planted.TracePlantedEncoder` (content plus
     processing statistics at a fixed strength) through the retrieval audit;
@@ -24,6 +25,11 @@ a false-fail rate where the truth is at or below the threshold, a detection
 rate where it is above. The study is slow; the command reproduces it::
 
     python benchmarks/calibration.py --seeds 100 --json calibration.json
+
+and at a real encoder's width and the built-in set's size::
+
+    python benchmarks/calibration.py --seeds 100 --only planted_probe --dim 768 \\
+        --groups 240 --leakages 0 0.05 0.15 0.3 --large-groups 0 --jobs 1
 
 It is a study of the package, not part of it: it lives beside the other
 benchmarks and runs from a checkout.
@@ -46,7 +52,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from scipy import integrate, optimize, stats
+from scipy import stats
 
 from auditkit.context import AuditContext
 from auditkit.data import builtin_probe_set
@@ -55,6 +61,7 @@ from auditkit.errors import AuditkitError
 from auditkit.extract import EmbeddingTable, Extractor
 from auditkit.measures import retrieval_shift
 from auditkit.measures.classification import measure_probe
+from auditkit.power import separation_for_leakage
 from auditkit.provenance import interpreter, utc_timestamp
 from auditkit.registry import Audit, all_audits, get_audit
 from auditkit.verdicts import Measurement, Threshold, thresholds_from_config
@@ -226,41 +233,6 @@ def _measure_into(tallies: list[Tally], measure: Callable[[], dict[str, Measurem
         t.wall_s += elapsed
 
 
-def bayes_leakage(separation: float, n_classes: int) -> float:
-    """Normalised leakage of the best classifier of ``n_classes`` planted classes.
-
-    Class means are orthogonal, ``separation`` noise standard deviations from
-    the origin, under isotropic Gaussian noise; the best rule is the nearest
-    mean, whose accuracy is ``P(Z_0 + separation > max_j Z_j)``.
-
-    Examples
-    --------
-    >>> round(bayes_leakage(0.0, 6), 6)
-    0.0
-    """
-    def integrand(t: float) -> float:
-        return float(stats.norm.pdf(t) * stats.norm.cdf(t + separation) ** (n_classes - 1))
-
-    accuracy = integrate.quad(integrand, -np.inf, np.inf)[0]
-    chance = 1.0 / n_classes
-    return (accuracy - chance) / (1.0 - chance)
-
-
-def separation_for_leakage(leakage: float, n_classes: int) -> float:
-    """The separation (in noise standard deviations) whose :func:`bayes_leakage` is ``leakage``.
-
-    Examples
-    --------
-    >>> round(bayes_leakage(separation_for_leakage(0.3, 6), 6), 6)
-    0.3
-    """
-    if not 0.0 <= leakage < 1.0:
-        raise ValueError(f"got leakage {leakage!r}, expected a value in [0, 1)")
-    if leakage == 0.0:
-        return 0.0
-    return float(optimize.brentq(lambda d: bayes_leakage(d, n_classes) - leakage, 0.0, 40.0))
-
-
 def planted_embeddings(
     n_groups: int, leakage: float, seed: int = 0, n_classes: int = PLANTED_CLASSES,
     dim: int = PLANTED_DIM, content: float = PLANTED_CONTENT,
@@ -292,8 +264,8 @@ def planted_embeddings(
 
 
 def planted_probe_study(leakages: Sequence[float], seeds: Iterable[int], n_groups: int = 120,
-                        large_groups: int = 1000, progress: bool = False
-                        ) -> tuple[list[Tally], dict[str, float]]:
+                        large_groups: int = 1000, progress: bool = False,
+                        dim: int = PLANTED_DIM) -> tuple[list[Tally], dict[str, float]]:
     """Verdicts of the stock probe thresholds on planted leakages.
 
     Returns the tallies and, per leakage, what one probe on ``large_groups``
@@ -309,14 +281,14 @@ def planted_probe_study(leakages: Sequence[float], seeds: Iterable[int], n_group
     large: dict[str, float] = {}
     for leakage in leakages:
         note = (f"planted: population leakage {leakage:g} ({PLANTED_CLASSES} classes, "
-                f"{PLANTED_DIM} dims, content x{PLANTED_CONTENT:g})")
+                f"{dim} dims, {n_groups} groups, content x{PLANTED_CONTENT:g})")
         tallies = [Tally("planted_probe", t, leakage, note)
                    for t in stock_thresholds("jpeg_quality")]
         for seed in seeds:
-            X, y, g = planted_embeddings(n_groups, leakage, seed=seed)
+            X, y, g = planted_embeddings(n_groups, leakage, seed=seed, dim=dim)
             _measure_into(tallies, partial(measure_probe, X, y, g, seed=seed))
         if large_groups:
-            X, y, g = planted_embeddings(large_groups, leakage, seed=0)
+            X, y, g = planted_embeddings(large_groups, leakage, seed=0, dim=dim)
             large[f"{leakage:g}"] = measure_probe(X, y, g, seed=0)["leakage"].value
         _log(progress, f"[planted_probe] leakage {leakage:g} done")
         out += tallies
@@ -354,11 +326,12 @@ def planted_retrieval_study(strengths: Sequence[float], seeds: Iterable[int], n_
 
 def run_group(group: str, seeds: int, images: int, kinds: Sequence[str], threads: int,
               progress: bool, leakages: Sequence[float] = PLANTED_LEAKAGES,
-              strengths: Sequence[float] = PLANTED_STRENGTHS, large_groups: int = 1000
-              ) -> dict[str, Any]:
+              strengths: Sequence[float] = PLANTED_STRENGTHS, large_groups: int = 1000,
+              dim: int = PLANTED_DIM, groups: int | None = None) -> dict[str, Any]:
     """One independent part of the study.
 
-    ``group`` is ``null``, ``planted_probe`` or ``planted_retrieval_shift``.
+    ``group`` is ``null``, ``planted_probe`` or ``planted_retrieval_shift``;
+    ``dim`` and ``groups`` (default ``images``) shape the planted probe data.
     """
     if threads:
         import torch
@@ -372,8 +345,8 @@ def run_group(group: str, seeds: int, images: int, kinds: Sequence[str], threads
         tallies, extra["null_embed_s"] = null_study(kinds, range(seeds), images, progress)
     elif group == "planted_probe":
         tallies, extra["planted_large_sample_leakage"] = planted_probe_study(
-            leakages, range(seeds), n_groups=images, large_groups=large_groups,
-            progress=progress)
+            leakages, range(seeds), n_groups=groups or images, large_groups=large_groups,
+            progress=progress, dim=dim)
     else:
         tallies = planted_retrieval_study(strengths, range(seeds), images, progress)
     extra[f"{group}_wall_s"] = time.perf_counter() - start
@@ -420,13 +393,18 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="TracePlantedEncoder strengths of the planted_retrieval_shift kind")
     parser.add_argument("--large-groups", type=int, default=1000,
                         help="groups of the one large planted_probe run per leakage (0: skip)")
+    parser.add_argument("--dim", type=int, default=PLANTED_DIM,
+                        help="embedding width of the planted_probe kind (real encoders: 512-1024)")
+    parser.add_argument("--groups", type=int,
+                        help="source images (groups) per seed of the planted_probe kind "
+                             "(default: --images)")
     parser.add_argument("--jobs", type=int, default=1,
                         help="run the null, planted-probe and planted-retrieval parts in parallel")
     parser.add_argument("--threads", type=int, default=1, help="torch threads per process")
     args = parser.parse_args(argv)
-    if args.seeds < 1 or args.images < 1 or args.jobs < 1:
-        parser.error(f"--seeds, --images and --jobs must be positive, got "
-                     f"{args.seeds}, {args.images}, {args.jobs}")
+    if min(args.seeds, args.images, args.jobs, args.dim, args.groups or 1) < 1:
+        parser.error(f"--seeds, --images, --jobs, --dim and --groups must be positive, got "
+                     f"{args.seeds}, {args.images}, {args.jobs}, {args.dim}, {args.groups}")
     kinds = args.only or list(KINDS)
     report: dict[str, Any] = {
         "command": "python benchmarks/calibration.py " + " ".join(sys.argv[1:] if argv is None
@@ -437,7 +415,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     }
     start = time.perf_counter()
     jobs = [(g, args.seeds, args.images, ks, args.threads, True, args.leakages, args.strengths,
-             args.large_groups)
+             args.large_groups, args.dim, args.groups)
             for g, ks in _groups(kinds).items()]
     if args.jobs == 1:
         parts = [run_group(*job) for job in jobs]

@@ -118,3 +118,16 @@ def test_torch_balanced_accuracy_of_the_C_search_shares_the_definition(pair):
     y, pred = np.array(pair[0]), np.array(pair[1])
     got = _balanced_accuracy(torch.as_tensor(y), torch.as_tensor(pred))
     assert got == pytest.approx(balanced_accuracy(y, pred), abs=1e-12)
+
+
+def test_a_probe_that_predicts_one_class_per_fold_is_degenerate():
+    # Each test fold predicts a single class, a different one per fold: the pooled
+    # predictions look varied, yet every fold learned nothing.
+    y = np.tile(np.array(["a", "b", "c"]), 30)
+    groups = np.repeat(np.arange(30), 3)
+    folds = groups % 3
+    pred = np.array(["a", "b", "c"])[folds]
+    score = score_predictions(y, pred, groups, n_boot=200, folds=folds)
+    assert len(np.unique(pred)) == 3
+    assert score.degenerate
+    assert score.accuracy == pytest.approx(1 / 3)

@@ -37,6 +37,28 @@ def _m(value, lo, hi, detectable=0.02, degenerate=False, metric="leakage"):
                      "below", id="min: whole interval below -> fail"),
         pytest.param("min_accuracy", 0.5, _m(0.5, 0.45, 0.55, metric="accuracy"),
                      "inconclusive", "straddles", id="min: straddles -> inconclusive"),
+        # Threshold units: detectable is a gain over chance; an accuracy threshold
+        # compares chance + detectable (1/6 + 0.2 = 0.367 > 0.3), not 0.2.
+        pytest.param("max_accuracy", 0.3, _m(0.2, 0.13, 0.27, detectable=0.2, metric="accuracy"),
+                     "inconclusive", "smallest accuracy",
+                     id="max_accuracy: chance + detectable gain above the threshold -> "
+                        "inconclusive"),
+        pytest.param("max_accuracy", 0.4, _m(0.2, 0.13, 0.27, detectable=0.2, metric="accuracy"),
+                     "pass", "at or below",
+                     id="max_accuracy: chance + detectable gain at or below -> pass"),
+        pytest.param("max_leakage", 0.3, _m(0.04, -0.04, 0.12, detectable=0.24), "pass",
+                     "at or below", id="max_leakage: detectable at or below -> pass"),
+        # min_ thresholds: a degenerate probe shows no capability; a fail needs power.
+        pytest.param("min_accuracy", 0.15, _m(0.5, 0.5, 0.5, degenerate=True, metric="accuracy"),
+                     "inconclusive", "degenerate",
+                     id="min: a degenerate probe never passes"),
+        pytest.param("min_leakage", 0.1, _m(0.02, -0.01, 0.05, detectable=0.3), "inconclusive",
+                     "could tell apart", id="min: below but underpowered -> inconclusive"),
+        pytest.param("min_accuracy", 0.3, _m(0.2, 0.15, 0.25, detectable=0.2, metric="accuracy"),
+                     "inconclusive", "smallest accuracy",
+                     id="min_accuracy: below, chance + detectable above -> inconclusive"),
+        pytest.param("min_leakage", 0.1, _m(0.02, -0.01, 0.05, detectable=0.05), "fail",
+                     "below", id="min: below with power -> fail"),
     ],
 )
 def test_verdict_rules(kind, t, m, verdict, reason):

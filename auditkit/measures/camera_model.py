@@ -47,6 +47,7 @@ from auditkit.encoders.base import stable_hash
 from auditkit.errors import ConfigError, ProbeSetError
 from auditkit.extract import Embedder
 from auditkit.measures.classification import probe_details, score_measurements
+from auditkit.power import planted_check
 from auditkit.probes import ProbeScore, cross_val_predictions, score_predictions
 from auditkit.registry import register_audit
 from auditkit.transforms.base import ORIGINAL, Variant
@@ -263,13 +264,16 @@ def _balanced_measurements(
         used.update(rows.image_ids[idx].tolist())
         y, g = rows.y[idx], rows.groups[idx]
         try:
-            pred, _ = cross_val_predictions(rows.X[idx], y, g, seed=seeds.repeat_seed(seed, r))
+            pred, chosen = cross_val_predictions(rows.X[idx], y, g, seed=seeds.repeat_seed(seed, r))
         except ValueError as exc:
             raise ProbeSetError(
                 f"cannot split the balanced sample by group: {exc}; give the photos of each "
                 "camera more distinct groups (the manifest's 'group' column)"
             ) from exc
         scores.append(score_predictions(y, pred, g, classes=kept, seed=seeds.repeat_seed(seed, r)))
+        if r == 0:
+            check = planted_check(rows.X[idx], y, g, pred, seed=seeds.repeat_seed(seed, r),
+                                  C=min(chosen))
         ys.append(y)
         preds.append(pred)
         groups.append(g)
@@ -281,7 +285,8 @@ def _balanced_measurements(
     details["n_images_used"] = len(used)
     detectable = float(np.mean([s.detectable_accuracy for s in scores]))
     n = size * len(kept)
-    return score_measurements(pooled, details, n=n, detectable_accuracy=detectable)
+    return score_measurements(pooled, details, n=n, detectable_accuracy=detectable,
+                              planted=check)
 
 
 def _subsample(y: np.ndarray, kept: list[str], size: int, rng: np.random.Generator) -> np.ndarray:

@@ -16,7 +16,14 @@ import numpy as np
 
 from auditkit.data.base import ProbeSet
 from auditkit.extract import Embedder
-from auditkit.probes import ProbeScore, probe_score
+from auditkit.power import PlantedCheck, planted_check
+from auditkit.probes import (
+    ProbeScore,
+    cross_val_predictions,
+    fold_of,
+    outer_folds,
+    score_predictions,
+)
 from auditkit.thumbnails import variant_thumbnails
 from auditkit.transforms.base import Variant
 from auditkit.verdicts import Measurement
@@ -32,27 +39,46 @@ def measure_probe(
 ) -> dict[str, Measurement]:
     """Probe ``y`` from ``X`` with grouped splits; measurements by metric name.
 
+    A second probe, on a copy of ``X`` with a planted leakage
+    (:func:`auditkit.power.planted_check`, at the smallest C the real probe chose),
+    measures how small a leakage this sample can vouch for: the
+    measurements' ``detectable``.
+
     Examples
     --------
     >>> ms = measure_probe(table.X, table.variant_ids, table.groups)  # doctest: +SKIP
     >>> ms["leakage"].value, ms["leakage"].ci                        # doctest: +SKIP
     """
-    score = probe_score(np.asarray(X), np.asarray(y, dtype=object), np.asarray(groups), seed=seed)
+    X, y, groups = np.asarray(X), np.asarray(y, dtype=object), np.asarray(groups)
+    pred, chosen = cross_val_predictions(X, y, groups, seed=seed)
+    folds = fold_of(outer_folds(y, groups, seed=seed), len(y))
+    score = score_predictions(y, pred, groups, seed=seed, folds=folds)
+    # The strongest regularisation the real probe chose: weak effects at large D
+    # read best there, and one fit per fold keeps the check cheap.
+    check = planted_check(X, y, groups, pred, seed=seed, C=min(chosen))
     details = probe_details(score, class_names)
     details.update(extra or {})
-    return score_measurements(score, details)
+    return score_measurements(score, details, planted=check)
 
 
 def score_measurements(score: ProbeScore, details: dict, n: int | None = None,
-                       detectable_accuracy: float | None = None) -> dict[str, Measurement]:
+                       detectable_accuracy: float | None = None,
+                       planted: PlantedCheck | None = None) -> dict[str, Measurement]:
     """``leakage`` and ``accuracy`` measurements of one probe score, sharing ``details``.
 
     ``n`` and ``detectable_accuracy`` override the score's own where an audit
-    pools several scores (the camera audit's balanced repeats).
+    pools several scores (the camera audit's balanced repeats). ``planted``
+    raises ``detectable`` to the smallest leakage its check vouches for, and
+    goes to the details as ``planted_check``.
     """
     det_acc = score.detectable_accuracy if detectable_accuracy is None else detectable_accuracy
-    det_leak = (score.detectable_leakage if detectable_accuracy is None
-                else detectable_accuracy / (1.0 - score.chance))
+    det_leak = det_acc / (1.0 - score.chance)
+    if planted is not None:
+        det_leak = max(det_leak, planted.detectable)
+        det_acc = det_leak * (1.0 - score.chance)
+        details["planted_check"] = planted.json()
+        # The card's "detectable effect" column reads this key: the one judged.
+        details["detectable_leakage"] = det_leak
     points = {
         "leakage": (score.leakage, score.leakage_ci, det_leak),
         "accuracy": (score.accuracy, score.accuracy_ci, det_acc),

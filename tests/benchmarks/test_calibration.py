@@ -9,6 +9,7 @@ almost always does.
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Iterator
 
 import numpy as np
@@ -16,18 +17,17 @@ import pytest
 import torch
 from calibration import (
     Tally,
-    bayes_leakage,
     clopper_pearson,
     main,
     null_study,
     planted_embeddings,
     planted_probe_study,
     planted_retrieval_study,
-    separation_for_leakage,
 )
 from scipy import stats
 
 from auditkit.measures.classification import measure_probe
+from auditkit.power import bayes_leakage, separation_for_leakage
 from auditkit.verdicts import Measurement, Threshold
 
 SEEDS = range(10)
@@ -131,3 +131,24 @@ def test_command_writes_the_table_and_json(tmp_path, capsys):
     assert report["command"].startswith("python benchmarks/calibration.py --seeds 1 ")
     assert report["machine"]["cpus"] >= 1 and set(report["machine"]) == {
         "cpus", "platform", "python"}
+
+
+def _verdicts_at_768(leakage: float, groups: int = 240) -> Counter[str]:
+    threshold = Threshold("max_leakage", 0.1)
+    out: Counter[str] = Counter()
+    for seed in range(20):
+        X, y, g = planted_embeddings(groups, leakage, seed=seed, dim=768)
+        out[threshold.judge(measure_probe(X, y, g, seed=seed)["leakage"])[0]] += 1
+    return out
+
+
+def test_a_leakage_above_the_threshold_never_passes_at_768_dims():
+    # The probe reads a true 0.15 as about 0.08 at D = 768 and 240 images; a
+    # rule on the interval alone passed it in 7 of 10 seeds.
+    verdicts = _verdicts_at_768(0.15)
+    assert verdicts["pass"] == 0, verdicts
+
+
+def test_a_null_encoder_rarely_fails_at_768_dims():
+    verdicts = _verdicts_at_768(0.0)
+    assert verdicts["fail"] <= 1, verdicts

@@ -1,0 +1,25 @@
+import numpy as np
+
+from auditkit.measures import classification
+from auditkit.verdicts import Threshold
+
+
+def test_one_class_per_fold_is_degenerate_and_never_passes(monkeypatch):
+    rng = np.random.default_rng(0)
+    y = np.tile(np.array(["q50", "q70", "q90"]), 40)
+    groups = np.repeat(np.arange(40), 3)
+    X = rng.normal(size=(len(y), 16))
+
+    def one_class_per_fold(X, y, groups, n_splits=5, seed=0, probe=None):
+        folds = classification.fold_of(classification.outer_folds(y, groups, n_splits, seed),
+                                       len(y))
+        if probe is not None:   # the planted check's probe: left as it is
+            return real(X, y, groups, n_splits, seed, probe)
+        return np.array(sorted(set(y)))[folds % 3].astype(object), [1.0] * n_splits
+
+    real = classification.cross_val_predictions
+    monkeypatch.setattr(classification, "cross_val_predictions", one_class_per_fold)
+    ms = classification.measure_probe(X, y, groups, seed=0)
+    assert ms["leakage"].degenerate and ms["leakage"].details["degenerate"]
+    for t in (0.1, 0.5):
+        assert Threshold("max_leakage", t).judge(ms["leakage"])[0] == "inconclusive"
