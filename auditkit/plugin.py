@@ -14,6 +14,12 @@ Outcomes: ``pass`` passes; ``fail`` fails; ``error`` (the audit could not be
 measured: missing weights, unusable data, an exception) fails with the reason;
 ``inconclusive`` is skipped with the reason by default, or fails under
 ``--audit-inconclusive=fail``. Every verdict is in ``results.json`` either way.
+
+pytest loads the plugin in every run where auditkit is installed, so it stays
+out of the way until a run is an audit run: it is given an auditkit option
+(checked in ``pytest_configure``) or collects an audit test (the first one
+builds the session in ``pytest_generate_tests``). Until then nothing is read
+(``[tool.auditkit]`` included), built or imported beyond the option table.
 """
 
 from __future__ import annotations
@@ -21,81 +27,66 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from auditkit.compare import Comparison, compare_case
-from auditkit.config import audit_thresholds
-from auditkit.data.base import ProbeSet
-from auditkit.documents import write_reports
-from auditkit.encoders.base import Encoder
 from auditkit.errors import AuditkitError, ConfigError
-from auditkit.extract import Extractor
-from auditkit.registry import Audit, get_audit
-from auditkit.results import AuditResult
-from auditkit.run_config import AMP_CHOICES, RunConfig
-from auditkit.session import AuditSession
-from auditkit.verdicts import Measurement, Threshold, decide, error_result, to_result
-from auditkit.workers import merge_worker_payload, worker_payload
+from auditkit.plugin_options import OPTIONS, given_options
 
-session_key = pytest.StashKey[AuditSession]()
+# The rest of auditkit (numpy, torch) is imported inside the hooks that need
+# it, once the run is an audit run (see above).
+if TYPE_CHECKING:
+    from auditkit.compare import Comparison
+    from auditkit.data.base import ProbeSet
+    from auditkit.encoders.base import Encoder
+    from auditkit.extract import Extractor
+    from auditkit.registry import Audit
+    from auditkit.results import AuditResult
+    from auditkit.run_config import RunConfig
+    from auditkit.session import AuditSession
+    from auditkit.verdicts import Measurement, Threshold
+
+session_key = pytest.StashKey["AuditSession"]()
 _cards_key = pytest.StashKey[dict[str, Path]]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("auditkit", "auditing image encoders")
-    group.addoption("--encoder", action="append", default=None, metavar="SPEC",
-                    help="encoder to audit (repeatable); default: [tool.auditkit] encoders.")
-    group.addoption("--audit-reference", action="append", default=None, metavar="SPEC",
-                    help="reference encoder (repeatable), audited alongside; its failures are "
-                         "expected (xfail); default without --encoder: [tool.auditkit] references.")
-    group.addoption("--audit-data", default=None, metavar="PATH",
-                    help="probe images: a folder or a CSV manifest; default: the built-in set.")
-    group.addoption("--audit-report-dir", default="reports/out", metavar="DIR",
-                    help="where results.json and card.html go, one folder per encoder.")
-    group.addoption("--audit-cache-dir", default=None, metavar="DIR",
-                    help="embedding cache directory; default: the user cache dir.")
-    group.addoption("--audit-no-cache", action="store_true",
-                    help="do not read or write the embedding cache on disk.")
-    group.addoption("--audit-baseline", default=None, metavar="PATH",
-                    help="results.json of the base model of the audited encoders, or a report "
-                         "dir with one <slug>/results.json per encoder: a case fails when it "
-                         "leaks more than the baseline beyond the tolerance.")
-    group.addoption("--audit-baseline-tolerance", type=float, default=None, metavar="X",
-                    help="allowed rise over the baseline (default: [tool.auditkit] "
-                         "baseline_tolerance, else 0.05).")
-    group.addoption("--audit-update-baseline", action="store_true",
-                    help="write this run's results to --audit-baseline.")
-    group.addoption("--audit-device", default=None, metavar="DEVICE",
-                    help="torch device (cpu, cuda, cuda:1); default: cuda when available.")
-    group.addoption("--audit-amp", choices=AMP_CHOICES, default="none",
-                    help="autocast the forward pass of torch encoders (default: none). "
-                         "Reduced-precision embeddings get their own cache entries.")
-    group.addoption("--audit-seed", type=int, default=None, metavar="N",
-                    help="seed of data, transforms, splits and random controls.")
-    group.addoption("--audit-max-images", type=int, default=None, metavar="N",
-                    help="use at most N source images (class-balanced).")
-    group.addoption("--audit-workers", type=int, default=None, metavar="N",
-                    help="DataLoader workers for decoding and preprocessing.")
-    group.addoption("--audit-batch-size", type=int, default=None, metavar="N",
-                    help="images per forward pass; default: the encoder's.")
-    group.addoption("--audit-inconclusive", choices=("skip", "fail"), default="skip",
-                    help="pytest outcome of an inconclusive case (default: skip).")
-    group.addoption("--audit-template-dir", default=None, metavar="DIR",
-                    help="templates overriding the stock card partials.")
+    for flag, keywords in OPTIONS:
+        group.addoption(flag, **keywords)
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "audit(name): an auditkit audit test named NAME")
-    try:
+    if given_options(vars(config.option)):
+        # An auditkit option makes this an audit run: a bad option, table or
+        # baseline stops it here, before collection, as a usage error.
+        try:
+            _session(config)
+        except ConfigError as exc:
+            raise pytest.UsageError(str(exc)) from exc
+
+
+def _session(config: pytest.Config) -> AuditSession:
+    """The run's session, built (and ``[tool.auditkit]`` read) on first need.
+
+    Raises
+    ------
+    ConfigError
+        A malformed ``[tool.auditkit]``, a bad option value or a broken baseline.
+    """
+    session = config.stash.get(session_key, None)
+    if session is None:
+        from auditkit.run_config import RunConfig
+        from auditkit.session import AuditSession
+
         run = RunConfig.resolve(vars(config.option), config.rootpath,
                                 worker=hasattr(config, "workerinput"),
                                 progress=config.option.capture == "no")
         _check_baseline(run)
-    except ConfigError as exc:
-        raise pytest.UsageError(str(exc)) from exc
-    config.stash[session_key] = AuditSession(run)
+        session = config.stash[session_key] = AuditSession(run)
+    return session
 
 
 def _check_baseline(run: RunConfig) -> None:
@@ -122,7 +113,15 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     name = _audit_name(metafunc.definition)
     if name is None or "audit" not in metafunc.fixturenames:
         return
-    session = metafunc.config.stash[session_key]
+    from auditkit.config import audit_thresholds
+
+    try:
+        session = _session(metafunc.config)
+    except ConfigError as exc:
+        # The first audit test collected builds the session. A collection error
+        # shows just the message (a UsageError would bring a traceback), and
+        # stops the run the same way with or without pytest-xdist workers.
+        raise pytest.Collector.CollectError(f"auditkit: {exc}") from exc
     specs = session.run.all_specs
     metafunc.parametrize("encoder_spec", specs, ids=specs, scope="session")
     thresholds = audit_thresholds(session.run.project, name)
@@ -146,6 +145,8 @@ class AuditCase:
     @property
     def record(self) -> Audit:
         """The audit's registry record."""
+        from auditkit.registry import get_audit
+
         return self._guard(lambda: get_audit(self.name))
 
     @property
@@ -168,9 +169,13 @@ class AuditCase:
             pytest.fail(f"{type(exc).__name__}: {exc}", pytrace=False)
 
     def _error(self, message: str) -> None:
+        from auditkit.verdicts import error_result
+
         self._add(error_result(self.name, self.threshold.case, message, self._card()))
 
     def _card(self) -> str | None:
+        from auditkit.registry import get_audit
+
         try:
             return get_audit(self.name).card
         except AuditkitError:
@@ -196,6 +201,8 @@ class AuditCase:
         The measurement is the registry record's ``measure(ctx)``; ``compute``
         replaces it, for audit tests written before the registry.
         """
+        from auditkit.verdicts import decide, to_result
+
         record = self.record
         try:
             measurements = self.session.measure(self.spec, record, compute)
@@ -226,6 +233,8 @@ class AuditCase:
 
     def _compare(self, result: AuditResult) -> Comparison | None:
         """Compare with the baseline's same case and note it on the result."""
+        from auditkit.compare import compare_case
+
         has_baseline, base = self.session.baseline_case(self.spec, self.name, result.case)
         baseline = self.session.run.baseline
         if not has_baseline or baseline is None:
@@ -238,7 +247,10 @@ class AuditCase:
 @pytest.fixture(scope="session")
 def audit_session(request: pytest.FixtureRequest) -> AuditSession:
     """The run's :class:`AuditSession` (encoders, caches, results)."""
-    return request.config.stash[session_key]
+    try:
+        return _session(request.config)
+    except ConfigError as exc:
+        raise pytest.UsageError(str(exc)) from exc
 
 
 @pytest.fixture
@@ -258,10 +270,14 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     workeroutput = getattr(session.config, "workeroutput", None)
     if workeroutput is not None:
         # A pytest-xdist worker: the controller merges and writes the reports.
+        from auditkit.workers import worker_payload
+
         workeroutput["auditkit"] = worker_payload(audit_session)
         return
     if not audit_session.run.write_reports:
         return
+    from auditkit.documents import write_reports
+
     cards = write_reports(audit_session)
     session.config.stash[_cards_key] = cards
 
@@ -270,9 +286,13 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 def pytest_testnodedown(node: Any, error: Any) -> None:
     """pytest-xdist: a worker finished; keep its results for the merged report."""
     payload = getattr(node, "workeroutput", {}).get("auditkit")
-    audit_session = node.config.stash.get(session_key, None)
-    if payload and audit_session is not None:
-        merge_worker_payload(audit_session, payload)
+    if not payload:
+        return
+    from auditkit.workers import merge_worker_payload
+
+    # The controller collects nothing itself: without an auditkit option its
+    # session is first needed here, when a worker that ran audits reports.
+    merge_worker_payload(_session(node.config), payload)
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:

@@ -19,15 +19,16 @@ from auditkit.config import baseline_tolerance, load_config
 from auditkit.encoders.spec import EncoderSpec, parse_spec
 from auditkit.errors import ConfigError, SpecError
 
-#: What an inconclusive case becomes in pytest.
-INCONCLUSIVE_OUTCOMES = ("skip", "fail")
-#: Precisions of ``--audit-amp`` (kept in step with ``torch_encoder.AMP_DTYPES`` by a test).
-AMP_CHOICES = ("none", "bf16", "fp16")
+# The choices live with the options, which the plugin defines without importing
+# this module (and numpy through the encoder specs) in every pytest run.
+from auditkit.plugin_options import AMP_CHOICES, INCONCLUSIVE_OUTCOMES
+
+__all__ = ["AMP_CHOICES", "INCONCLUSIVE_OUTCOMES", "RunConfig"]
 
 
 @dataclass(frozen=True)
 class RunConfig:
-    """The settings of one audit run (see ``plugin.py`` for each option's help).
+    """The settings of one audit run (see ``plugin_options.py`` for each option's help).
 
     Examples
     --------

@@ -1,0 +1,95 @@
+"""The plugin's command-line options, and which of them a run was given.
+
+pytest imports the plugin in every run of an environment where auditkit is
+installed, audits or not, so this module imports nothing beyond the standard
+library: the options' help and choices must not cost numpy or torch. An
+option that differs from its default makes a run an auditkit run (see
+:func:`given_options`), which is one of the two things that wake the plugin.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+#: What an inconclusive case becomes in pytest.
+INCONCLUSIVE_OUTCOMES = ("skip", "fail")
+#: Precisions of ``--audit-amp`` (kept in step with ``torch_encoder.AMP_DTYPES`` by a test).
+AMP_CHOICES = ("none", "bf16", "fp16")
+
+#: Every option of the ``auditkit`` group: its flag and the keywords of ``addoption``.
+OPTIONS: tuple[tuple[str, dict[str, Any]], ...] = (
+    ("--encoder", dict(
+        action="append", default=None, metavar="SPEC",
+        help="encoder to audit (repeatable); default: [tool.auditkit] encoders.")),
+    ("--audit-reference", dict(
+        action="append", default=None, metavar="SPEC",
+        help="reference encoder (repeatable), audited alongside; its failures are "
+             "expected (xfail); default without --encoder: [tool.auditkit] references.")),
+    ("--audit-data", dict(
+        default=None, metavar="PATH",
+        help="probe images: a folder or a CSV manifest; default: the built-in set.")),
+    ("--audit-report-dir", dict(
+        default="reports/out", metavar="DIR",
+        help="where results.json and card.html go, one folder per encoder.")),
+    ("--audit-cache-dir", dict(
+        default=None, metavar="DIR",
+        help="embedding cache directory; default: the user cache dir.")),
+    ("--audit-no-cache", dict(
+        action="store_true", default=False,
+        help="do not read or write the embedding cache on disk.")),
+    ("--audit-baseline", dict(
+        default=None, metavar="PATH",
+        help="results.json of the base model of the audited encoders, or a report "
+             "dir with one <slug>/results.json per encoder: a case fails when it "
+             "leaks more than the baseline beyond the tolerance.")),
+    ("--audit-baseline-tolerance", dict(
+        type=float, default=None, metavar="X",
+        help="allowed rise over the baseline (default: [tool.auditkit] "
+             "baseline_tolerance, else 0.05).")),
+    ("--audit-update-baseline", dict(
+        action="store_true", default=False,
+        help="write this run's results to --audit-baseline.")),
+    ("--audit-device", dict(
+        default=None, metavar="DEVICE",
+        help="torch device (cpu, cuda, cuda:1); default: cuda when available.")),
+    ("--audit-amp", dict(
+        choices=AMP_CHOICES, default="none",
+        help="autocast the forward pass of torch encoders (default: none). "
+             "Reduced-precision embeddings get their own cache entries.")),
+    ("--audit-seed", dict(
+        type=int, default=None, metavar="N",
+        help="seed of data, transforms, splits and random controls.")),
+    ("--audit-max-images", dict(
+        type=int, default=None, metavar="N",
+        help="use at most N source images (class-balanced).")),
+    ("--audit-workers", dict(
+        type=int, default=None, metavar="N",
+        help="DataLoader workers for decoding and preprocessing.")),
+    ("--audit-batch-size", dict(
+        type=int, default=None, metavar="N",
+        help="images per forward pass; default: the encoder's.")),
+    ("--audit-inconclusive", dict(
+        choices=INCONCLUSIVE_OUTCOMES, default="skip",
+        help="pytest outcome of an inconclusive case (default: skip).")),
+    ("--audit-template-dir", dict(
+        default=None, metavar="DIR",
+        help="templates overriding the stock card partials.")),
+)
+
+
+def dest(flag: str) -> str:
+    """The attribute of ``config.option`` that holds ``flag``: ``--audit-amp`` -> ``audit_amp``."""
+    return flag.removeprefix("--").replace("-", "_")
+
+
+def given_options(values: Mapping[str, Any]) -> list[str]:
+    """The auditkit options among ``values`` (``vars(config.option)``) not at their default.
+
+    Examples
+    --------
+    >>> given_options({"encoder": ["pixels"], "audit_amp": "none"})
+    ['--encoder']
+    """
+    return [flag for flag, keywords in OPTIONS
+            if values.get(dest(flag), keywords["default"]) != keywords["default"]]
