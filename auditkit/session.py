@@ -1,7 +1,8 @@
 """The audit session: one object per run that builds encoders, caches and probe sets once.
 
-The plugin builds it in ``pytest_configure`` from a resolved
-:class:`~auditkit.run_config.RunConfig` and stores it in ``config.stash``;
+The plugin builds it from a resolved :class:`~auditkit.run_config.RunConfig`
+on first need (an auditkit option given, or the first audit test collected)
+and stores it in ``config.stash``;
 fixtures are thin accessors to it. Everything expensive is built once and
 kept in a typed store, including failures, so a missing checkpoint costs one
 lookup and shows up as one clear error on every case that needed it.
