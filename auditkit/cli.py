@@ -5,7 +5,8 @@
     auditkit encoders            list the aliases and spec forms
     auditkit init [DIR]          write the stock audits/ and a [tool.auditkit] block
     auditkit cache info|clear    inspect (--verify: check every entry) or empty the cache
-    auditkit compare BASE CAND   compare two results.json; exit 1 on a regression
+    auditkit compare BASE CAND   compare two results.json; exit 1 on a regression, an
+                                 unmeasured or missing case (--strict: inconclusive too)
     auditkit report PATH...      re-render cards and the index from results.json files
 """
 
@@ -75,7 +76,7 @@ def _cmd_cache(args: argparse.Namespace) -> int:
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
-    from auditkit.compare import compare_results, comparison_lines, has_regression, results_of
+    from auditkit.compare import compare_results, comparison_lines, gate_failures, results_of
     from auditkit.config import baseline_tolerance, load_config
     from auditkit.results import load_document, write_json_atomic
 
@@ -97,9 +98,10 @@ def _cmd_compare(args: argparse.Namespace) -> int:
             "base": args.base, "candidate": args.candidate, "tolerance": tolerance,
             "comparisons": [c.to_json() for c in comparisons],
         })
-    # An unmeasurable case must not let a regression through unseen.
-    failed = has_regression(comparisons) or any(c.outcome == "error" for c in comparisons)
-    return 1 if failed else 0
+    failures = gate_failures(comparisons, strict=args.strict)
+    for reason in failures:
+        print(f"gate fails: {reason}", file=sys.stderr)
+    return 1 if failures else 0
 
 
 def _results_files(paths: Sequence[str]) -> list[Path]:
@@ -163,6 +165,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="allowed rise of leakage (default: [tool.auditkit] baseline_tolerance, "
                         "else 0.05)")
     p.add_argument("--json", default=None, metavar="PATH", help="also write the comparison")
+    p.add_argument("--strict", action="store_true",
+                   help="also exit 1 when a comparison is inconclusive")
     p.set_defaults(fn=_cmd_compare)
     p = sub.add_parser("report", help="re-render cards and the index from results.json files")
     p.add_argument("paths", nargs="+",

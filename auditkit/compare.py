@@ -141,8 +141,26 @@ def results_of(doc: Mapping[str, Any]) -> list[AuditResult]:
     return [AuditResult.from_json(a) for a in doc["audits"]]
 
 
-def has_regression(comparisons: Iterable[Comparison]) -> bool:
-    return any(c.outcome == "regression" for c in comparisons)
+#: Comparison outcomes that fail a gate; ``inconclusive`` joins them under ``strict``.
+GATE_FAILS = ("regression", "error", "missing")
+
+
+def gate_failures(comparisons: Iterable[Comparison], strict: bool = False) -> list[str]:
+    """Why a gate must fail, one message per case; empty when it may pass.
+
+    A regression fails, and so do a case that could not be measured (it
+    could hide one) and a case the candidate did not run (a gate that drops a
+    case must not pass it unseen). An inconclusive comparison fails only when
+    ``strict``: "could not tell" is then not good enough.
+
+    Examples
+    --------
+    >>> gate_failures([missing_case])                    # doctest: +SKIP
+    ['camera_model max_leakage=0.1: missing (the candidate did not run this case)']
+    """
+    failing = (*GATE_FAILS, "inconclusive") if strict else GATE_FAILS
+    return [f"{c.audit} {c.case}: {c.outcome} ({c.reason})"
+            for c in comparisons if c.outcome in failing]
 
 
 def comparison_lines(comparisons: list[Comparison]) -> list[str]:

@@ -83,3 +83,29 @@ def test_compare_command_names_an_unreadable_file(tmp_path, capsys):
     bad.write_text("[]")
     assert main(["compare", str(bad), str(bad)]) == 2
     assert "bad.json" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("candidate", "strict", "code", "says"),
+    [
+        pytest.param([case(0.10), case(0.05, audit="camera_model")], False, 0, "",
+                     id="every case there and within tolerance: passes"),
+        pytest.param([case(0.10)], False, 1, "camera_model max_leakage=0.1: missing",
+                     id="a case the candidate did not run fails the gate"),
+        pytest.param([case(0.10), case(0.09, audit="camera_model")], False, 0, "",
+                     id="an inconclusive comparison passes by default"),
+        pytest.param([case(0.10), case(0.09, audit="camera_model")], True, 1,
+                     "camera_model max_leakage=0.1: inconclusive",
+                     id="an inconclusive comparison fails under --strict"),
+        pytest.param([case(0.10), case(0.05, audit="camera_model"), case(0.2, audit="new")],
+                     True, 0, "", id="a case only the candidate has is new, not a failure"),
+    ],
+)
+def test_compare_command_gate(tmp_path, capsys, candidate, strict, code, says):
+    base, cand = tmp_path / "base.json", tmp_path / "cand.json"
+    _write(base, [case(0.10), case(0.05, audit="camera_model")])
+    _write(cand, candidate, spec="clip@ft")
+    args = ["compare", str(base), str(cand), *(["--strict"] if strict else [])]
+    assert main(args) == code
+    err = capsys.readouterr().err
+    assert (says in err) if says else "gate fails" not in err
