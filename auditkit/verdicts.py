@@ -108,7 +108,7 @@ class Threshold:
         if lo > t:
             return "fail", f"interval [{lo:.3f}, {hi:.3f}] lies above {t:g}"
         if m.degenerate:
-            return "inconclusive", _DEGENERATE
+            return "inconclusive", _degenerate_reason(m)
         if hi > t:
             return "inconclusive", f"interval [{lo:.3f}, {hi:.3f}] straddles {t:g}"
         if (held := self._underpowered(m)) is not None:
@@ -119,7 +119,7 @@ class Threshold:
         # A capability is shown by a probe that learned something, and denied
         # only where the sample could have shown it.
         if m.degenerate:
-            return "inconclusive", _DEGENERATE
+            return "inconclusive", _degenerate_reason(m)
         if lo >= t:
             return "pass", f"interval [{lo:.3f}, {hi:.3f}] lies at or above {t:g}"
         if hi < t:
@@ -149,6 +149,14 @@ class Threshold:
 
 _DEGENERATE = ("degenerate probe: it predicts one class for everything (in some test fold), "
                "so its chance score says nothing about the embedding")
+
+
+def _degenerate_reason(m: Measurement) -> str:
+    # An audit that knows why its measurement says nothing (retrieval at its
+    # ceiling, or collapsed) writes the reason in details["degenerate"]; a
+    # probe audit writes only a flag there.
+    why = m.details.get("degenerate")
+    return f"degenerate: {why}" if isinstance(why, str) and why else _DEGENERATE
 
 
 def thresholds_from_config(audit: str, table: Mapping[str, Any]) -> list[Threshold]:

@@ -141,3 +141,14 @@ def test_outcome_policy(verdict, reference, comparison, policy, kind, says):
                      inconclusive=policy)
     assert outcome.kind == kind
     assert says in outcome.message and "the case" in outcome.message
+
+
+@pytest.mark.parametrize("kind", ["max_delta", "min_accuracy"])
+def test_a_degenerate_measurement_gives_its_own_reason(kind):
+    metric = "delta" if kind == "max_delta" else "accuracy"
+    why = "every query is retrieved correctly in every setting: no room for a shift"
+    m = Measurement(metric, 0.0, (0.0, 0.0), 0.0, 60, 0.02, True, {"degenerate": why})
+    verdict, reason = Threshold(kind, 0.1).judge(m)
+    assert verdict == "inconclusive" and why in reason and "probe" not in reason
+    flagged = Measurement(metric, 0.0, (0.0, 0.0), 0.0, 60, 0.02, True, {"degenerate": True})
+    assert "degenerate probe" in Threshold(kind, 0.1).judge(flagged)[1]
