@@ -174,12 +174,10 @@ class AuditCase:
         self._add(error_result(self.name, self.threshold.case, message, self._card()))
 
     def _card(self) -> str | None:
-        from auditkit.registry import get_audit
+        from auditkit.registry import find_audit
 
-        try:
-            return get_audit(self.name).card
-        except AuditkitError:
-            return None
+        found = find_audit(self.name)
+        return found.card if found is not None else None
 
     def _add(self, result: AuditResult) -> None:
         self.session.record(self.spec, result)

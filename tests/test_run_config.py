@@ -33,6 +33,8 @@ def _project(tmp_path: Path, text: str = "") -> Path:
 def test_precedence(tmp_path, cli, pyproject, encoders, references, seed):
     run = RunConfig.resolve(cli, _project(tmp_path, pyproject))
     assert (run.encoders, run.references, run.seed) == (encoders, references, seed)
+    # The cache is on unless asked off: what a warm run serves is what these settings key.
+    assert run.use_cache and run.cache_dir is None
     assert set(run.specs) == set(run.all_specs)
     assert all(run.specs[s].raw == s for s in run.all_specs)
 
