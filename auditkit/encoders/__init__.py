@@ -9,6 +9,7 @@ from auditkit.encoders import openclip_adapter  # noqa: F401
 from auditkit.encoders import timm_adapter  # noqa: F401
 from auditkit.encoders import torchscript_adapter  # noqa: F401
 from auditkit.encoders import python_adapter  # noqa: F401
+from auditkit.encoders import hf_adapter  # noqa: F401
 
 # isort: on
 from auditkit.encoders.base import Encoder, stable_hash

@@ -14,9 +14,12 @@ from auditkit.encoders.spec import EncoderSpec, suggest
 from auditkit.encoders.weights import (
     HubFile,
     file_sha256,
+    hub_only_repo,
     load_checkpoint,
     load_into,
     resolve_hub_file,
+    resolve_hub_snapshot,
+    snapshot_file,
     state_dict_sha256,
 )
 from auditkit.errors import SpecError, WeightsUnavailableError
@@ -26,11 +29,15 @@ if TYPE_CHECKING:
 
 #: File names open_clip publishes on the hub, safest first.
 HUB_FILENAMES = ("open_clip_model.safetensors", "open_clip_pytorch_model.bin")
+#: The architecture and preprocessing of a hub-only model.
+HUB_CONFIG = "open_clip_config.json"
 
 
 def check_names(spec: EncoderSpec) -> None:
     import open_clip
 
+    if hub_only_repo(spec.name) is not None:
+        return  # the architecture is named by the repo's open_clip_config.json
     archs = open_clip.list_models()
     if spec.name not in archs:
         raise SpecError(
@@ -66,6 +73,8 @@ def hub_file(spec: EncoderSpec) -> HubFile:
 
 
 def _arch_and_tag(rest: str) -> tuple[str, str]:
+    if hub_only_repo(rest) is not None:
+        return rest, ""  # hf-hub:OWNER/NAME: the repo is the whole name
     arch, _, pretrained = rest.partition("/")
     return arch, pretrained
 
@@ -79,17 +88,28 @@ def build_open_clip(spec: EncoderSpec, options: LoadOptions) -> TorchEncoder:
 
     check_names(spec)
     weights_file = None
-    if spec.weights_path is None and not spec.random:
+    repo = hub_only_repo(spec.name)
+    name = spec.name
+    need_weights = spec.weights_path is None and not spec.random
+    if repo is not None:
+        folder = resolve_hub_snapshot(
+            spec.canonical, repo, [HUB_CONFIG, *(HUB_FILENAMES[:1] if need_weights else [])],
+            options.cache_dir)
+        name = f"local-dir:{folder}"
+        if need_weights:
+            weights_file = snapshot_file(folder, HUB_FILENAMES[0], spec.raw)
+    elif need_weights:
         weights_file = resolve_hub_file(spec.canonical, hub_file(spec), options.cache_dir)
     torch.manual_seed(options.seed)
     # Built without weights, then loaded explicitly: open_clip's own download path
     # retries the hub for a minute and ends in a bare RuntimeError.
     with _quiet_random_init_notice():
         model, _, preprocess = open_clip.create_model_and_transforms(
-            spec.name,
+            name,
             pretrained=None,
             # The preprocessing of the named checkpoint, even for random weights.
             **_preprocess_overrides(spec),
+            **({"load_weights": False} if repo is not None else {}),
         )
     if weights_file is not None:
         source, sha = weights_file, file_sha256(weights_file)

@@ -56,8 +56,9 @@ def build_encoder(spec: str | EncoderSpec, options: LoadOptions | None = None) -
 
 
 def list_aliases() -> list[tuple[str, str, str]]:
-    """``(alias, target spec, description)`` for every alias, sorted."""
-    return [(name, a.target, a.description) for name, a in sorted(ALIASES.items())]
+    """``(alias, target spec, description and input)`` for every alias, sorted."""
+    return [(name, a.target, f"{a.description}; {a.input}" if a.input else a.description)
+            for name, a in sorted(ALIASES.items())]
 
 
 def list_forms() -> list[str]:

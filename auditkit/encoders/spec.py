@@ -26,26 +26,42 @@ from auditkit.errors import SpecError
 class Alias:
     target: str
     description: str
+    #: What the model sees: ``auditkit encoders`` shows it, since audits at
+    #: different resolutions are not comparable.
+    input: str = ""
 
 
 #: Encoders the two papers study, resolving to well-known hub checkpoints.
 ALIASES: dict[str, Alias] = {
-    "clip": Alias("open_clip:ViT-B-32/openai", "CLIP ViT-B/32, OpenAI weights"),
-    "clip-b16": Alias("open_clip:ViT-B-16/openai", "CLIP ViT-B/16, OpenAI weights"),
-    "clip-l14": Alias("open_clip:ViT-L-14/openai", "CLIP ViT-L/14, OpenAI weights"),
+    "clip": Alias("open_clip:ViT-B-32/openai", "CLIP ViT-B/32, OpenAI weights",
+                  "224 px (resize 224, crop 224)"),
+    "clip-b16": Alias("open_clip:ViT-B-16/openai", "CLIP ViT-B/16, OpenAI weights",
+                      "224 px (resize 224, crop 224)"),
+    "clip-l14": Alias("open_clip:ViT-L-14/openai", "CLIP ViT-L/14, OpenAI weights",
+                      "224 px (resize 224, crop 224)"),
     "openclip-laion": Alias(
-        "open_clip:ViT-B-32/laion2b_s34b_b79k", "OpenCLIP ViT-B/32 trained on LAION-2B"
+        "open_clip:ViT-B-32/laion2b_s34b_b79k", "OpenCLIP ViT-B/32 trained on LAION-2B",
+        "224 px (resize 224, crop 224)",
     ),
-    "siglip": Alias("open_clip:ViT-B-16-SigLIP/webli", "SigLIP ViT-B/16, WebLI"),
-    "dinov2": Alias("timm:vit_base_patch14_dinov2.lvd142m", "DINOv2 ViT-B/14 (self-supervised)"),
-    "dino": Alias("timm:vit_base_patch16_224.dino", "DINO ViT-B/16 (self-supervised)"),
-    "mae": Alias("timm:vit_base_patch16_224.mae", "MAE ViT-B/16 (masked autoencoder)"),
+    "siglip": Alias("open_clip:ViT-B-16-SigLIP/webli", "SigLIP ViT-B/16, WebLI",
+                    "224 px (resize to 224 x 224)"),
+    # The checkpoint most teams load, at its own 224 px crop; timm's DINOv2
+    # runs at 518 px, about 5x the compute, and its numbers would not compare.
+    "dinov2": Alias("hf:facebook/dinov2-base", "DINOv2 ViT-B/14 (self-supervised), transformers",
+                    "224 px (resize 256, crop 224)"),
+    "dino": Alias("timm:vit_base_patch16_224.dino", "DINO ViT-B/16 (self-supervised)",
+                  "224 px (resize 248, crop 224)"),
+    "mae": Alias("timm:vit_base_patch16_224.mae", "MAE ViT-B/16 (masked autoencoder)",
+                 "224 px (resize 248, crop 224)"),
     "vit": Alias(
-        "timm:vit_base_patch16_224.augreg2_in21k_ft_in1k", "supervised ViT-B/16, ImageNet-21k/1k"
+        "timm:vit_base_patch16_224.augreg2_in21k_ft_in1k", "supervised ViT-B/16, ImageNet-21k/1k",
+        "224 px (resize 248, crop 224)",
     ),
-    "resnet50": Alias("timm:resnet50.a1_in1k", "supervised ResNet-50, ImageNet-1k"),
+    "resnet50": Alias("timm:resnet50.a1_in1k", "supervised ResNet-50, ImageNet-1k",
+                      "224 px (resize 235, crop 224)"),
     "convnext": Alias(
-        "timm:convnext_base.fb_in22k_ft_in1k", "supervised ConvNeXt-B, ImageNet-22k/1k"
+        "timm:convnext_base.fb_in22k_ft_in1k", "supervised ConvNeXt-B, ImageNet-22k/1k",
+        "224 px (resize 256, crop 224)",
     ),
 }
 

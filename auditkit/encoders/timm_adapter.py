@@ -10,9 +10,12 @@ from auditkit.encoders.spec import EncoderSpec, suggest
 from auditkit.encoders.weights import (
     HubFile,
     file_sha256,
+    hub_only_repo,
     load_checkpoint,
     load_into,
     resolve_hub_file,
+    resolve_hub_snapshot,
+    snapshot_file,
     state_dict_sha256,
 )
 from auditkit.errors import SpecError, WeightsUnavailableError
@@ -26,6 +29,8 @@ HUB_FILENAMES = ("model.safetensors", "pytorch_model.bin")
 def check_name(spec: EncoderSpec) -> None:
     import timm
 
+    if hub_only_repo(spec.name) is not None:
+        return  # the architecture is named by the repo's config.json
     arch = spec.name.split(".")[0]
     if not timm.is_model(arch):
         raise SpecError(
@@ -48,12 +53,23 @@ def build_timm(spec: EncoderSpec, options: LoadOptions) -> TorchEncoder:
     from auditkit.encoders.torch_encoder import TorchEncoder
 
     check_name(spec)
+    repo = hub_only_repo(spec.name)
+    folder = None
+    if repo is not None:
+        # Only the hub knows this architecture: its config.json first, from the cache.
+        need_weights = not spec.random and not spec.weights_path
+        folder = resolve_hub_snapshot(
+            spec.canonical, repo, ["config.json", *(HUB_FILENAMES[:1] if need_weights else [])],
+            options.cache_dir)
     torch.manual_seed(options.seed)
-    model = timm.create_model(spec.name, pretrained=False, num_classes=0)
+    name = spec.name if folder is None else f"local-dir:{folder}"
+    model = timm.create_model(name, pretrained=False, num_classes=0)
     if spec.random:
         source, sha = f"random init, seed {options.seed}", state_dict_sha256(model.state_dict())
     else:
-        path = spec.weights_path or _hub_weights(model, spec, options)
+        path = spec.weights_path or (
+            snapshot_file(folder, HUB_FILENAMES[0], spec.raw) if folder is not None
+            else _hub_weights(model, spec, options))
         state = load_checkpoint(path, spec.raw)
         # Classifier weights do not fit a headless model; they play no part in features.
         default_cfg: Any = model.default_cfg

@@ -33,6 +33,37 @@ class HubFile:
     filenames: Sequence[str]
 
 
+#: The prefix timm and open_clip give names that exist only on the hub.
+HF_HUB_PREFIX = "hf-hub:"
+
+
+def hub_only_repo(name: str) -> str | None:
+    """The repo id of an ``hf-hub:OWNER/NAME`` model name, or None for a library name.
+
+    Examples
+    --------
+    >>> hub_only_repo("hf-hub:timm/vit_base_patch16_siglip_224.webli")
+    'timm/vit_base_patch16_siglip_224.webli'
+    >>> hub_only_repo("resnet50") is None
+    True
+    """
+    return name[len(HF_HUB_PREFIX):] if name.startswith(HF_HUB_PREFIX) else None
+
+
+def snapshot_file(folder: str, filename: str, spec: str) -> str:
+    """``folder/filename`` of a hub snapshot; a missing file is a clear error.
+
+    Hub-only names load safetensors only: a pickle from the hub could run code.
+    """
+    path = Path(folder) / filename
+    if not path.is_file():
+        raise WeightsUnavailableError(
+            f"hub repo of {spec!r} has no {filename} in {folder!r}: auditkit loads only "
+            f"safetensors from hub-only names; pass --encoder '{spec}@PATH' instead"
+        )
+    return str(path)
+
+
 def hub_offline() -> bool:
     """Whether the user asked the hub client to stay offline."""
     try:

@@ -92,3 +92,28 @@ def test_without_weights_drops_only_the_path():
     assert spec.without_weights() == EncoderSpec(
         raw="clip@ft.pt", source="open_clip", name="ViT-B-32", pretrained="openai"
     )
+
+
+def test_every_alias_states_the_input_its_library_configures():
+    """``auditkit encoders`` shows each alias's resolution; it must be the real one."""
+    import math
+    import re
+
+    import open_clip
+    import timm
+
+    for name, alias in ALIASES.items():
+        match = re.fullmatch(r"(\d+) px \((?:resize (\d+), crop (\d+)|resize to \d+ x \d+)\)",
+                             alias.input)
+        assert match, f"{name}: {alias.input!r}"
+        size = int(match.group(1))
+        target = parse_spec(alias.target)
+        if target.source == "timm":
+            cfg = timm.models.get_pretrained_cfg(target.name)
+            assert cfg.input_size[-1] == size, name
+            assert int(match.group(2)) == math.floor(size / cfg.crop_pct), name
+        elif target.source == "open_clip":
+            assert open_clip.get_model_config(target.name)["vision_cfg"]["image_size"] == size
+        else:
+            # facebook/dinov2-base's preprocessor_config.json: shortest edge 256, crop 224.
+            assert (name, alias.input) == ("dinov2", "224 px (resize 256, crop 224)")
