@@ -171,3 +171,41 @@ def test_processor_crop_pct_follows_convnext():
         {"size": {"shortest_edge": 224}, "crop_pct": 0.875, "resample": 3}, "x")
     assert described["resize"] == {"shortest_edge": 256, "mode": "BICUBIC"}
     assert described["crop"] == [224, 224]
+
+
+def test_a_fine_tune_folder_is_audited_offline_and_remeasured_when_it_changes(
+        pytester, tmp_path, monkeypatch):
+    """The whole path with the cache on: save_pretrained folder -> audit -> new weights."""
+    from pathlib import Path
+
+    from auditkit.layout import encoder_slug
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    audit = Path(__file__).resolve().parents[2] / "audits" / "test_jpeg_quality.py"
+    pytester.makepyfile(**{"audits/test_jpeg_quality": audit.read_text()})
+    pytester.makefile(".toml", pyproject="[tool.auditkit]\n")
+    folder = pytester.path / "ft"
+    torch.manual_seed(0)
+    model = transformers.ViTModel(transformers.ViTConfig(**VISION), add_pooling_layer=False)
+    _save(folder, model, transformers.ViTImageProcessor(size={"height": 32, "width": 32}))
+    spec = "hf:./ft"
+
+    def run():
+        result = pytester.runpytest_inprocess(
+            "audits", "-p", "no:cacheprovider", "--audit-max-images=24",
+            f"--audit-cache-dir={tmp_path / 'cache'}", "--audit-report-dir=out",
+            f"--encoder={spec}")
+        assert result.ret in (0, 1), result.stdout.str()
+        path = pytester.path / "out" / encoder_slug(spec) / "results.json"
+        return json.loads(path.read_text())
+
+    first = run()
+    assert first["encoder"]["weights_sha256"] and first["audits"][0]["verdict"] != "error"
+    assert run()["provenance"]["measurements_reused"] == ["jpeg_quality"]
+    with torch.no_grad():
+        model.embeddings.patch_embeddings.projection.weight.mul_(-1.0)
+    model.save_pretrained(folder)  # a further fine-tune step, saved over the old one
+    after = run()
+    assert after["encoder"]["weights_sha256"] != first["encoder"]["weights_sha256"]
+    assert after["provenance"]["measurements_reused"] == []
+    assert after["provenance"]["extraction"]["computed"] > 0
