@@ -10,6 +10,8 @@ from auditkit.encoders import timm_adapter  # noqa: F401
 from auditkit.encoders import torchscript_adapter  # noqa: F401
 from auditkit.encoders import python_adapter  # noqa: F401
 from auditkit.encoders import hf_adapter  # noqa: F401
+from auditkit.encoders import export_adapter  # noqa: F401
+from auditkit.encoders import onnx_adapter  # noqa: F401
 
 # isort: on
 from auditkit.encoders.base import Encoder, stable_hash

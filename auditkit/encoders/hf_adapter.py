@@ -204,7 +204,7 @@ def build_hf(spec: EncoderSpec, options: LoadOptions) -> TorchEncoder:
         ) from exc
     import torch
 
-    from auditkit.encoders.hf_preprocessing import processor_transform
+    from auditkit.encoders.processor_config import processor_transform
     from auditkit.encoders.torch_encoder import TorchEncoder
 
     folder = resolve_folder(spec, options)

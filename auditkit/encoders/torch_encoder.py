@@ -79,7 +79,11 @@ class TorchEncoder(Encoder):
         weights_source: str,
     ) -> None:
         self.spec = spec
-        self.module = module.eval()
+        try:
+            self.module = module.eval()
+        except NotImplementedError:
+            # A torch.export program keeps the mode it was exported in and refuses eval().
+            self.module = module
         self._forward = forward
         self.transform = transform
         self.preprocessing = preprocessing
@@ -99,6 +103,7 @@ class TorchEncoder(Encoder):
         spec: str,
         weights_sha256: str | None,
         weights_source: str,
+        forward: Callable[[torch.Tensor], torch.Tensor] | None = None,
     ) -> TorchEncoder:
         """``model`` run on its whole input, preprocessed by timm's transform for ``config``.
 
@@ -112,6 +117,8 @@ class TorchEncoder(Encoder):
             returns; it and the transform's text enter the fingerprint.
         spec, weights_sha256, weights_source : str
             As for the constructor.
+        forward : callable, optional
+            What runs a batch, where it is not ``model`` itself.
         """
         from timm.data import create_transform
 
@@ -119,7 +126,7 @@ class TorchEncoder(Encoder):
         return cls(
             spec=spec,
             module=model,
-            forward=model,
+            forward=forward or model,
             transform=transform,
             preprocessing={"config": config, "transform": describe_transform(transform)},
             weights_sha256=weights_sha256,

@@ -12,13 +12,13 @@ files must come from a source the user trusts.
 
 from __future__ import annotations
 
-import json
 import logging
 import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from auditkit.encoders.options import LoadOptions
+from auditkit.encoders.sidecar import read_sidecar
 from auditkit.encoders.sources import register_source
 from auditkit.encoders.spec import EncoderSpec
 from auditkit.encoders.weights import file_sha256
@@ -28,16 +28,6 @@ if TYPE_CHECKING:
     from auditkit.encoders.torch_encoder import TorchEncoder
 
 log = logging.getLogger("auditkit")
-
-DEFAULT_CONFIG: dict[str, Any] = {
-    "input_size": (3, 224, 224),
-    "interpolation": "bicubic",
-    "mean": (0.485, 0.456, 0.406),
-    "std": (0.229, 0.224, 0.225),
-    "crop_pct": 1.0,
-    "crop_mode": "center",
-}
-
 
 @register_source("torchscript", form="torchscript:PATH", weights=False)
 def build_torchscript(spec: EncoderSpec, options: LoadOptions) -> TorchEncoder:
@@ -66,16 +56,7 @@ def build_torchscript(spec: EncoderSpec, options: LoadOptions) -> TorchEncoder:
         raise WeightsUnavailableError(
             f"{str(path)!r} is not a loadable TorchScript file: {type(exc).__name__}: {exc}"
         ) from exc
-    config = dict(DEFAULT_CONFIG)
-    sidecar = path.with_name(path.name + ".json")
-    if sidecar.is_file():
-        try:
-            config.update(json.loads(sidecar.read_text()))
-        except (OSError, ValueError) as exc:
-            raise ConfigError(
-                f"preprocessing file {str(sidecar)!r} is not valid JSON: {exc}"
-            ) from exc
-    config["input_size"] = tuple(config["input_size"])
+    config = read_sidecar(path, spec.raw, required=False)
     return TorchEncoder.from_timm_config(
         module,
         config,

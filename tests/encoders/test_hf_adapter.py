@@ -8,7 +8,7 @@ from PIL import Image
 
 from auditkit.encoders import LoadOptions, build_encoder, parse_spec
 from auditkit.encoders import weights as weights_mod
-from auditkit.encoders.hf_preprocessing import processor_transform
+from auditkit.encoders.processor_config import processor_transform
 from auditkit.errors import SpecError, WeightsUnavailableError
 
 transformers = pytest.importorskip("transformers")
