@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from auditkit.encoders import build_encoder
-from auditkit.errors import ConfigError
+from auditkit.errors import AuditkitError, ConfigError
 
 torch = pytest.importorskip("torch")
 timm = pytest.importorskip("timm")
@@ -120,5 +120,5 @@ def test_onnx_encoder_pickles_without_its_session(model, tmp_path):
 
 @pytest.mark.parametrize("spec", ["random:export:m.pt2", "onnx:m.onnx@w.safetensors"])
 def test_random_and_weights_do_not_apply(spec):
-    with pytest.raises(Exception, match="no weights|carries its own weights|does not apply"):
+    with pytest.raises(AuditkitError, match=r"no weights|carries its own weights|does not apply"):
         build_encoder(spec)
