@@ -1,6 +1,7 @@
 """``export:`` (torch.export) and ``onnx:`` (onnxruntime): deployment files, audited as shipped."""
 
 import json
+import re
 import warnings
 
 import numpy as np
@@ -121,4 +122,16 @@ def test_onnx_encoder_pickles_without_its_session(model, tmp_path):
 @pytest.mark.parametrize("spec", ["random:export:m.pt2", "onnx:m.onnx@w.safetensors"])
 def test_random_and_weights_do_not_apply(spec):
     with pytest.raises(AuditkitError, match=r"no weights|carries its own weights|does not apply"):
+        build_encoder(spec)
+
+
+@pytest.mark.parametrize(("spec", "extra"), [("onnx:m.onnx", "auditkit[onnx]"),
+                                             ("hf:./folder", "auditkit[hf]")])
+def test_without_the_optional_package_the_error_names_the_extra(monkeypatch, spec, extra):
+    import sys
+
+    # None in sys.modules makes the import fail, as on an install without the extra.
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)
+    monkeypatch.setitem(sys.modules, "transformers", None)
+    with pytest.raises(AuditkitError, match=re.escape(extra)):
         build_encoder(spec)
