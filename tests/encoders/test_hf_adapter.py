@@ -209,3 +209,25 @@ def test_a_fine_tune_folder_is_audited_offline_and_remeasured_when_it_changes(
     assert after["encoder"]["weights_sha256"] != first["encoder"]["weights_sha256"]
     assert after["provenance"]["measurements_reused"] == []
     assert after["provenance"]["extraction"]["computed"] > 0
+
+
+@pytest.mark.parametrize("family", ["clip", "siglip", "dinov2", "vit_mae"])
+def test_each_family_is_audited_up_to_its_card(pytester, tmp_path, folders, family, monkeypatch):
+    from pathlib import Path
+
+    from auditkit.layout import encoder_slug
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    audit = Path(__file__).resolve().parents[2] / "audits" / "test_jpeg_quality.py"
+    pytester.makepyfile(**{"audits/test_jpeg_quality": audit.read_text()})
+    pytester.makefile(".toml", pyproject="[tool.auditkit]\n")
+    spec = f"hf:{folders[family][0]}"
+    result = pytester.runpytest_inprocess(
+        "audits", "-p", "no:cacheprovider", "--audit-max-images=24",
+        f"--audit-cache-dir={tmp_path / 'cache'}", "--audit-report-dir=out", f"--encoder={spec}")
+    assert result.ret in (0, 1), result.stdout.str()
+    folder = pytester.path / "out" / encoder_slug(spec)
+    doc = json.loads((folder / "results.json").read_text())
+    assert {a["verdict"] for a in doc["audits"]} <= {"pass", "fail", "inconclusive"}
+    assert doc["encoder"]["canonical"] == spec and doc["encoder"]["weights_sha256"]
+    assert spec in (folder / "card.html").read_text()
