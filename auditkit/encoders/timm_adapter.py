@@ -17,6 +17,7 @@ from auditkit.encoders.weights import (
     resolve_hub_snapshot,
     snapshot_file,
     state_dict_sha256,
+    strip_wrappers,
 )
 from auditkit.errors import SpecError, WeightsUnavailableError
 
@@ -70,7 +71,7 @@ def build_timm(spec: EncoderSpec, options: LoadOptions) -> TorchEncoder:
         path = spec.weights_path or (
             snapshot_file(folder, HUB_FILENAMES[0], spec.raw) if folder is not None
             else _hub_weights(model, spec, options))
-        state = load_checkpoint(path, spec.raw)
+        state = strip_wrappers(load_checkpoint(path, spec.raw))
         # Classifier weights do not fit a headless model; they play no part in features.
         default_cfg: Any = model.default_cfg
         head = {f"{default_cfg.get('classifier', 'head')}.{s}" for s in ("weight", "bias")}

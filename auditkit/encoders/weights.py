@@ -264,10 +264,38 @@ def load_checkpoint(path: str | Path, spec: str = "") -> dict[str, Any]:
     return dict(state)
 
 
+#: Prefixes that training wrappers put before every key: DataParallel / DDP
+#: (``module.``), ``torch.compile`` (``_orig_mod.``), Lightning and others (``model.``).
+WRAPPER_PREFIXES = ("module.", "_orig_mod.", "model.")
+
+
+def strip_wrappers(state: Mapping[str, Any]) -> dict[str, Any]:
+    """``state`` without the wrapper prefixes that every one of its keys carries.
+
+    Stripped before anything else looks at the names (a classifier head to
+    drop, an architecture to match), nested wrappers included.
+
+    Examples
+    --------
+    >>> sorted(strip_wrappers({"module._orig_mod.fc.weight": 1, "module._orig_mod.fc.bias": 2}))
+    ['fc.bias', 'fc.weight']
+    >>> sorted(strip_wrappers({"module.a": 1, "b": 2}))
+    ['b', 'module.a']
+    """
+    out = dict(state)
+    while out:
+        prefix = next((p for p in WRAPPER_PREFIXES if all(k.startswith(p) for k in out)), None)
+        if prefix is None:
+            break
+        out = {k[len(prefix):]: v for k, v in out.items()}
+    return out
+
+
 def load_into(model: Any, state: Mapping[str, Any], path: str, spec: str) -> None:
     """Load ``state`` into ``model`` strictly, trying the usual key prefixes."""
+    state = strip_wrappers(state)
     expected = set(model.state_dict())
-    for prefix in ("", "module.", "model.", "visual.", "encoder."):
+    for prefix in ("", "visual.", "encoder."):
         candidate = {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
         if prefix == "" or candidate:
             if set(candidate) == expected:
@@ -279,7 +307,9 @@ def load_into(model: Any, state: Mapping[str, Any], path: str, spec: str) -> Non
         f"weights in {path!r} do not fit the architecture of {spec!r}: "
         f"{len(missing)} keys missing (e.g. {missing[:3]!r}), "
         f"{len(unexpected)} unexpected (e.g. {unexpected[:3]!r}). "
-        "Check that the checkpoint was saved from this architecture."
+        "Check that the checkpoint was saved from this architecture. If it was, under other "
+        "names, rename the keys and save a safetensors file, or load it yourself in a "
+        "python:MODULE:FACTORY spec that lists the file in weights_files (see the README)."
     )
 
 

@@ -197,3 +197,32 @@ def test_python_and_torchscript_fingerprints_are_pinned(user_module, tmp_path):
     (tmp_path / "m.pt.json").write_text(sidecar_config)
     sidecar = build_encoder(f"torchscript:{path}").describe_preprocessing()
     assert [stable_hash(default), stable_hash(sidecar)] == TORCHSCRIPT_PREPROCESSING
+
+
+def test_a_ddp_checkpoint_with_its_classifier_head_loads(tmp_path):
+    """DataParallel / DDP save every key under ``module.``, the head included."""
+    import timm
+    import torch
+    from safetensors.torch import save_file
+
+    torch.manual_seed(5)
+    full = timm.create_model("resnet18", pretrained=False, num_classes=10)
+    wrapped = {f"module.{k}": v.contiguous() for k, v in full.state_dict().items()}
+    path = tmp_path / "ddp.safetensors"
+    save_file(wrapped, str(path))
+    encoder = build_encoder(f"timm:resnet18@{path}")
+    headless = timm.create_model("resnet18", pretrained=False, num_classes=0)
+    headless.load_state_dict({k: v for k, v in full.state_dict().items()
+                              if not k.startswith("fc.")})
+    expected = headless.eval()(encoder.preprocess(IMAGES[0])[None]).detach().numpy()
+    np.testing.assert_allclose(encoder.embed(IMAGES[:1]), expected, atol=1e-5)
+
+
+def test_a_key_mismatch_names_the_way_out(tmp_path):
+    import torch
+    from safetensors.torch import save_file
+
+    path = tmp_path / "other.safetensors"
+    save_file({"backbone.w": torch.zeros(2)}, str(path))
+    with pytest.raises(WeightsUnavailableError, match=r"rename the keys.*python:MODULE:FACTORY"):
+        build_encoder(f"timm:resnet18@{path}")
