@@ -60,7 +60,10 @@ difference of the reference's two setting means). The departures:
   run's seed and the family's name, not the fixed seeds 0 to 9; uniform is
   their mean, as in the reference. It is reported, not judged.
 * **An interval.** Every accuracy gets a bootstrap over query groups (the
-  database held fixed); the reference reports points.
+  database held fixed); the reference reports points. The replicates of the
+  judged statistic (per resample, the largest family delta) and of the
+  accuracy are kept in ``details["replicates"]``, so that a baseline
+  comparison on the same query groups can pair them (:mod:`auditkit.compare`).
 * **A verdict on the largest family.** The value judged is the largest of
   the four family deltas, and every family is shown. Taking the largest of
   several noisy estimates biases it upward, so under the null the chance
