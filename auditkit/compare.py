@@ -2,11 +2,21 @@
 
 A case regresses when its metric moved the wrong way by more than a
 tolerance, judged with the intervals so that a difference inside the noise
-is not a regression. The interval of the difference combines the two cases'
-intervals as independent normal errors (half-width / 1.96 each). Base and
-candidate are usually measured on the same images, whose paired errors are
-positively correlated, so this interval is conservative: it is wider than
-the true one and flags fewer regressions, never more.
+is not a regression.
+
+Base and candidate are usually measured on the same images with the same
+seed. Every audit then resamples the same groups in each bootstrap
+replicate, and stores its replicates with the id of that resampling
+(``details["replicates"]``, :func:`auditkit.stats.resampling_id`). When both
+sides carry replicates of one draw, the change's interval is **paired**: the
+``1 - ALPHA`` percentile interval of the replicate-by-replicate difference.
+The two sides' errors on shared images are positively correlated and cancel
+in the difference, so this interval is narrower than treating them as
+independent, and it is the right one. Otherwise (results stored before
+replicates were kept, or runs that resampled different groups, seeds or
+sizes) the comparison falls back to combining the two cases' intervals as
+independent normal errors (half-width / 1.96 each), and says why. The
+independent interval is recorded beside a paired one for comparison.
 
 For a ``max`` case (leakage, delta: lower is better) the change is
 ``candidate - base``; for a ``min`` case (a capability) it is
@@ -26,7 +36,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
+import numpy as np
+
 from auditkit.results import AuditResult
+from auditkit.stats import ALPHA
 
 DEFAULT_TOLERANCE = 0.05
 
@@ -55,10 +68,17 @@ class Comparison:
     change: float | None = None
     change_ci: tuple[float, float] | None = None
     tolerance: float = DEFAULT_TOLERANCE
+    #: How ``change_ci`` was made: ``paired`` (replicate by replicate) or ``independent``;
+    #: None when no change was computed.
+    pairing: str | None = None
+    #: Why the comparison could not pair, when ``pairing`` is ``independent``.
+    pairing_reason: str = ""
+    #: The independent interval of the change, kept beside a paired one to show both widths.
+    independent_ci: tuple[float, float] | None = None
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
-        for key in ("base_ci", "ci", "change_ci"):
+        for key in ("base_ci", "ci", "change_ci", "independent_ci"):
             if data[key] is not None:
                 data[key] = list(data[key])
         return data
@@ -114,7 +134,14 @@ def compare_case(base: AuditResult | None, cand: AuditResult | None,
     sign = 1.0 if cand.direction == "max" else -1.0
     change = sign * (cand.value - base.value)
     half = _Z * math.hypot(_half_se(base.ci), _half_se(cand.ci))
-    lo, hi = change - half, change + half
+    out.independent_ci = (change - half, change + half)
+    paired, why = _paired_replicates(base, cand)
+    if paired is None:
+        out.pairing, out.pairing_reason = "independent", why
+        lo, hi = out.independent_ci
+    else:
+        out.pairing = "paired"
+        lo, hi = (float(q) for q in np.quantile(sign * paired, [ALPHA / 2, 1 - ALPHA / 2]))
     out.change, out.change_ci = change, (lo, hi)
     worse = "rose" if cand.direction == "max" else "fell"
     span = f"{cand.metric} {worse} by {change:+.3f} [{lo:+.3f}, {hi:+.3f}]"
@@ -126,6 +153,22 @@ def compare_case(base: AuditResult | None, cand: AuditResult | None,
         out.outcome = "inconclusive"
         out.reason = f"{span}: the interval straddles the tolerance {tolerance:g}"
     return out
+
+
+def _paired_replicates(base: AuditResult, cand: AuditResult) -> tuple[np.ndarray | None, str]:
+    """``candidate - base`` replicate by replicate, or None and why they do not pair."""
+    stored = [(r.details or {}).get("replicates") for r in (base, cand)]
+    sides = [s.get(base.metric) if isinstance(s, Mapping) else None for s in stored]
+    if sides[0] is None or sides[1] is None:
+        missing = " and ".join(n for n, s in zip(("baseline", "candidate"), sides, strict=True)
+                               if s is None)
+        return None, (f"no bootstrap replicates stored in the {missing} (results from an older "
+                      "auditkit, or an audit that keeps none)")
+    assert stored[0] is not None and stored[1] is not None  # sides came from them
+    if stored[0].get("draw") != stored[1].get("draw") or len(sides[0]) != len(sides[1]):
+        return None, ("the runs resampled different groups, seeds or bootstrap sizes "
+                      f"(draws {stored[0].get('draw')!r} and {stored[1].get('draw')!r})")
+    return np.asarray(sides[1], dtype=np.float64) - np.asarray(sides[0], dtype=np.float64), ""
 
 
 def compare_results(base: Iterable[AuditResult], candidate: Iterable[AuditResult],
@@ -164,18 +207,25 @@ def gate_failures(comparisons: Iterable[Comparison], strict: bool = False) -> li
 
 
 def comparison_lines(comparisons: list[Comparison]) -> list[str]:
-    """A plain-text table of comparisons for terminals and CI logs."""
+    """A plain-text table of comparisons for terminals and CI logs.
+
+    The ``pairing`` column says how each change's interval was made; a
+    closing line gives each reason an interval could not be paired.
+    """
 
     def num(x: float | None) -> str:
         return "–" if x is None else f"{x:.3f}"
 
     lines = [f"{'audit':<26} {'case':<18} {'base':>7} {'candidate':>9} {'change':>8} "
-             f"{'interval':<17} outcome"]
+             f"{'interval':<17} {'pairing':<11} outcome"]
     for c in comparisons:
         ci = f"[{c.change_ci[0]:+.3f}, {c.change_ci[1]:+.3f}]" if c.change_ci else ""
         change = "–" if c.change is None else f"{c.change:+.3f}"
         lines.append(f"{c.audit:<26} {c.case:<18} {num(c.base_value):>7} {num(c.value):>9} "
-                     f"{change:>8} {ci:<17} {c.outcome.upper()}")
+                     f"{change:>8} {ci:<17} {c.pairing or '':<11} {c.outcome.upper()}")
     counts = {o: sum(c.outcome == o for c in comparisons) for o in OUTCOMES}
     lines.append(", ".join(f"{n} {o}" for o, n in counts.items() if n))
+    # Why some intervals could not pair, once per reason: they are wider than they need be.
+    for why in dict.fromkeys(c.pairing_reason for c in comparisons if c.pairing_reason):
+        lines.append(f"independent intervals: {why}")
     return lines

@@ -36,7 +36,7 @@ from auditkit.verdicts import Measurement
 
 log = logging.getLogger("auditkit")
 
-FORMAT = "auditkit-measurement-v2"
+FORMAT = "auditkit-measurement-v3"
 
 #: ``[tool.auditkit]`` keys that only judge or select, never change a measurement.
 NOT_MEASURED = frozenset({"thresholds", "encoders", "references", "baseline_tolerance"})

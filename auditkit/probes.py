@@ -24,6 +24,7 @@ from auditkit.stats import (
     confusion_by_group,
     normalise,
     null_se,
+    resampling_id,
 )
 
 
@@ -253,6 +254,10 @@ class ProbeScore:
     classes: list[str]
     confusion: np.ndarray
     per_class: dict[str, float] = field(default_factory=dict)
+    #: Bootstrap replicates of the accuracy, and the id of the resampling that drew them
+    #: (:func:`auditkit.stats.resampling_id`): two scores with one id pair replicate by replicate.
+    accuracy_replicates: np.ndarray | None = None
+    draw: str | None = None
 
     @property
     def leakage(self) -> float:
@@ -337,6 +342,8 @@ def score_predictions(
         classes=[str(c) for c in classes],
         confusion=conf.astype(int),
         per_class={str(c): float(r) for c, r in zip(classes, recall, strict=True)},
+        accuracy_replicates=replicates,
+        draw=resampling_id(np.unique(groups), n_boot, seed),
     )
 
 

@@ -13,13 +13,20 @@ replicate is a row of multinomial counts over the groups
 deviation (:class:`Estimate`). The smallest effect a two-sided test at
 ``ALPHA`` detects with probability ``POWER`` is :data:`DETECT_FACTOR` times a
 standard error.
+
+Two measurements whose replicates come from the same weights (the same
+sorted group ids, ``n_boot`` and seed; :func:`resampling_id`) resampled the
+same groups in every replicate, so their replicate-by-replicate difference
+is a paired bootstrap of the difference (:mod:`auditkit.compare`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import SupportsFloat
+from typing import SupportsFloat, overload
 
 import numpy as np
 from scipy.stats import norm
@@ -31,10 +38,18 @@ ALPHA = 0.05
 POWER = 0.80
 #: Factor from a standard error to the effect found with ``POWER`` at ``ALPHA`` (about 2.8).
 DETECT_FACTOR = float(norm.ppf(1 - ALPHA / 2) + norm.ppf(POWER))
+#: Decimals kept of each stored bootstrap replicate: far below any interval's width.
+REPLICATE_DECIMALS = 5
 
 
-def normalise(accuracy: float, chance: float) -> float:
+@overload
+def normalise(accuracy: float, chance: float) -> float: ...
+@overload
+def normalise(accuracy: np.ndarray, chance: float) -> np.ndarray: ...
+def normalise(accuracy: float | np.ndarray, chance: float) -> float | np.ndarray:
     """Normalised leakage ``(acc - chance) / (1 - chance)``: 0 at chance, 1 when perfect.
+
+    Elementwise on an array (bootstrap replicates).
 
     Examples
     --------
@@ -176,6 +191,41 @@ def bootstrap_weights(n_groups: int, n_boot: int, seed: int) -> np.ndarray:
     """
     rng = seeds.rng(seed)
     return rng.multinomial(n_groups, np.full(n_groups, 1 / n_groups), n_boot)
+
+
+def resampling_id(group_ids: Sequence | np.ndarray, n_boot: int, seed: int) -> str:
+    """A short digest of the resampling :func:`bootstrap_weights` draws for these groups.
+
+    ``group_ids`` are in the order the weights' columns index them (sorted,
+    as :func:`confusion_by_group` and ``np.unique`` give them). Two sets of
+    replicates with the same id were drawn with the same weights, group by
+    group, so they pair.
+
+    Examples
+    --------
+    >>> resampling_id(["a", "b"], 2000, 0) == resampling_id(["a", "b"], 2000, 0)
+    True
+    >>> resampling_id(["a", "b"], 2000, 0) == resampling_id(["a", "b"], 2000, 1)
+    False
+    """
+    text = json.dumps([[str(g) for g in np.asarray(group_ids).tolist()], int(n_boot), int(seed)])
+    return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
+
+
+def replicate_details(draw: str, by_metric: Mapping[str, np.ndarray],
+                      decimals: int = REPLICATE_DECIMALS) -> dict[str, object]:
+    """``details["replicates"]``: each metric's bootstrap replicates and the ``draw`` of them.
+
+    ``draw`` is the :func:`resampling_id` of the replicates. They are kept as
+    plain lists rounded to ``decimals``, small enough for results.json.
+
+    Examples
+    --------
+    >>> replicate_details("0f3a", {"leakage": np.array([0.1234567])})
+    {'draw': '0f3a', 'leakage': [0.12346]}
+    """
+    return {"draw": draw, **{m: np.round(np.asarray(r, dtype=np.float64), decimals).tolist()
+                             for m, r in by_metric.items()}}
 
 
 @dataclass

@@ -1,10 +1,23 @@
 import json
 
+import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from auditkit.cli import main
-from auditkit.compare import compare_case, compare_results
+from auditkit.compare import compare_case, compare_results, comparison_lines
+from auditkit.measures.classification import probe_details, score_measurements
+from auditkit.probes import (
+    LinearProbe,
+    cross_val_predictions,
+    fold_of,
+    outer_folds,
+    score_predictions,
+)
 from auditkit.results import AuditResult, build_document, write_json_atomic
+from auditkit.verdicts import Threshold, to_result
+from benchmarks.calibration import planted_embeddings
 
 
 def case(value, half=0.05, direction="max", verdict="pass", audit="jpeg_quality",
@@ -109,3 +122,119 @@ def test_compare_command_gate(tmp_path, capsys, candidate, strict, code, says):
     assert main(args) == code
     err = capsys.readouterr().err
     assert (says in err) if says else "gate fails" not in err
+
+
+def paired_case(value, replicates, draw="d0", direction="max", metric="leakage"):
+    """A case carrying its bootstrap replicates, as a measured one does."""
+    reps = np.asarray(replicates, dtype=float)
+    lo, hi = np.quantile(reps, [0.025, 0.975])
+    return AuditResult(audit="jpeg_quality", case="max_leakage=0.1", metric=metric, value=value,
+                       ci=(float(lo), float(hi)), chance=1 / 6, threshold=0.1,
+                       direction=direction, verdict="pass", n=600,
+                       details={"replicates": {"draw": draw, metric: reps.tolist()}})
+
+
+def _correlated(n=2000, shift=0.03, seed=0):
+    """Replicates of two measurements that share most of their resampling noise."""
+    rng = np.random.default_rng(seed)
+    shared = rng.normal(0, 0.04, n)
+    base = 0.10 + shared + rng.normal(0, 0.005, n)
+    cand = 0.10 + shift + shared + rng.normal(0, 0.005, n)
+    return base, cand
+
+
+def test_replicates_of_one_draw_give_the_paired_interval():
+    base, cand = _correlated()
+    c = compare_case(paired_case(0.10, base), paired_case(0.13, cand), tolerance=0.05)
+    assert c.pairing == "paired" and c.pairing_reason == ""
+    assert c.change == pytest.approx(0.03)
+    assert c.change_ci == tuple(np.quantile(cand - base, [0.025, 0.975]))
+    # Shared noise cancels: the paired interval is a fraction of the independent one,
+    # and decides what the independent one cannot.
+    width = c.change_ci[1] - c.change_ci[0]
+    assert width < 0.25 * (c.independent_ci[1] - c.independent_ci[0])
+    assert c.outcome == "ok"
+    assert c.independent_ci[0] < 0.0 < 0.05 < c.independent_ci[1]
+    assert "paired" in "\n".join(comparison_lines([c]))
+
+
+def test_a_min_case_pairs_with_the_sign_of_a_capability():
+    base, cand = _correlated(shift=-0.2)
+    c = compare_case(paired_case(0.9, base + 0.8, direction="min", metric="accuracy"),
+                     paired_case(0.7, cand + 0.8, direction="min", metric="accuracy"))
+    assert c.pairing == "paired"
+    assert c.change == pytest.approx(0.2)
+    assert c.change_ci == pytest.approx(tuple(np.quantile(base - cand, [0.025, 0.975])))
+    assert c.outcome == "regression"
+
+
+@pytest.mark.parametrize(
+    ("base_draw", "cand_draw", "says"),
+    [("d0", "d1", "resampled different groups, seeds or bootstrap sizes"),
+     (None, "d0", "no bootstrap replicates stored in the baseline"),
+     ("d0", None, "no bootstrap replicates stored in the candidate")],
+)
+def test_replicates_of_different_or_missing_draws_fall_back_to_independent(base_draw, cand_draw,
+                                                                          says):
+    base, cand = _correlated()
+    b, c = paired_case(0.10, base, draw=base_draw or "x"), paired_case(0.13, cand, cand_draw or "x")
+    for side, draw in ((b, base_draw), (c, cand_draw)):
+        if draw is None:
+            side.details = {}  # results from before replicates were stored
+    out = compare_case(b, c, tolerance=0.05)
+    assert out.pairing == "independent" and says in out.pairing_reason
+    assert out.change_ci == out.independent_ci
+    assert out.outcome == "inconclusive"
+    assert says in "\n".join(comparison_lines([out]))
+
+
+def test_replicates_of_another_metric_do_not_pair():
+    base, cand = _correlated()
+    b, c = paired_case(0.10, base), paired_case(0.13, cand)
+    c.details["replicates"] = {"draw": "d0", "accuracy": cand.tolist()}
+    assert compare_case(b, c).pairing == "independent"
+
+
+_GRID = 1024  # dyadic values: their sums and differences are exact in floating point
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.lists(st.integers(0, _GRID), min_size=2, max_size=60),
+       st.integers(-_GRID // 2, _GRID // 2).filter(bool), st.sampled_from(["max", "min"]))
+def test_paired_interval_of_replicates_shifted_by_a_constant_is_that_constant(ticks, shift,
+                                                                             direction):
+    reps, c = np.array(ticks) / _GRID, shift / _GRID
+    metric = "leakage" if direction == "max" else "accuracy"
+    out = compare_case(paired_case(0.5, reps, direction=direction, metric=metric),
+                       paired_case(0.5 + c, reps + c, direction=direction, metric=metric),
+                       tolerance=10.0)
+    sign = 1.0 if direction == "max" else -1.0
+    assert out.pairing == "paired"
+    assert out.change_ci == (sign * c, sign * c)
+    assert out.change == sign * c
+
+
+def _measured(X, y, groups):
+    """One case of the jpeg audit from a grouped probe on ``X``, replicates included."""
+    # One C: the inner search would multiply the fits by 16 and test nothing here.
+    pred, _ = cross_val_predictions(X, y, groups, seed=0,
+                                    probe=LinearProbe(Cs=(0.1,), random_state=0))
+    folds = fold_of(outer_folds(y, groups, seed=0), len(y))
+    score = score_predictions(y, pred, groups, seed=0, folds=folds)
+    ms = score_measurements(score, probe_details(score))
+    return to_result("jpeg_quality", Threshold("max_leakage", 0.1), ms["leakage"])
+
+
+def test_two_encoders_on_the_same_probe_set_pair_to_a_narrower_interval():
+    # Realistic size: D = 512, 300 source groups x 3 variants. The candidate is the
+    # base encoder with more variant signal and a little noise of its own: the two
+    # share every image, so their errors on a resample move together.
+    X, y, groups = planted_embeddings(300, 0.15, seed=0, n_classes=3, dim=512)
+    Xc, _, _ = planted_embeddings(300, 0.25, seed=0, n_classes=3, dim=512)
+    Xc = Xc + np.random.default_rng(1).normal(0, 0.3, X.shape)
+    base, cand = _measured(X, y, groups), _measured(Xc, y, groups)
+    c = compare_case(base, cand, tolerance=0.05)
+    assert c.pairing == "paired"
+    paired, independent = (c.change_ci[1] - c.change_ci[0],
+                           c.independent_ci[1] - c.independent_ci[0])
+    assert paired < independent

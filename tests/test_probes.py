@@ -131,3 +131,20 @@ def test_a_probe_that_predicts_one_class_per_fold_is_degenerate():
     assert len(np.unique(pred)) == 3
     assert score.degenerate
     assert score.accuracy == pytest.approx(1 / 3)
+
+
+def test_scores_of_the_same_groups_and_seed_carry_one_draw_and_pair():
+    groups, y = _design(40, 3, None)
+    rng = np.random.default_rng(0)
+    pred_a, pred_b = rng.permutation(y), y.copy()
+    a = score_predictions(y, pred_a, groups, n_boot=200, seed=3)
+    b = score_predictions(y, pred_b, groups, n_boot=200, seed=3)
+    assert a.draw == b.draw and a.draw is not None
+    assert a.accuracy_replicates.shape == b.accuracy_replicates.shape == (200,)
+    # The replicates are the ones the interval came from.
+    assert a.accuracy_ci == pytest.approx(tuple(np.quantile(a.accuracy_replicates,
+                                                            [0.025, 0.975])))
+    # A different seed, bootstrap size or set of groups resamples differently.
+    assert score_predictions(y, pred_a, groups, n_boot=200, seed=4).draw != a.draw
+    assert score_predictions(y, pred_a, groups, n_boot=100, seed=3).draw != a.draw
+    assert score_predictions(y, pred_a, groups + 1, n_boot=200, seed=3).draw != a.draw

@@ -24,6 +24,7 @@ from auditkit.probes import (
     outer_folds,
     score_predictions,
 )
+from auditkit.stats import normalise, replicate_details
 from auditkit.thumbnails import variant_thumbnails
 from auditkit.transforms.base import Variant
 from auditkit.verdicts import Measurement
@@ -69,7 +70,10 @@ def score_measurements(score: ProbeScore, details: dict, n: int | None = None,
     ``n`` and ``detectable_accuracy`` override the score's own where an audit
     pools several scores (the camera audit's balanced repeats). ``planted``
     raises ``detectable`` to the smallest leakage its check vouches for, and
-    goes to the details as ``planted_check``.
+    goes to the details as ``planted_check``. The score's bootstrap
+    replicates go to the details as ``replicates`` (rounded, with the id of
+    their resampling), so that a baseline comparison can pair them
+    (:mod:`auditkit.compare`).
     """
     det_acc = score.detectable_accuracy if detectable_accuracy is None else detectable_accuracy
     det_leak = det_acc / (1.0 - score.chance)
@@ -79,6 +83,11 @@ def score_measurements(score: ProbeScore, details: dict, n: int | None = None,
         details["planted_check"] = planted.json()
         # The card's "detectable effect" column reads this key: the one judged.
         details["detectable_leakage"] = det_leak
+    if score.accuracy_replicates is not None and score.draw is not None:
+        details["replicates"] = replicate_details(score.draw, {
+            "leakage": normalise(score.accuracy_replicates, score.chance),
+            "accuracy": score.accuracy_replicates,
+        })
     points = {
         "leakage": (score.leakage, score.leakage_ci, det_leak),
         "accuracy": (score.accuracy, score.accuracy_ci, det_acc),

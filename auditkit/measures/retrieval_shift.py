@@ -60,7 +60,10 @@ difference of the reference's two setting means). The departures:
   run's seed and the family's name, not the fixed seeds 0 to 9; uniform is
   their mean, as in the reference. It is reported, not judged.
 * **An interval.** Every accuracy gets a bootstrap over query groups (the
-  database held fixed); the reference reports points.
+  database held fixed); the reference reports points. The replicates of the
+  judged statistic (per resample, the largest family delta) and of the
+  accuracy are kept in ``details["replicates"]``, so that a baseline
+  comparison on the same query groups can pair them (:mod:`auditkit.compare`).
 * **A verdict on the largest family.** The value judged is the largest of
   the four family deltas, and every family is shown. Taking the largest of
   several noisy estimates biases it upward, so under the null the chance
@@ -124,6 +127,8 @@ from auditkit.stats import (
     Estimate,
     bootstrap_weights,
     null_se,
+    replicate_details,
+    resampling_id,
     weighted_balanced_accuracy,
 )
 from auditkit.transforms.base import Variant
@@ -386,8 +391,12 @@ def measure(
     # whenever every family's interval covers its own.
     ci = (max(s.simultaneous_ci[0] for s in shifts), max(s.simultaneous_ci[1] for s in shifts))
     detectable = max(s.detectable for s in shifts)
-    accuracy = _estimate(np.hstack([score(o.rows("baseline")) for o in outcomes.values()]
-                                   ).mean(axis=1))
+    accuracy_draws = np.hstack([score(o.rows("baseline")) for o in outcomes.values()]
+                               ).mean(axis=1)
+    accuracy = _estimate(accuracy_draws)
+    # The judged statistic per replicate: the largest family delta of that
+    # resample (row 0 the point), paired with another run's by the draw id.
+    judged_draws = np.max([s.draws for s in shifts], axis=0)
     accuracy_se = max(accuracy.se, null_se(np.bincount(q_codes, minlength=len(classes))))
     collapsed = _collapsed(outcomes)
     ceiling = _ceiling(dict(zip(families, shifts, strict=True)))
@@ -422,6 +431,8 @@ def measure(
         "database_per_class": _per_class(d_codes, classes),
         "skipped_images": [probe_set.images[i].id for i in np.flatnonzero(~usable)][:200],
         "n_boot": n_boot, "n_uniform_seeds": N_UNIFORM_SEEDS, "degenerate": why,
+        "replicates": replicate_details(resampling_id(q_groups, n_boot, seed), {
+            "delta": judged_draws[1:], "accuracy": accuracy_draws[1:]}),
     }
     return {
         "delta": Measurement(
@@ -465,13 +476,17 @@ def _per_class(codes: np.ndarray, classes: list[str]) -> dict[str, int]:
 
 @dataclass
 class FamilyShift:
-    """One family's shift: its 95 % estimate, its simultaneous interval, its baseline."""
+    """One family's shift: its 95 % estimate, its simultaneous interval, its baseline.
+
+    ``draws`` are the delta's point (row 0) and bootstrap replicates.
+    """
 
     delta: Estimate
     simultaneous_ci: tuple[float, float]
     detectable: float
     baseline: Estimate
     report: dict[str, object]
+    draws: np.ndarray
 
     @property
     def at_ceiling(self) -> bool:
@@ -515,7 +530,7 @@ def _family_shift(variants: list[Variant], out: FamilyOutcomes,
         "uniform_per_processing": dict(zip(label, acc["uniform"][0].tolist(), strict=True)),
         "pairs": _pair_table(out, acc, label),
     }
-    shift = FamilyShift(delta, (float(lo), float(hi)), detectable, baseline, report)
+    shift = FamilyShift(delta, (float(lo), float(hi)), detectable, baseline, report, draws)
     report["at_ceiling"] = shift.at_ceiling
     return shift
 

@@ -23,3 +23,21 @@ def test_one_class_per_fold_is_degenerate_and_never_passes(monkeypatch):
     assert ms["leakage"].degenerate and ms["leakage"].details["degenerate"]
     for t in (0.1, 0.5):
         assert Threshold("max_leakage", t).judge(ms["leakage"])[0] == "inconclusive"
+
+
+def test_measurements_carry_rounded_replicates_of_their_draw():
+    rng = np.random.default_rng(0)
+    y = np.tile(np.array(["q50", "q70", "q90"]), 40)
+    groups = np.repeat(np.arange(40), 3)
+    X = rng.normal(size=(len(y), 16))
+    X[:, 0] += (y == "q90") * 2.0
+    score = classification.score_predictions(y, y[rng.permutation(len(y))], groups, seed=0)
+    ms = classification.score_measurements(score, classification.probe_details(score))
+    reps = ms["leakage"].details["replicates"]
+    assert ms["accuracy"].details["replicates"] is reps  # one record for both metrics
+    assert reps["draw"] == score.draw
+    assert reps["accuracy"] == np.round(score.accuracy_replicates, 5).tolist()
+    leak = classification.normalise(np.array(reps["accuracy"]), score.chance)
+    np.testing.assert_allclose(reps["leakage"], leak, atol=1e-5)
+    ms = classification.measure_probe(X, y, groups, seed=0)
+    assert len(ms["leakage"].details["replicates"]["leakage"]) == 2000

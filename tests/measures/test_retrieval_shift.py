@@ -173,6 +173,22 @@ def test_details_describe_the_case(pixels):
     assert d["simultaneous_level"] == pytest.approx(1 - 0.05 / 4)
 
 
+def test_replicates_of_the_judged_delta_are_the_largest_family_per_resample(pixels):
+    reps = pixels["delta"].details["replicates"]
+    assert reps is pixels["accuracy"].details["replicates"]
+    assert len(reps["delta"]) == len(reps["accuracy"]) == rs.N_BOOT
+    assert isinstance(reps["draw"], str) and reps["draw"]
+    # The 95 % percentile interval of the stored replicates is that of the judged
+    # statistic: it lies within the Bonferroni envelope and above the top family's floor.
+    lo, hi = np.quantile(reps["delta"], [0.025, 0.975])
+    families = pixels["delta"].details["families"].values()
+    assert max(f["delta"]["ci"][0] for f in families) <= lo + 1e-5
+    assert pixels["delta"].ci[0] <= lo <= hi <= pixels["delta"].ci[1] + 1e-5
+    acc = pixels["accuracy"]
+    assert acc.ci == pytest.approx(tuple(np.quantile(reps["accuracy"], [0.025, 0.975])),
+                                   abs=1e-5)
+
+
 def test_content_only_encoder_shows_no_shift(thumbnail):
     d = thumbnail[1]["delta"]
     assert d.ci[0] <= 0.0 <= d.ci[1]
