@@ -12,6 +12,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from auditkit.baseline import comparable
 from auditkit.encoders.spec import EncoderSpec, parse_spec
 from auditkit.errors import AuditkitError
 from auditkit.layout import ReportLayout
@@ -26,8 +27,10 @@ def provenance(session: AuditSession, spec: str) -> dict[str, Any]:
     """What ``spec``'s results were produced with, from what the session built."""
     run = session.run
     data: dict[str, Any] = {"source": run.data or "builtin"}
+    digest = None
     try:
         ps = session.probe_set()
+        digest = ps.digest
         data.update(
             name=ps.name, hash=ps.digest, n_images=len(ps), classes=ps.class_counts(),
             skipped=ps.skipped_counts(),
@@ -51,6 +54,8 @@ def provenance(session: AuditSession, spec: str) -> dict[str, Any]:
         **interpreter(),
         "git_commit": git_commit(run.root),
         "seed": run.seed,
+        # What a later run must share to be compared with this one as its baseline.
+        "comparable": comparable(run, digest),
         "data": data,
         "device": session.device,
         "precision": (encoder.precision if encoder is not None else None) or "float32",

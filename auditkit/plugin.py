@@ -43,7 +43,6 @@ if TYPE_CHECKING:
     from auditkit.extract import Extractor
     from auditkit.registry import Audit
     from auditkit.results import AuditResult
-    from auditkit.run_config import RunConfig
     from auditkit.session import AuditSession
     from auditkit.verdicts import Measurement, Threshold
 
@@ -78,30 +77,27 @@ def _session(config: pytest.Config) -> AuditSession:
     """
     session = config.stash.get(session_key, None)
     if session is None:
+        from auditkit.baseline import check_baseline
         from auditkit.run_config import RunConfig
         from auditkit.session import AuditSession
 
-        run = RunConfig.resolve(vars(config.option), config.rootpath,
-                                worker=hasattr(config, "workerinput"),
+        worker = hasattr(config, "workerinput")
+        run = RunConfig.resolve(vars(config.option), config.rootpath, worker=worker,
                                 progress=config.option.capture == "no")
-        _check_baseline(run)
-        session = config.stash[session_key] = AuditSession(run)
+        # A broken or mismatched baseline stops the run before any work.
+        check_baseline(run)
+        session = AuditSession(run)
+        if run.baseline is not None and not worker:
+            # The probe set's digest needs the set: checked once, by the
+            # controller. A probe set that cannot load is the cases' error.
+            try:
+                digest = session.probe_set().digest
+            except Exception:
+                digest = None
+            if digest is not None:
+                check_baseline(run, digest)
+        config.stash[session_key] = session
     return session
-
-
-def _check_baseline(run: RunConfig) -> None:
-    """Read every baseline file now: a broken baseline stops the run before any work."""
-    baseline = run.baseline
-    if baseline is None:
-        return
-    audited = [s for s in run.all_specs if not run.is_reference(s)]
-    if baseline.is_file and run.update_baseline and len(audited) > 1:
-        raise ConfigError(
-            f"--audit-update-baseline with the file {str(baseline.path)!r} and "
-            f"{len(audited)} audited encoders: give a directory so each gets its own"
-        )
-    for spec in run.all_specs:
-        baseline.results_for(spec, run.is_reference(spec))
 
 
 def _audit_name(node: Any) -> str | None:
@@ -216,7 +212,7 @@ class AuditCase:
             pytest.fail(f"{self.threshold.case}: {self.name} has no {self.threshold.metric} metric",
                         pytrace=False)
         result = to_result(self.name, self.threshold, m, record.card)
-        comparison = self._compare(result)
+        comparison = self._compare(result, own_compute=compute is not None)
         self._add(result)
         message = (f"{self.name} {self.threshold.case} for {self.spec}: {m.metric} "
                    f"{m.value:.3f} [{m.ci[0]:.3f}, {m.ci[1]:.3f}] — {result.details['reason']}")
@@ -229,17 +225,60 @@ class AuditCase:
         if outcome.kind == "skip":
             pytest.skip(outcome.message)
 
-    def _compare(self, result: AuditResult) -> Comparison | None:
-        """Compare with the baseline's same case and note it on the result."""
+    def _compare(self, result: AuditResult, own_compute: bool = False) -> Comparison | None:
+        """Compare with the base's same case (this run's or the baseline's) and note it."""
+        from auditkit.baseline import comparable
         from auditkit.compare import compare_case
 
+        run = self.session.run
+        if run.base is not None:
+            if self.session.is_reference(self.spec):
+                return None
+            comparison = compare_case(self._same_run_base(own_compute), result,
+                                      run.base.tolerance)
+            result.details["baseline"] = {**comparison.to_json(), "base_spec": run.base.spec}
+            return comparison
         has_baseline, base = self.session.baseline_case(self.spec, self.name, result.case)
-        baseline = self.session.run.baseline
+        baseline = run.baseline
         if not has_baseline or baseline is None:
             return None
         comparison = compare_case(base, result, baseline.tolerance)
         result.details["baseline"] = comparison.to_json()
+        try:
+            digest: str | None = self.session.probe_set().digest
+        except Exception:  # the case already measured; a digest it lacks is not compared
+            digest = None
+        mismatches = baseline.mismatches(self.spec, self.session.is_reference(self.spec),
+                                         comparable(run, digest))
+        if mismatches:
+            # Only reached under --audit-baseline-allow-mismatch (or an update):
+            # the start-up check refuses these otherwise.
+            result.details["baseline"]["mismatches"] = mismatches
         return comparison
+
+    def _same_run_base(self, own_compute: bool) -> AuditResult | None:
+        """The ``--audit-base`` encoder's result of this case, measured in this run.
+
+        The measurement is the session's, memoised: the base's own test of
+        this audit reuses it, and so does every other candidate.
+        """
+        from auditkit.verdicts import error_result, to_result
+
+        assert self.session.run.base is not None
+        spec = self.session.run.base.spec
+        record = self.record
+        if own_compute:
+            # A compute of the test's own measures this case's encoder, not the base.
+            return error_result(self.name, self.threshold.case,
+                                f"the test passes its own compute, which cannot measure the "
+                                f"base {spec}", record.card)
+        try:
+            measurements = self.session.measure(spec, record)
+        except Exception as exc:  # the base's own case reports it in full
+            return error_result(self.name, self.threshold.case,
+                                f"the base {spec} could not be measured: {exc}", record.card)
+        m = measurements.get(self.threshold.metric)
+        return None if m is None else to_result(self.name, self.threshold, m, record.card)
 
 
 @pytest.fixture(scope="session")

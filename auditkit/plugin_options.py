@@ -47,6 +47,15 @@ OPTIONS: tuple[tuple[str, dict[str, Any]], ...] = (
         type=float, default=None, metavar="X",
         help="allowed rise over the baseline (default: [tool.auditkit] "
              "baseline_tolerance, else 0.05).")),
+    ("--audit-baseline-allow-mismatch", dict(
+        action="store_true", default=False,
+        help="compare with a baseline made with another probe set, seed, max-images, "
+             "settings, auditkit version or encoder; the card and summary say so.")),
+    ("--audit-base", dict(
+        default=None, metavar="SPEC",
+        help="base encoder measured in this same run, on the same images, as a "
+             "reference: each audited encoder's case fails when it leaks more than "
+             "the base's beyond the tolerance (instead of --audit-baseline).")),
     ("--audit-update-baseline", dict(
         action="store_true", default=False,
         help="write this run's results to --audit-baseline.")),

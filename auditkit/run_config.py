@@ -14,7 +14,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from auditkit.baseline import Baseline
+from auditkit.baseline import Baseline, SameRunBase
 from auditkit.config import baseline_tolerance, load_config
 from auditkit.encoders.spec import EncoderSpec, parse_spec
 from auditkit.errors import ConfigError, SpecError
@@ -57,6 +57,8 @@ class RunConfig:
     baseline: Baseline | None = None
     update_baseline: bool = False
     amp: str = "none"
+    #: ``--audit-base``: the base measured in this run (one of :attr:`references`).
+    base: SameRunBase | None = None
     specs: Mapping[str, EncoderSpec] = field(default_factory=dict)
 
     @property
@@ -103,10 +105,16 @@ class RunConfig:
         amp = cli.get("audit_amp") or "none"
         if amp not in AMP_CHOICES:
             raise ConfigError(f"--audit-amp={amp!r}: expected one of {', '.join(AMP_CHOICES)}")
+        tolerance = baseline_tolerance(project)  # validated even when no baseline is given
+        base = _base(cli, tolerance)
+        if base is not None:
+            _parsed([base.spec], "--audit-base")  # a bad spec is blamed on the option
+        if base is not None and base.spec not in references:
+            # Audited with the rest, its failures expected: the gate judges the candidates.
+            references.append(base.spec)
         all_specs = list(dict.fromkeys([*encoders, *references]))
         origin = "--encoder/--audit-reference" if cli.get("encoder") or given else (
             f"[tool.auditkit] encoders/references in {str(Path(root) / 'pyproject.toml')!r}")
-        tolerance = baseline_tolerance(project)  # validated even when no baseline is given
         return cls(
             encoders=tuple(encoders),
             references=tuple(references),
@@ -129,6 +137,7 @@ class RunConfig:
             baseline=_baseline(cli, tolerance),
             update_baseline=bool(cli.get("audit_update_baseline")),
             amp=amp,
+            base=base,
             specs=MappingProxyType(_parsed(all_specs, origin)),
         )
 
@@ -160,9 +169,25 @@ def _baseline(cli: Mapping[str, Any], configured: float) -> Baseline | None:
         raise ConfigError("--audit-update-baseline needs --audit-baseline PATH")
     if not path:
         return None
+    return Baseline(Path(path), _tolerance(cli, configured),
+                    allow_mismatch=bool(cli.get("audit_baseline_allow_mismatch")))
+
+
+def _base(cli: Mapping[str, Any], configured: float) -> SameRunBase | None:
+    spec = cli.get("audit_base")
+    if not spec:
+        return None
+    if cli.get("audit_baseline"):
+        raise ConfigError(f"--audit-base {spec!r} and --audit-baseline "
+                          f"{cli.get('audit_baseline')!r}: give one base, measured in this "
+                          "run (--audit-base) or read from a file (--audit-baseline)")
+    return SameRunBase(spec, _tolerance(cli, configured))
+
+
+def _tolerance(cli: Mapping[str, Any], configured: float) -> float:
     tolerance = cli.get("audit_baseline_tolerance")
     if tolerance is None:
-        tolerance = configured
-    elif tolerance < 0:
+        return configured
+    if tolerance < 0:
         raise ConfigError(f"--audit-baseline-tolerance {tolerance}: expected >= 0")
-    return Baseline(Path(path), tolerance)
+    return float(tolerance)

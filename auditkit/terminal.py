@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from auditkit.layout import ReportLayout
+from auditkit.results import AuditResult
 from auditkit.session import AuditSession
 
 
@@ -15,6 +16,10 @@ def _num(x: float | None) -> str:
 def baseline_notes(session: AuditSession) -> list[str]:
     """What the terminal should say about the baseline of each encoder."""
     run = session.run
+    if run.base is not None:
+        return [f"{spec} compared with the base {run.base.spec} measured in this run "
+                f"(tolerance {run.base.tolerance:g})"
+                for spec in run.all_specs if not run.is_reference(spec)]
     baseline = run.baseline
     if baseline is None:
         return []
@@ -31,7 +36,17 @@ def baseline_notes(session: AuditSession) -> list[str]:
         else:
             notes.append(f"{spec} compared with the baseline {path} "
                          f"(tolerance {baseline.tolerance:g})")
+            mismatches = _mismatches(session.results.get(spec, []))
+            if mismatches:
+                notes.append(f"WARNING: {spec}'s baseline was not made like this run, "
+                             f"compared anyway: {'; '.join(mismatches)}")
     return notes
+
+
+def _mismatches(results: list[AuditResult]) -> list[str]:
+    """The baseline differences the compared cases recorded, each once."""
+    found = [m for r in results for m in (r.details.get("baseline") or {}).get("mismatches", [])]
+    return list(dict.fromkeys(found))
 
 
 def summary_lines(session: AuditSession, cards: dict[str, Path]) -> list[str]:

@@ -214,11 +214,21 @@ def test_baseline_gate_catches_a_leakier_candidate(project, pytester):
     assert case["details"]["baseline"]["outcome"] == "ok"
     assert case["details"]["baseline"]["change"] == pytest.approx(0.0)
 
-    leaky = project("--encoder=pixels", "--audit-baseline=base.json")
+    # A .json baseline is the base of its encoder's architecture, not of any spec.
+    other = project("--encoder=pixels", "--audit-baseline=base.json")
+    assert other.ret == pytest.ExitCode.USAGE_ERROR
+    other.stderr.fnmatch_lines(["*base.json*'python:planted:noise' is not a base of 'pixels'*"
+                                "--audit-baseline-allow-mismatch*"])
+
+    leaky = project("--encoder=pixels", "--audit-baseline=base.json",
+                    "--audit-baseline-allow-mismatch")
     leaky.assert_outcomes(failed=2)
-    leaky.stdout.fnmatch_lines(["*regression against the baseline*beyond the tolerance 0.05*"])
-    assert {c["details"]["baseline"]["outcome"]
-            for c in _results(pytester, "pixels")["audits"]} == {"regression"}
+    leaky.stdout.fnmatch_lines(["*regression against the baseline*beyond the tolerance 0.05*",
+                                "*WARNING: pixels's baseline was not made like this run*"])
+    cases = _results(pytester, "pixels")["audits"]
+    assert {c["details"]["baseline"]["outcome"] for c in cases} == {"regression"}
+    assert all("is not a base of 'pixels'" in c["details"]["baseline"]["mismatches"][0]
+               for c in cases)
 
 
 def test_failures_the_baseline_shares_are_expected_not_new(project, pytester):
@@ -227,6 +237,56 @@ def test_failures_the_baseline_shares_are_expected_not_new(project, pytester):
     again = project("--encoder=pixels", "--audit-baseline=base")
     again.assert_outcomes(xfailed=2)
     again.stdout.fnmatch_lines(["*pixels compared with the baseline base*pixels*"])
+
+
+def test_a_baseline_made_on_other_images_is_a_usage_error_unless_allowed(project, pytester):
+    made = project("--encoder=python:planted:noise", "--audit-no-cache", "--audit-max-images=24",
+                   "--audit-baseline=base", "--audit-update-baseline")
+    assert made.ret == pytest.ExitCode.OK  # at 24 images, passed or inconclusive
+    comparable = _results(pytester, "python_planted_noise")["provenance"]["comparable"]
+    assert comparable["max_images"] == 24 and comparable["probe_set"]
+
+    run = project("--encoder=python:planted:noise", "--audit-no-cache", "--audit-baseline=base")
+    assert run.ret == pytest.ExitCode.USAGE_ERROR
+    run.stderr.fnmatch_lines(["*max_images: baseline 24, this run 36*"
+                              "--audit-baseline-allow-mismatch*"])
+
+    allowed = project("--encoder=python:planted:noise", "--audit-no-cache",
+                      "--audit-baseline=base", "--audit-baseline-allow-mismatch")
+    assert allowed.ret == pytest.ExitCode.OK
+    allowed.stdout.fnmatch_lines(["*WARNING*baseline was not made like this run*"
+                                  "max_images: baseline 24, this run 36*"])
+    for case in _results(pytester, "python_planted_noise")["audits"]:
+        mismatches = case["details"]["baseline"]["mismatches"]
+        assert "max_images: baseline 24, this run 36" in mismatches
+        assert any(m.startswith("probe_set: baseline ") for m in mismatches)
+    card = (pytester.path / "out" / "python_planted_noise" / "card.html").read_text()
+    assert "baseline not made like this run, compared anyway" in card
+    assert "max_images: baseline 24, this run 36" in card
+
+
+def test_the_same_run_base_gates_a_leakier_candidate(project, pytester):
+    run = project("--encoder=pixels", "--audit-base=python:planted:noise")
+    run.assert_outcomes(passed=2, failed=2)
+    run.stdout.fnmatch_lines([
+        "*regression against the baseline*beyond the tolerance 0.05*",
+        "*pixels compared with the base python:planted:noise measured in this run*",
+    ])
+    cases = _results(pytester, "pixels")["audits"]
+    assert {c["details"]["baseline"]["outcome"] for c in cases} == {"regression"}
+    assert {c["details"]["baseline"]["base_spec"] for c in cases} == {"python:planted:noise"}
+    base = _results(pytester, "python_planted_noise")
+    assert base["encoder"]["reference"] is True
+    # The candidate's comparison used the base's own measurement of the same images.
+    assert ({c["details"]["baseline"]["base_value"] for c in cases}
+            == {c["value"] for c in base["audits"]})
+
+    # With the cache warm, and over two pytest-xdist workers, the gate holds.
+    again = project("--encoder=pixels", "--audit-base=python:planted:noise",
+                    "-n", "2", "-p", "xdist")
+    again.assert_outcomes(passed=2, failed=2)
+    assert {c["details"]["baseline"]["outcome"]
+            for c in _results(pytester, "pixels")["audits"]} == {"regression"}
 
 
 def test_a_broken_baseline_stops_the_run_before_any_work(project, pytester):

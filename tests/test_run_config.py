@@ -54,6 +54,11 @@ def test_precedence(tmp_path, cli, pyproject, encoders, references, seed):
                      "expected >= 0", id="negative tolerance"),
         pytest.param({}, "[tool.auditkit]\nbaseline_tolerance = -1\n", "baseline_tolerance",
                      id="negative configured tolerance"),
+        pytest.param({"audit_base": "clip", "audit_baseline": "b.json"}, "",
+                     "--audit-base 'clip' and --audit-baseline 'b.json'",
+                     id="a same-run base and a baseline file at once"),
+        pytest.param({"audit_base": "clpi"}, "", "--audit-base.*Did you mean: clip",
+                     id="typo in the base"),
     ],
 )
 def test_bad_settings_are_one_config_error(tmp_path, cli, pyproject, match):
@@ -75,3 +80,20 @@ def test_tables_and_paths(tmp_path):
 
 def test_amp_choices_follow_the_encoder():
     assert set(AMP_CHOICES) == set(AMP_DTYPES)
+
+
+def test_the_same_run_base_is_audited_as_a_reference_with_the_tolerance(tmp_path):
+    run = RunConfig.resolve(
+        {"encoder": ["clip@ft.pt"], "audit_reference": ["pixels"], "audit_base": "clip",
+         "audit_baseline_tolerance": 0.02}, _project(tmp_path))
+    assert run.base is not None and (run.base.spec, run.base.tolerance) == ("clip", 0.02)
+    assert run.all_specs == ["clip@ft.pt", "pixels", "clip"]
+    assert run.is_reference("clip") and not run.is_reference("clip@ft.pt")
+    assert run.baseline is None
+
+
+def test_the_allow_mismatch_flag_reaches_the_baseline(tmp_path):
+    cli = {"encoder": ["pixels"], "audit_baseline": "b.json"}
+    assert not RunConfig.resolve(cli, _project(tmp_path)).baseline.allow_mismatch
+    allowed = RunConfig.resolve({**cli, "audit_baseline_allow_mismatch": True}, tmp_path)
+    assert allowed.baseline.allow_mismatch

@@ -287,6 +287,19 @@ def test_card_shows_reference_rows_baseline_and_valid_thumbnails_only() -> None:
     assert "Balanced accuracy per class" in html and "JPEG 95 4:4:4" in html
 
 
+def test_card_names_a_same_run_base_and_warns_of_a_mismatched_baseline() -> None:
+    compared = {"base_value": 0.1, "base_ci": [0.05, 0.15], "change": 0.3,
+                "outcome": "regression", "reason": "leakage rose by +0.300"}
+    cases = [AuditResult("jpeg_quality", f"max_leakage={t}", "leakage", 0.4, (0.35, 0.45), 0.5,
+                         t, "max", "fail", 100, {"baseline": {**compared, **extra}})
+             for t, extra in ((0.1, {"base_spec": "clip"}),
+                              (0.2, {"mismatches": ["max_images: baseline 60, this run 36"]}))]
+    html = render_card(build_document({"spec": "clip@ft.pt", "fingerprint": "f"}, {}, cases))
+    assert "base clip (measured in this run) 0.100" in html
+    assert ("baseline not made like this run, compared anyway: "
+            "max_images: baseline 60, this run 36") in html
+
+
 STYLE_DETAILS = {"per_family": {"blur": 0.8, "colour": 0.3}, "n_classes": 2}
 
 
