@@ -52,6 +52,7 @@ from auditkit.probes import ProbeScore, cross_val_predictions, score_predictions
 from auditkit.registry import register_audit
 from auditkit.transforms.base import ORIGINAL, Variant
 from auditkit.transforms.camera import camera_variants
+from auditkit.transforms.mask import encoder_geometry, mask_details
 from auditkit.transforms.mask import masked as masked_variants
 from auditkit.verdicts import Measurement
 
@@ -155,12 +156,12 @@ def _simulated(
             "simulated cameras, one class each: use level='model' or pass --audit-data"
         )
     cameras = camera_variants()
-    variants = masked_variants(cameras) if masked else cameras
+    variants = masked_variants(cameras, geometry=encoder_geometry(extractor)) if masked else cameras
     table = extractor.embed(images, variants)
     # Short class names ("simulated camera A"); the pipelines are spelled out once, below.
     names = {v.id: v.label.split(" (", 1)[0] for v in variants}
     described = "; ".join(v.label for v in cameras)
-    return _Rows(
+    rows = _Rows(
         table.X, table.variant_ids.astype(str), table.groups.astype(str),
         table.image_ids.astype(str), names,
         details={
@@ -180,6 +181,9 @@ def _simulated(
             "unlabelled": {"count": 0, "examples": []},
         },
     )
+    if masked:
+        rows.details["mask"] = mask_details(extractor, variants[0], images)
+    return rows
 
 
 def _photographed(extractor: Embedder, probe_set: ProbeSet, masked: bool, level: str) -> _Rows:
@@ -188,12 +192,13 @@ def _photographed(extractor: Embedder, probe_set: ProbeSet, masked: bool, level:
     if not found.labels:
         raise _no_labels(probe_set, missing, level)
     images = [im for im in probe_set.images if im.id in found.labels]
-    variant: Variant = masked_variants([ORIGINAL])[0] if masked else ORIGINAL
+    variant: Variant = (masked_variants([ORIGINAL], geometry=encoder_geometry(extractor))[0]
+                        if masked else ORIGINAL)
     table = extractor.embed(images, [variant])
     embedded = set(table.image_ids.tolist())
     failed = [im.path or im.id for im in images if im.id not in embedded]
     y = np.array([found.labels[i] for i in table.image_ids], dtype=object).astype(str)
-    return _Rows(
+    rows = _Rows(
         table.X, y, table.groups.astype(str), table.image_ids.astype(str), dict(found.display),
         details={
             "cameras": "photographed",
@@ -209,6 +214,9 @@ def _photographed(extractor: Embedder, probe_set: ProbeSet, masked: bool, level:
             "failed": {"count": len(failed), "examples": failed[:_EXAMPLES]},
         },
     )
+    if masked:
+        rows.details["mask"] = mask_details(extractor, variant, images)
+    return rows
 
 
 def _no_labels(probe_set: ProbeSet, missing: list[dict[str, str]], level: str) -> ProbeSetError:

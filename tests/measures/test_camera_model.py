@@ -114,6 +114,8 @@ def test_masked_control_and_levels(photos):
                               level="smartphone")
     d = ms["leakage"].details
     assert d["variants"] == ["original+mask0.95"] and d["masked"] is True
+    # 64-pixel photos seen whole: a 62-pixel mask, in whole pixels, leaves 1 a side.
+    assert d["mask"]["border_fraction"] == pytest.approx(1 - (62 / 64) ** 2)
     assert d["class_counts_before"] == {"other camera": 29, "smartphone": 16}
     assert d["n_repeats"] == 1 and d["class_counts_after"] == {"other camera": 16,
                                                                "smartphone": 16}
