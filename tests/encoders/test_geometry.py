@@ -26,7 +26,8 @@ def test_view_is_the_crop_of_the_visible_box(size):
     geometry = InputGeometry(resize=256, crop=(224, 224))
     assert geometry.view(Image.new("RGB", size)).size == (224, 224)
     left, top, right, bottom = geometry.visible_box(*size)
-    assert (right - left) == pytest.approx(min(size) * 224 / 256)
+    side = min(size) * 224 / 256
+    assert (right - left, bottom - top) == pytest.approx((side, side))
 
 
 def test_a_declaration_with_unknown_keys_names_them():
