@@ -4,7 +4,9 @@ A card is rendered from ``results.json`` alone (``auditkit report`` never
 recomputes), so the thumbnails travel inside the results as ``data:`` URIs.
 Each is a crop at native resolution, not a downscale: JPEG blocks, sharpening
 halos and sensor noise are only visible pixel for pixel. PNG keeps the crop
-exactly as the encoder saw it.
+exactly as the encoder saw it. A masked variant (the semantic control) is
+shown whole instead, with its mask drawn as the encoder gets it, since a
+centre crop of it would be all mask.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from collections.abc import Sequence
 
 from PIL import Image
 
+from auditkit.encoders.geometry import InputGeometry
 from auditkit.transforms.base import Variant
 
 PREFIX = "data:image/png;base64,"
@@ -64,7 +67,22 @@ def variant_thumbnails(image: Image.Image, variants: Sequence[Variant], seed: in
     out = {}
     for variant in variants:
         try:
-            out[variant.id] = png_data_uri(centre_crop(variant.apply(image, seed), size))
+            picture = variant.apply(image, seed)
+            if variant.post is not None:
+                picture = _whole_view(variant.post(picture, variant.params), variant, size)
+            else:
+                picture = centre_crop(picture, size)
+            out[variant.id] = png_data_uri(picture)
         except Exception:  # a picture is a nicety, never a reason to stop
             continue
     return out
+
+
+def _whole_view(picture: Image.Image, variant: Variant, size: int) -> Image.Image:
+    """What the model sees of a masked picture (its declared crop), fitted in ``size``."""
+    geometry = InputGeometry.coerce(variant.params.get("mask_geometry"), variant.id)
+    if geometry is not None and geometry.crop is not None:
+        picture = picture.crop(geometry.visible_box(*picture.size))
+    picture = picture.copy()
+    picture.thumbnail((size, size), Image.Resampling.BOX)
+    return picture

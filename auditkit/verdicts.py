@@ -187,8 +187,10 @@ def to_result(audit: str, threshold: Threshold, m: Measurement, card: str | None
               ) -> AuditResult:
     """The :class:`AuditResult` of one threshold case."""
     verdict, reason = threshold.judge(m)
+    # What the audit says qualifies any verdict of it (details["caveats"]).
+    caveats = [c for c in m.details.get("caveats") or () if isinstance(c, str) and c]
     details = dict(m.details)
-    details["reason"] = reason
+    details["reason"] = "; ".join([reason, *caveats])
     if m.detectable is not None:
         details.setdefault(f"detectable_{m.metric}", m.detectable)
     return AuditResult(

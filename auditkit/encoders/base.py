@@ -25,6 +25,8 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from auditkit.encoders.geometry import InputGeometry
+
 
 def stable_hash(*parts: Any) -> str:
     """SHA-256 over a JSON rendering of ``parts`` (sorted keys, str fallback)."""
@@ -53,6 +55,11 @@ class Encoder(abc.ABC):
     #: act on the image: true where ``preprocess`` computes features rather
     #: than a resized, normalised pixel tensor (``pixels``, user ``embed``).
     post_on_image: bool = False
+    #: The resize and centre crop that make the model's input from the image
+    #: (None: not declared). The masked control draws its mask in this frame
+    #: when it acts on the image (``post_on_image``); see
+    #: :mod:`auditkit.encoders.geometry`.
+    input_geometry: InputGeometry | None = None
     #: Why the fingerprint cannot be trusted to change with the weights (a
     #: ``python:`` object that shows auditkit none of its weights), or None.
     #: Such an encoder's embeddings and measurements are never stored on disk.

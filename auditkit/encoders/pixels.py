@@ -14,6 +14,7 @@ import numpy as np
 from PIL import Image
 
 from auditkit.encoders.base import Encoder
+from auditkit.encoders.geometry import InputGeometry
 from auditkit.encoders.sources import register_source
 from auditkit.encoders.spec import EncoderSpec
 from auditkit.errors import SpecError
@@ -241,6 +242,8 @@ class PixelsEncoder(Encoder):
     """
 
     post_on_image = True
+    #: Native pixels, cut to the central window on large images.
+    input_geometry = InputGeometry(crop=(_MAX_SIDE, _MAX_SIDE))
 
     spec = "pixels"
     weights_sha256 = None

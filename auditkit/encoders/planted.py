@@ -29,6 +29,7 @@ import numpy as np
 from PIL import Image
 
 from auditkit.encoders.base import Encoder
+from auditkit.encoders.geometry import InputGeometry
 from auditkit.encoders.pixels import PixelsEncoder
 
 
@@ -36,6 +37,8 @@ class NoiseEncoder(Encoder):
     """Gaussian noise of dimension ``dim``, seeded, independent of the input."""
 
     post_on_image = True
+    #: The whole image at native size.
+    input_geometry = InputGeometry()
 
     def __init__(self, dim: int = 32, seed: int = 0) -> None:
         self.spec = f"control:noise/{dim}/{seed}"
@@ -60,6 +63,8 @@ class ConstantEncoder(Encoder):
 
     spec = "control:constant"
     post_on_image = True
+    #: The whole image at native size.
+    input_geometry = InputGeometry()
 
     def preprocess(self, image: Image.Image) -> Any:
         return np.ones(8, np.float32)
@@ -72,6 +77,8 @@ class ThumbnailEncoder(Encoder):
     """A ``size`` x ``size`` grayscale thumbnail (box-averaged): content, hardly processing."""
 
     post_on_image = True
+    #: The whole image at native size.
+    input_geometry = InputGeometry()
 
     def __init__(self, size: int = 16) -> None:
         self.spec = f"control:thumbnail/{size}"
@@ -93,6 +100,7 @@ class PlantedEncoder(Encoder):
     """Content thumbnail plus ``strength`` x the standardised ``pixels`` features."""
 
     post_on_image = True
+    input_geometry = PixelsEncoder.input_geometry
 
     def __init__(self, strength: float = 1.0, size: int = 16) -> None:
         self.spec = f"control:planted/{strength:g}"
@@ -145,6 +153,8 @@ class TracePlantedEncoder(Encoder):
     """
 
     post_on_image = True
+    #: The whole image at native size.
+    input_geometry = InputGeometry()
 
     def __init__(self, strength: float = 0.2, size: int = 16) -> None:
         self.spec = f"control:trace-planted/{strength:g}"

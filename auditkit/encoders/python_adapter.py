@@ -6,6 +6,13 @@ working directory first, which leaves ``sys.path`` as it was) and
 :class:`Encoder` or any object with ``embed(images: list[PIL.Image.Image])
 -> array (N, D)``.
 
+Such an object resizes and crops the images itself, so the masked control
+can only blank the centre of what its model sees if it says what that is: an
+``input_geometry`` attribute, an :class:`~auditkit.encoders.geometry.InputGeometry`
+or a mapping such as ``{"resize": 256, "crop": 224}``. Without it the mask is
+drawn on the whole image and the card says that the border fraction reaching
+the model is unknown.
+
 Cached embeddings and stored measurements are found by the encoder's
 fingerprint, so the fingerprint must change whenever the weights do. Beside
 the spec (and, for an ``embed`` object, the module's source) it covers the
@@ -37,6 +44,7 @@ import numpy as np
 from PIL import Image
 
 from auditkit.encoders.base import Encoder, stable_hash
+from auditkit.encoders.geometry import InputGeometry
 from auditkit.encoders.options import LoadOptions
 from auditkit.encoders.sources import register_source
 from auditkit.encoders.spec import EncoderSpec
@@ -55,6 +63,8 @@ class CallableEncoder(Encoder):
         self._fingerprint = fingerprint
         self.weights_source = f"user code {type(obj).__module__}.{type(obj).__qualname__}"
         self.default_batch_size = int(getattr(obj, "batch_size", 32))
+        # What the object's own resize and crop keep of the image, if it says.
+        self.input_geometry = InputGeometry.coerce(getattr(obj, "input_geometry", None), spec)
 
     def preprocess(self, image: Image.Image) -> Image.Image:
         return image
@@ -73,7 +83,11 @@ class CallableEncoder(Encoder):
 
     @property
     def fingerprint(self) -> str:
-        return self._fingerprint
+        if self.input_geometry is None:
+            return self._fingerprint
+        # The declaration places the masked control's mask: an object's own
+        # fingerprint string need not change with it, so it is folded in here.
+        return stable_hash(self._fingerprint, self.input_geometry.as_params())
 
 
 def _module_and_factory(rest: str) -> tuple[str, str] | None:
@@ -110,6 +124,7 @@ def build_python(spec: EncoderSpec, options: LoadOptions) -> Encoder:
         obj = factory()
     if isinstance(obj, Encoder):
         obj.spec = obj.spec or spec.canonical
+        obj.input_geometry = InputGeometry.coerce(obj.input_geometry, spec.raw)
         return _user_encoder(obj, spec)
     if not callable(getattr(obj, "embed", None)):
         raise SpecError(

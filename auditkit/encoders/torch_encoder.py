@@ -10,6 +10,7 @@ import torch
 from PIL import Image
 
 from auditkit.encoders.base import Encoder
+from auditkit.encoders.geometry import InputGeometry
 
 #: ``--audit-amp`` names of the autocast dtypes.
 AMP_DTYPES: dict[str, torch.dtype | None] = {
@@ -86,6 +87,8 @@ class TorchEncoder(Encoder):
             self.module = module
         self._forward = forward
         self.transform = transform
+        # Read from the transform, for the card: the mask itself acts on the tensor.
+        self.input_geometry = InputGeometry.from_transform(transform)
         self.preprocessing = preprocessing
         self.weights_sha256 = weights_sha256
         self.weights_source = weights_source

@@ -51,7 +51,14 @@ from auditkit.power import planted_check
 from auditkit.probes import ProbeScore, cross_val_predictions, score_predictions
 from auditkit.registry import register_audit
 from auditkit.transforms.base import ORIGINAL, Variant
-from auditkit.transforms.camera import camera_variants
+from auditkit.transforms.camera import (
+    DEFAULT_SIMULATED,
+    SHARED_JPEG,
+    camera_set,
+    camera_variants,
+    describe_camera,
+)
+from auditkit.transforms.mask import encoder_geometry, mask_details
 from auditkit.transforms.mask import masked as masked_variants
 from auditkit.verdicts import Measurement
 
@@ -85,6 +92,7 @@ def measure(
     level: str = "model",
     min_per_class: int = DEFAULT_MIN_PER_CLASS,
     n_repeats: int = DEFAULT_REPEATS,
+    simulated: str = DEFAULT_SIMULATED,
 ) -> dict[str, Measurement]:
     """Probe the camera of each photo; ``{"leakage", "accuracy"}`` measurements.
 
@@ -104,6 +112,9 @@ def measure(
         Classes with fewer photos are dropped (recorded in the details).
     n_repeats : int
         Subsampling repeats when class sizes differ.
+    simulated : str
+        The built-in set of simulated cameras (built-in probe set only):
+        ``"shared_jpeg"`` or ``"distinct_jpeg"`` (:mod:`auditkit.transforms.camera`).
 
     Returns
     -------
@@ -131,8 +142,9 @@ def measure(
     for name, value, least in (("min_per_class", min_per_class, 2), ("n_repeats", n_repeats, 1)):
         if isinstance(value, bool) or not isinstance(value, int) or value < least:
             raise ConfigError(f"{name}={value!r}: expected an integer >= {least}")
+    camera_set(simulated)  # an unknown set is an error before anything is embedded
     if _is_builtin(probe_set):
-        rows = _simulated(extractor, probe_set.images, masked, level)
+        rows = _simulated(extractor, probe_set.images, masked, level, simulated)
     else:
         rows = _photographed(extractor, probe_set, masked, level)
     rows.details.update(level=level, masked=masked, min_per_class=min_per_class)
@@ -147,20 +159,21 @@ def _is_builtin(probe_set: ProbeSet) -> bool:
 
 
 def _simulated(
-    extractor: Embedder, images: Sequence[SourceImage], masked: bool, level: str
+    extractor: Embedder, images: Sequence[SourceImage], masked: bool, level: str,
+    simulated: str = DEFAULT_SIMULATED,
 ) -> _Rows:
     if level != "model":
         raise ConfigError(
             f"level={level!r} needs photos with EXIF Make/Model; the built-in set is taken by "
             "simulated cameras, one class each: use level='model' or pass --audit-data"
         )
-    cameras = camera_variants()
-    variants = masked_variants(cameras) if masked else cameras
+    cameras = camera_variants(simulated)
+    variants = masked_variants(cameras, geometry=encoder_geometry(extractor)) if masked else cameras
     table = extractor.embed(images, variants)
     # Short class names ("simulated camera A"); the pipelines are spelled out once, below.
     names = {v.id: v.label.split(" (", 1)[0] for v in variants}
     described = "; ".join(v.label for v in cameras)
-    return _Rows(
+    rows = _Rows(
         table.X, table.variant_ids.astype(str), table.groups.astype(str),
         table.image_ids.astype(str), names,
         details={
@@ -174,12 +187,21 @@ def _simulated(
             "simulated_cameras": [
                 {"id": v.id, "label": v.label, "params": dict(v.params)} for v in cameras
             ],
+            "simulated_set": simulated,
+            "simulated_jpeg": (
+                f"shared: every camera saves with {_shared_jpeg()}, so only sensor and "
+                "pipeline traces tell them apart" if simulated == "shared_jpeg" else
+                "distinct: each camera has its own JPEG quality or tables and chroma "
+                "subsampling, so compression alone can tell them apart"),
             "variants": [v.id for v in variants],
             "n_images": len(images),
             "failed_pairs": len(images) * len(variants) - len(table),
             "unlabelled": {"count": 0, "examples": []},
         },
     )
+    if masked:
+        rows.details["mask"] = mask_details(extractor, variants[0], images)
+    return rows
 
 
 def _photographed(extractor: Embedder, probe_set: ProbeSet, masked: bool, level: str) -> _Rows:
@@ -188,12 +210,13 @@ def _photographed(extractor: Embedder, probe_set: ProbeSet, masked: bool, level:
     if not found.labels:
         raise _no_labels(probe_set, missing, level)
     images = [im for im in probe_set.images if im.id in found.labels]
-    variant: Variant = masked_variants([ORIGINAL])[0] if masked else ORIGINAL
+    variant: Variant = (masked_variants([ORIGINAL], geometry=encoder_geometry(extractor))[0]
+                        if masked else ORIGINAL)
     table = extractor.embed(images, [variant])
     embedded = set(table.image_ids.tolist())
     failed = [im.path or im.id for im in images if im.id not in embedded]
     y = np.array([found.labels[i] for i in table.image_ids], dtype=object).astype(str)
-    return _Rows(
+    rows = _Rows(
         table.X, y, table.groups.astype(str), table.image_ids.astype(str), dict(found.display),
         details={
             "cameras": "photographed",
@@ -209,6 +232,25 @@ def _photographed(extractor: Embedder, probe_set: ProbeSet, masked: bool, level:
             "failed": {"count": len(failed), "examples": failed[:_EXAMPLES]},
         },
     )
+    if masked:
+        rows.details["mask"] = mask_details(extractor, variant, images)
+    if len(images) > 1 and len(set(rows.groups.tolist())) == len(rows.groups):
+        rows.details["single_file_groups"] = True
+        rows.details.setdefault("caveats", []).append(SINGLE_FILE_GROUPS)
+    return rows
+
+
+#: The caveat of a probe set whose groups are single files.
+SINGLE_FILE_GROUPS = (
+    "every photo is its own group, so photos of one scene, subject or photographer fall on "
+    "both sides of a split: content can explain the camera (give each shoot one group, the "
+    "manifest's 'group' column)")
+
+
+def _shared_jpeg() -> str:
+    """The shared JPEG setting in words, as the camera labels say it."""
+    first = next(iter(camera_set("shared_jpeg").values()))
+    return describe_camera({**first, **SHARED_JPEG}).rsplit(", ", 1)[-1]
 
 
 def _no_labels(probe_set: ProbeSet, missing: list[dict[str, str]], level: str) -> ProbeSetError:
@@ -331,8 +373,50 @@ def _repeat_details(
     }
 
 
+def _simulated_option(ctx: AuditContext) -> str:
+    """``[tool.auditkit.camera] simulated``: the built-in set of simulated cameras."""
+    value = ctx.options.get("simulated", DEFAULT_SIMULATED)
+    if not isinstance(value, str):
+        raise ConfigError(f"[tool.auditkit.camera] simulated = {value!r}: expected a set name")
+    camera_set(value)
+    return value
+
+
 def _measure_camera(ctx: AuditContext, masked: bool) -> dict[str, Measurement]:
-    return measure(ctx.embedder, ctx.probe_set, seed=ctx.seed, masked=masked, level=STOCK_LEVEL)
+    simulated = _simulated_option(ctx)
+    out = measure(ctx.embedder, ctx.probe_set, seed=ctx.seed, masked=masked, level=STOCK_LEVEL,
+                  simulated=simulated)
+    if masked:
+        # The unmasked measurement of the same photos: its embeddings are the
+        # camera_model audit's, so a run that measured it pays only the probe.
+        plain = measure(ctx.embedder, ctx.probe_set, seed=ctx.seed, level=STOCK_LEVEL,
+                        simulated=simulated)
+        add_retention(out, plain["leakage"])
+    return out
+
+
+def add_retention(masked: dict[str, Measurement], plain: Measurement) -> None:
+    """Record how much of the unmasked leakage the masked control keeps, as a caveat.
+
+    Examples
+    --------
+    >>> add_retention(ms, plain["leakage"])  # doctest: +SKIP
+    >>> ms["leakage"].details["retention"]["ratio"]  # doctest: +SKIP
+    0.42
+    """
+    details = masked["leakage"].details
+    kept = masked["leakage"].value
+    if plain.value > 0.05:
+        ratio: float | None = kept / plain.value
+        line = (f"the masked control keeps {ratio:.0%} of the unmasked leakage "
+                f"({kept:.3f} of {plain.value:.3f})")
+    else:
+        ratio = None
+        line = (f"unmasked leakage {plain.value:.3f} is too small for the masked control's "
+                f"retention to mean anything (masked {kept:.3f})")
+    details["retention"] = {"masked": kept, "unmasked": plain.value,
+                            "unmasked_ci": list(plain.ci), "ratio": ratio}
+    details.setdefault("caveats", []).append(line)
 
 
 def _camera_inputs(ctx: AuditContext) -> dict[str, Any]:
@@ -345,7 +429,7 @@ def _camera_inputs(ctx: AuditContext) -> dict[str, Any]:
     """
     probe_set = ctx.probe_set
     if _is_builtin(probe_set):
-        return {"cameras": "simulated"}
+        return {"cameras": "simulated", "simulated": _simulated_option(ctx)}
     found = label_images(probe_set.images, STOCK_LEVEL)
     return {"cameras": stable_hash(
         sorted(found.labels.items()), sorted(found.display.items()), found.sources,
@@ -358,6 +442,7 @@ def _camera_inputs(ctx: AuditContext) -> dict[str, Any]:
     thresholds={"max_leakage": [0.1, 0.5]},
     note="On the built-in set the cameras are simulated; on --audit-data, EXIF Make/Model.",
     card="camera",
+    config_table="camera",
     inputs=_camera_inputs,
 )
 def measure_camera_model(ctx: AuditContext) -> dict[str, Measurement]:
@@ -366,7 +451,7 @@ def measure_camera_model(ctx: AuditContext) -> dict[str, Measurement]:
 
 
 @register_audit(MASKED_AUDIT, thresholds={"max_leakage": [0.1, 0.5]}, card="camera",
-                inputs=_camera_inputs)
+                config_table="camera", inputs=_camera_inputs)
 def measure_camera_model_masked(ctx: AuditContext) -> dict[str, Measurement]:
     """The camera audit with the centre 95 % of the model input blanked: the semantic control."""
     return _measure_camera(ctx, masked=True)

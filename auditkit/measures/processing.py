@@ -15,7 +15,7 @@ from auditkit.extract import Embedder
 from auditkit.measures.classification import measure_variants
 from auditkit.registry import register_audit
 from auditkit.transforms.base import Variant
-from auditkit.transforms.mask import masked
+from auditkit.transforms.mask import encoder_geometry, mask_details, masked
 from auditkit.transforms.processing import (
     interpolation_variants,
     resizing_variants,
@@ -30,8 +30,11 @@ FAMILIES: dict[str, Callable[[], list[Variant]]] = {
     "processing_resizing": resizing_variants,
     "processing_interpolation": interpolation_variants,
     # The semantic control: how much JPEG leakage survives without the subject.
-    "processing_masked_jpeg": lambda: masked(jpeg_grid()),
+    "processing_masked_jpeg": jpeg_grid,
 }
+#: The audits of :data:`FAMILIES` whose variants are masked in the frame of
+#: the encoder's input (:mod:`auditkit.transforms.mask`).
+MASKED = frozenset({"processing_masked_jpeg"})
 
 
 def measure(audit: str, extractor: Embedder, probe_set: ProbeSet, seed: int = 0
@@ -42,7 +45,15 @@ def measure(audit: str, extractor: Embedder, probe_set: ProbeSet, seed: int = 0
     --------
     >>> ms = measure("processing_resizing", extractor, probe_set)  # doctest: +SKIP
     """
-    return measure_variants(extractor, probe_set, FAMILIES[audit](), seed=seed)
+    variants = FAMILIES[audit]()
+    if audit not in MASKED:
+        return measure_variants(extractor, probe_set, variants, seed=seed)
+    variants = masked(variants, geometry=encoder_geometry(extractor))
+    out = measure_variants(extractor, probe_set, variants, seed=seed)
+    report = mask_details(extractor, variants[0], probe_set.images)
+    for measurement in out.values():
+        measurement.details["mask"] = report
+    return out
 
 
 #: What ``auditkit init`` writes above each audit's thresholds.

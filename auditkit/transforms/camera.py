@@ -27,6 +27,14 @@ real camera, each leaving its own trace:
 10. JPEG: IJG quality or the camera's own quantisation tables, and its
     chroma subsampling.
 
+Two sets of these cameras are built in (:data:`SIMULATED_SETS`):
+``"distinct_jpeg"``, where each camera also has its own JPEG quality or
+tables and chroma subsampling, as real makers do, and ``"shared_jpeg"``,
+the same pipelines all saving with one JPEG setting (:data:`SHARED_JPEG`), so
+that a probe can only tell them apart by sensor and pipeline traces (PRNU,
+demosaicing, colour, tone, noise, sharpening, resolution) and not by
+compression, which the JPEG audit measures already.
+
 Each pipeline takes under 30 ms on a 300 px image. Images of any size work,
 down to 1x1 (the mosaic is padded by edge replication for demosaicing).
 """
@@ -43,13 +51,19 @@ import numpy as np
 from PIL import Image
 
 from auditkit import seeds
+from auditkit.errors import ConfigError
 from auditkit.transforms.base import Variant
 from auditkit.transforms.quality import SUBSAMPLING
 
 __all__ = [
     "CAMERAS",
+    "DEFAULT_SIMULATED",
+    "SHARED_JPEG",
+    "SIMULATED_SETS",
+    "camera_set",
     "camera_variants",
     "describe_camera",
+    "jpeg_options",
     "prnu_pattern",
     "quantisation_tables",
     "simulate_camera",
@@ -131,6 +145,31 @@ CAMERAS: dict[str, dict[str, Any]] = {
         "jpeg": {"quality": 75}, "subsampling": "420",
     },
 }
+
+
+#: The one JPEG setting of every camera of the ``"shared_jpeg"`` set.
+SHARED_JPEG: dict[str, Any] = {"jpeg": {"quality": 90}, "subsampling": "420"}
+#: The built-in sets of simulated cameras, by name.
+SIMULATED_SETS = ("shared_jpeg", "distinct_jpeg")
+#: The set the built-in camera audit uses unless ``[tool.auditkit.camera] simulated`` says.
+DEFAULT_SIMULATED = "shared_jpeg"
+
+
+def camera_set(name: str = DEFAULT_SIMULATED) -> dict[str, dict[str, Any]]:
+    """The cameras of the built-in set ``name`` (one of :data:`SIMULATED_SETS`).
+
+    Examples
+    --------
+    >>> {spec["subsampling"] for spec in camera_set("shared_jpeg").values()}
+    {'420'}
+    """
+    if name == "distinct_jpeg":
+        return CAMERAS
+    if name == "shared_jpeg":
+        return {camera: {**spec, **SHARED_JPEG} for camera, spec in CAMERAS.items()}
+    raise ConfigError(
+        f"simulated = {name!r} is not a set of simulated cameras: use one of "
+        f"{', '.join(repr(n) for n in SIMULATED_SETS)}")
 
 
 @functools.lru_cache(maxsize=16)
@@ -254,15 +293,20 @@ def quantisation_tables(jpeg: Mapping[str, Any]) -> list[list[int]]:
     ]
 
 
-def _encode(rgb8: np.ndarray, params: Mapping[str, Any]) -> Image.Image:
+def jpeg_options(params: Mapping[str, Any]) -> dict[str, Any]:
+    """Pillow's JPEG ``save`` options of the camera ``params`` describe."""
     jpeg = params["jpeg"]
     options: dict[str, Any] = {"subsampling": SUBSAMPLING[str(params["subsampling"])]}
     if "quality" in jpeg:
         options["quality"] = int(jpeg["quality"])
     else:
         options["qtables"] = quantisation_tables(jpeg)
+    return options
+
+
+def _encode(rgb8: np.ndarray, params: Mapping[str, Any]) -> Image.Image:
     buf = io.BytesIO()
-    Image.fromarray(rgb8, "RGB").save(buf, format="JPEG", **options)
+    Image.fromarray(rgb8, "RGB").save(buf, format="JPEG", **jpeg_options(params))
     buf.seek(0)
     with Image.open(buf) as decoded:
         decoded.load()
@@ -352,10 +396,11 @@ def describe_camera(params: Mapping[str, Any]) -> str:
     return ", ".join(parts)
 
 
-def camera_variants() -> list[Variant]:
-    """One :class:`Variant` per simulated camera (ids ``camera/<name>``).
+def camera_variants(simulated: str = DEFAULT_SIMULATED) -> list[Variant]:
+    """One :class:`Variant` per simulated camera of the set ``simulated`` (ids ``camera/<name>``).
 
     Letters follow the sorted ids, so "camera A" is the first class of a probe.
+    The sets share ids; their JPEG parameters key them apart.
 
     Examples
     --------
@@ -363,7 +408,7 @@ def camera_variants() -> list[Variant]:
     ['camera/bridge', 'camera/compact']
     """
     out = []
-    for name, spec in CAMERAS.items():
+    for name, spec in camera_set(simulated).items():
         params = {"name": name, **{k: v for k, v in spec.items() if k != "letter"}}
         out.append(
             Variant(

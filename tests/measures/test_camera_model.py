@@ -114,6 +114,8 @@ def test_masked_control_and_levels(photos):
                               level="smartphone")
     d = ms["leakage"].details
     assert d["variants"] == ["original+mask0.95"] and d["masked"] is True
+    # 64-pixel photos seen whole: a 62-pixel mask, in whole pixels, leaves 1 a side.
+    assert d["mask"]["border_fraction"] == pytest.approx(1 - (62 / 64) ** 2)
     assert d["class_counts_before"] == {"other camera": 29, "smartphone": 16}
     assert d["n_repeats"] == 1 and d["class_counts_after"] == {"other camera": 16,
                                                                "smartphone": 16}
@@ -196,3 +198,48 @@ def test_stock_audit_file_reports_exif_cameras_in_results_json(pytester, photos)
         assert case["value"] is not None and case["chance"] == pytest.approx(1 / 3)
         assert case["n"] == 30 and case["details"]["n_repeats"] == 1
         assert case["details"]["classes"] == ["Apple iPhone 12", "Canon EOS 5D", "NIKON D70"]
+
+
+def test_single_file_groups_say_content_can_explain_the_camera(pixels_result):
+    from auditkit.verdicts import to_result
+
+    leak = pixels_result["leakage"]
+    assert leak.details["single_file_groups"] is True
+    reason = to_result("camera_model", Threshold("max_leakage", 0.5), leak).details["reason"]
+    assert "content can explain the camera" in reason
+
+
+def test_masked_audit_states_its_retention_in_the_reason(photos):
+    from auditkit.context import AuditContext
+    from auditkit.registry import get_audit
+    from auditkit.verdicts import to_result
+
+    ctx = AuditContext.of(camera_model.MASKED_AUDIT, Extractor(build_encoder("pixels")),
+                          folder_probe_set(photos))
+    leak = get_audit(camera_model.MASKED_AUDIT).measure(ctx)["leakage"]
+    retention = leak.details["retention"]
+    assert retention["ratio"] == pytest.approx(retention["masked"] / retention["unmasked"])
+    reason = to_result(camera_model.MASKED_AUDIT, Threshold("max_leakage", 0.5),
+                       leak).details["reason"]
+    assert "of the unmasked leakage" in reason and "content can explain" in reason
+
+
+def test_builtin_cameras_share_jpeg_unless_told(tmp_path):
+    from auditkit.context import AuditContext
+    from auditkit.registry import get_audit
+
+    probe_set = builtin_probe_set(seed=0, max_images=10)
+    extractor = Extractor(build_encoder("pixels"))
+    audit = get_audit(camera_model.AUDIT)
+    shared = audit.measure(AuditContext.of(camera_model.AUDIT, extractor, probe_set))
+    assert shared["leakage"].details["simulated_set"] == "shared_jpeg"
+    assert shared["leakage"].details["simulated_jpeg"].startswith("shared: ")
+    ctx = AuditContext.of(camera_model.AUDIT, extractor, probe_set,
+                          options={"simulated": "distinct_jpeg"})
+    assert audit.inputs(ctx) != audit.inputs(AuditContext.of(camera_model.AUDIT, extractor,
+                                                             probe_set))
+    distinct = audit.measure(ctx)["leakage"].details
+    assert distinct["simulated_set"] == "distinct_jpeg"
+    with pytest.raises(ConfigError, match="simulated"):
+        audit.measure(AuditContext.of(camera_model.AUDIT, extractor, probe_set,
+                                      options={"simulated": "jpeg"}))

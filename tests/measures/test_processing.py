@@ -48,5 +48,7 @@ def test_masked_jpeg_control_runs_and_reports_what_survives(probe_set):
     leak = ms["leakage"]
     assert leak.details["n_classes"] == 6
     assert all(c.endswith("centre masked") for c in leak.details["classes"])
+    # The card states the share of the model's input that was border.
+    assert leak.details["mask"]["border_fraction"] == pytest.approx(0.05, abs=0.01)
     # Traces survive at the border for the native-resolution baseline.
     assert leak.ci[0] > 0.2

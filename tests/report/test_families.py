@@ -58,8 +58,10 @@ def test_every_card_has_a_stock_partial() -> None:
 
 @pytest.mark.parametrize(
     ("card", "keys"),
-    [("probe", []), ("style", ["per_family", "family_accuracy"]),
-     ("camera", ["simulated", "note", "cameras", "class_counts", "dropped_classes"]),
+    [("probe", ["mask"]), ("style", ["per_family", "family_accuracy"]),
+     ("camera", ["simulated", "note", "cameras", "class_counts", "dropped_classes", "mask",
+                 "simulated_set", "simulated_jpeg", "single_file_groups", "caveats",
+                 "retention"]),
      ("no_such_card", [])],
 )
 def test_each_partial_declares_the_details_it_draws(card: str, keys: list[str]) -> None:

@@ -117,3 +117,44 @@ def test_each_camera_writes_its_own_jpeg_tables_and_subsampling(scene, saved_byt
         if "qtable_scale" in v.params["jpeg"]:
             expected = quantisation_tables(v.params["jpeg"])
             assert [list(tables[0]), list(tables[1])] == expected, v.id
+
+
+def _saved_jpeg(params) -> Image.Image:
+    from auditkit.transforms.camera import jpeg_options
+
+    buf = io.BytesIO()
+    Image.new("RGB", (32, 32), (90, 120, 200)).save(buf, format="JPEG", **jpeg_options(params))
+    buf.seek(0)
+    return Image.open(buf)
+
+
+def _jpeg_settings(params) -> tuple:
+    saved = _saved_jpeg(params)
+    tables = tuple(tuple(t) for _, t in sorted(saved.quantization.items()))
+    return tables, JpegImagePlugin.get_sampling(saved)
+
+
+def test_shared_jpeg_cameras_really_share_their_jpeg_settings():
+    from auditkit.transforms.camera import camera_set
+
+    shared = {_jpeg_settings(v.params) for v in camera_variants("shared_jpeg")}
+    distinct = {_jpeg_settings(v.params) for v in camera_variants("distinct_jpeg")}
+    assert len(shared) == 1  # identical quantisation tables and chroma subsampling
+    assert len(distinct) == len(camera_set("distinct_jpeg"))
+    # Only the JPEG settings differ between the sets: the pipelines are the same.
+    for name, spec in camera_set("shared_jpeg").items():
+        other = camera_set("distinct_jpeg")[name]
+        assert {k for k in spec if spec[k] != other[k]} <= {"jpeg", "subsampling"}
+
+
+def test_the_built_in_audit_uses_the_shared_set_by_default():
+    assert [v.params for v in camera_variants()] == [
+        v.params for v in camera_variants("shared_jpeg")]
+    assert all("JPEG q90 4:2:0" in v.label for v in camera_variants())
+
+
+def test_an_unknown_set_names_the_known_ones():
+    from auditkit.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="'shared_jpeg', 'distinct_jpeg'"):
+        camera_variants("same_jpeg")
