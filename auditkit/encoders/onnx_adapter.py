@@ -16,6 +16,7 @@ import numpy as np
 
 from auditkit.encoders.base import Encoder
 from auditkit.encoders.export_adapter import model_file
+from auditkit.encoders.geometry import InputGeometry
 from auditkit.encoders.options import LoadOptions
 from auditkit.encoders.sidecar import read_sidecar
 from auditkit.encoders.sources import register_source
@@ -38,6 +39,7 @@ class OnnxEncoder(Encoder):
         self.spec = spec
         self.path = path
         self.transform = create_transform(**config)
+        self.input_geometry = InputGeometry.from_transform(self.transform)
         self.preprocessing = {"config": config, "transform": describe_transform(self.transform)}
         self.weights_sha256 = sha256
         self.weights_source = path
