@@ -111,6 +111,13 @@ def architecture(spec: str) -> str:
         parsed = parse_spec(spec)
     except AuditkitError:
         return spec.strip()
+    if parsed.source == "hf":
+        # A fine-tune is another folder: its config, not its path, names the architecture.
+        from auditkit.encoders.hf_adapter import architecture_key
+
+        key = architecture_key(parsed)
+        if key is not None:
+            return key
     return replace(parsed, random=False, weights_path=None).canonical
 
 
@@ -202,9 +209,11 @@ class Baseline:
         entry = doc.get("encoder") or {}
         theirs = str(entry.get("spec") or "")
         if self.is_file:
-            if architecture(theirs) != architecture(spec):
+            # Recorded when the baseline was made: its folder may not exist here.
+            base_arch = str(entry.get("architecture") or architecture(theirs))
+            if base_arch != architecture(spec):
                 out.append(f"encoder: baseline {theirs!r} is not a base of {spec!r} "
-                           f"(architecture {architecture(theirs)!r}, this run "
+                           f"(architecture {base_arch!r}, this run "
                            f"{architecture(spec)!r})")
         elif not _same_encoder(theirs, spec):
             out.append(f"encoder: baseline {theirs!r}, this run {spec!r}")

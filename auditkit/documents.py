@@ -12,7 +12,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from auditkit.baseline import comparable
+from auditkit.baseline import architecture, comparable
 from auditkit.encoders.spec import EncoderSpec, parse_spec
 from auditkit.errors import AuditkitError
 from auditkit.layout import ReportLayout
@@ -70,7 +70,8 @@ def provenance(session: AuditSession, spec: str) -> dict[str, Any]:
 def encoder_entry(session: AuditSession, spec: str) -> dict[str, Any]:
     """The ``encoder`` block of ``spec``'s document."""
     entry: dict[str, Any] = {"spec": spec, "fingerprint": None,
-                             "reference": session.is_reference(spec)}
+                             "reference": session.is_reference(spec),
+                             "architecture": architecture(spec)}
     encoder = session.built_encoder(spec)
     error = session.encoder_error(spec)
     if encoder is not None:

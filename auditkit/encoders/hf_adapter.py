@@ -44,6 +44,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from auditkit.encoders.base import stable_hash
 from auditkit.encoders.options import LoadOptions
 from auditkit.encoders.sources import register_source
 from auditkit.encoders.spec import EncoderSpec
@@ -156,6 +157,37 @@ def resolve_folder(spec: EncoderSpec, options: LoadOptions) -> Path:
             "(OWNER/NAME)"
         )
     return Path(resolve_hub_snapshot(spec.canonical, location, HUB_PATTERNS, options.cache_dir))
+
+
+#: Config keys that name or date a checkpoint rather than shape its architecture.
+NOT_ARCHITECTURE = frozenset({"_name_or_path", "transformers_version", "torch_dtype", "dtype",
+                              "architectures", "id2label", "label2id", "auto_map"})
+
+
+def architecture_key(spec: EncoderSpec, cache_dir: str | None = None) -> str | None:
+    """What a fine-tune shares with its base: the config without names, dates and labels.
+
+    Read without the network: a folder's ``config.json``, or a hub repo's from
+    the hub cache; None when neither is at hand. Two ``save_pretrained``
+    folders of one architecture give the same key whatever their paths.
+    """
+    location, _ = split_name(spec)
+    path: Path | None = None
+    if _is_folder(location):
+        path = Path(location).expanduser() / "config.json"
+    else:
+        from huggingface_hub import try_to_load_from_cache
+
+        cached = try_to_load_from_cache(location, "config.json", cache_dir=cache_dir)
+        path = Path(cached) if isinstance(cached, str) else None
+    if path is None or not path.is_file():
+        return None
+    try:
+        config = read_json(path)
+    except WeightsUnavailableError:
+        return None
+    shape = {k: v for k, v in config.items() if k not in NOT_ARCHITECTURE}
+    return f"hf:{config.get('model_type', '?')}:{stable_hash(shape)[:16]}"
 
 
 def read_json(path: Path) -> dict[str, Any]:

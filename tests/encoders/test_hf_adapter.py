@@ -231,3 +231,22 @@ def test_each_family_is_audited_up_to_its_card(pytester, tmp_path, folders, fami
     assert {a["verdict"] for a in doc["audits"]} <= {"pass", "fail", "inconclusive"}
     assert doc["encoder"]["canonical"] == spec and doc["encoder"]["weights_sha256"]
     assert spec in (folder / "card.html").read_text()
+
+
+def test_a_fine_tune_folder_shares_its_base_architecture_whatever_its_path(folders, tmp_path):
+    import shutil
+
+    from auditkit.baseline import architecture
+
+    folder, _ = folders["vit"]
+    elsewhere = tmp_path / "runs" / "ft-step-900"
+    shutil.copytree(folder, elsewhere)
+    config = json.loads((elsewhere / "config.json").read_text())
+    config["_name_or_path"] = "some/other-name"
+    (elsewhere / "config.json").write_text(json.dumps(config))
+    assert architecture(f"hf:{elsewhere}") == architecture(f"hf:{folder}")
+    assert architecture(f"hf:{elsewhere}").startswith("hf:vit:")
+    config["num_hidden_layers"] = 3
+    (elsewhere / "config.json").write_text(json.dumps(config))
+    assert architecture(f"hf:{elsewhere}") != architecture(f"hf:{folder}")
+    assert architecture(f"hf:{folders['dinov2'][0]}") != architecture(f"hf:{folder}")
