@@ -51,6 +51,7 @@ def provenance(session: AuditSession, spec: str) -> dict[str, Any]:
         **interpreter(),
         "git_commit": git_commit(run.root),
         "seed": run.seed,
+        "split_seed": run.split_seed,
         "data": data,
         "device": session.device,
         "precision": (encoder.precision if encoder is not None else None) or "float32",
