@@ -38,7 +38,7 @@ ALLOW_FLAG = "--audit-baseline-allow-mismatch"
 
 #: ``[tool.auditkit]`` keys outside the settings digest beyond the memo's
 #: (``seed`` is compared as the run's resolved seed, which the CLI may override).
-_OWN_FIELDS = frozenset({"seed"})
+_OWN_FIELDS = frozenset({"seed", "split_seed"})
 
 
 def comparable(run: RunConfig, probe_digest: str | None = None) -> dict[str, Any]:
@@ -63,6 +63,7 @@ def comparable(run: RunConfig, probe_digest: str | None = None) -> dict[str, Any
     block: dict[str, Any] = {
         "data": run.data or "builtin",
         "seed": run.seed,
+        "split_seed": run.split_seed,
         "max_images": run.max_images,
         "settings": stable_hash(settings)[:16],
         "auditkit": __version__,

@@ -27,7 +27,8 @@ class AuditContext:
     audit : str
         The audit being measured.
     seed : int
-        The run's seed; audits derive their own draws from it.
+        The split seed: audits derive every split, fold, bootstrap and random
+        control from it (see :mod:`auditkit.seeds`).
     options : mapping
         The audit's ``[tool.auditkit.TABLE]`` (its record's ``config_table``),
         or an empty mapping.
@@ -37,6 +38,9 @@ class AuditContext:
         The torch device of the run.
     max_images : int or None
         The run's ``--audit-max-images``, for audits that load images of their own.
+    data_seed : int or None
+        The run seed, for an audit that chooses what to embed (the style
+        audits' pairs, a style-folder subset); None: the same as ``seed``.
 
     Examples
     --------
@@ -53,6 +57,11 @@ class AuditContext:
     root: Path = Path(".")
     device: str = "cpu"
     max_images: int | None = None
+    data_seed: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.data_seed is None:
+            self.data_seed = self.seed
 
     @classmethod
     def of(cls, audit: str, embedder: Embedder, probe_set: ProbeSet, *, seed: int = 0,

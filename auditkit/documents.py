@@ -56,6 +56,7 @@ def provenance(session: AuditSession, spec: str) -> dict[str, Any]:
         "seed": run.seed,
         # What a later run must share to be compared with this one as its baseline.
         "comparable": comparable(run, digest),
+        "split_seed": run.split_seed,
         "data": data,
         "device": session.device,
         "precision": (encoder.precision if encoder is not None else None) or "float32",

@@ -1,7 +1,7 @@
 """Measurements kept on disk, so that a rerun on unchanged inputs costs no probe fits.
 
 A measurement is a function of the encoder (its fingerprint), the probe set
-(its digest), the audit, the seed, the settings audits read from
+(its digest), the audit, the run and split seeds, the settings audits read from
 ``[tool.auditkit]``, the further inputs the audit's registry record declares
 (camera labels, the variant keys of the style catalogue with the code of
 registered transforms, the bytes of style folders), the environment
@@ -29,6 +29,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from auditkit import seeds
 from auditkit.cache import checksum
 from auditkit.encoders.base import stable_hash
 from auditkit.results import write_json_atomic
@@ -55,11 +56,14 @@ def code_hash() -> str:
 
 def measurement_key(fingerprint: str, audit: str, data_digest: str, seed: int,
                     config: Mapping[str, Any], inputs: Mapping[str, Any] | None = None,
-                    environment: Mapping[str, Any] | None = None) -> str:
+                    environment: Mapping[str, Any] | None = None, *,
+                    split_seed: int | None = None) -> str:
     """The key of one audit's measurements.
 
-    ``environment`` is :func:`~auditkit.numerics.measurement_environment` of
-    the device the encoder runs on.
+    ``seed`` is the run seed and ``split_seed`` the seed of the audit's
+    splits and bootstraps (None: the run seed). ``environment`` is
+    :func:`~auditkit.numerics.measurement_environment` of the device the
+    encoder runs on.
 
     Examples
     --------
@@ -68,7 +72,8 @@ def measurement_key(fingerprint: str, audit: str, data_digest: str, seed: int,
     True
     """
     settings = {k: v for k, v in config.items() if k not in NOT_MEASURED}
-    parts: list[Any] = [FORMAT, code_hash(), fingerprint, audit, data_digest, seed, settings]
+    parts: list[Any] = [FORMAT, code_hash(), fingerprint, audit, data_digest, seed, settings,
+                        {"split_seed": seeds.split_seed(seed, split_seed)}]
     if inputs:
         # What the audit declared it consumed (its registry record's ``inputs``).
         parts.append(dict(inputs))

@@ -68,7 +68,13 @@ OPTIONS: tuple[tuple[str, dict[str, Any]], ...] = (
              "Reduced-precision embeddings get their own cache entries.")),
     ("--audit-seed", dict(
         type=int, default=None, metavar="N",
-        help="seed of data, transforms, splits and random controls.")),
+        help="seed of the data: built-in images, file subsets, transforms, random "
+             "weights (default: [tool.auditkit] seed, else 0).")),
+    ("--audit-split-seed", dict(
+        type=int, default=None, metavar="N",
+        help="seed of splits, probe folds, bootstraps and random controls; another "
+             "value re-draws them on the same data and embeddings (default: "
+             "[tool.auditkit] split_seed, else the seed).")),
     ("--audit-max-images", dict(
         type=int, default=None, metavar="N",
         help="use at most N source images (class-balanced).")),

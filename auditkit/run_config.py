@@ -14,6 +14,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from auditkit import seeds
 from auditkit.baseline import Baseline, SameRunBase
 from auditkit.config import baseline_tolerance, load_config
 from auditkit.encoders.spec import EncoderSpec, parse_spec
@@ -47,6 +48,8 @@ class RunConfig:
     use_cache: bool = True
     device: str | None = None
     seed: int = 0
+    #: Seed of splits, folds, bootstraps and random controls (``seeds.split_seed``).
+    split_seed: int = 0
     max_images: int | None = None
     workers: int | None = None
     batch_size: int | None = None
@@ -91,10 +94,9 @@ class RunConfig:
         given = cli.get("audit_reference")
         references = list(given if given is not None
                           else [] if cli.get("encoder") else project.get("references", []))
-        seed = cli.get("audit_seed")
-        seed = project.get("seed", 0) if seed is None else seed
-        if isinstance(seed, bool) or not isinstance(seed, int):
-            raise ConfigError(f"[tool.auditkit] seed = {seed!r}: expected an integer")
+        seed = _seed(cli.get("audit_seed"), project.get("seed", 0), "seed")
+        split_seed = seeds.split_seed(seed, _seed(cli.get("audit_split_seed"),
+                                                  project.get("split_seed"), "split_seed"))
         for name in ("audit_max_images", "audit_batch_size"):
             _positive(name, cli.get(name), least=1)
         _positive("audit_workers", cli.get("audit_workers"), least=0)
@@ -126,6 +128,7 @@ class RunConfig:
             use_cache=not cli.get("audit_no_cache", False),
             device=cli.get("audit_device"),
             seed=seed,
+            split_seed=split_seed,
             max_images=cli.get("audit_max_images"),
             workers=cli.get("audit_workers"),
             batch_size=cli.get("audit_batch_size"),
@@ -140,6 +143,14 @@ class RunConfig:
             base=base,
             specs=MappingProxyType(_parsed(all_specs, origin)),
         )
+
+
+def _seed(given: Any, configured: Any, key: str) -> Any:
+    """The command line's seed over the configured one, checked (None stays None)."""
+    seed = configured if given is None else given
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+        raise ConfigError(f"[tool.auditkit] {key} = {seed!r}: expected an integer")
+    return seed
 
 
 def _path(value: Any) -> Path | None:

@@ -1,8 +1,46 @@
-"""Every random draw of a run, derived from the run's seed and names, in one place.
+"""Every random draw of a run, derived from the run's two seeds and names, in one place.
 
-A run has one seed (``--audit-seed``, ``[tool.auditkit] seed``). Each
-consumer of randomness asks this module for its own stream, named by what it
-is for, so two consumers never share a stream by accident and a reader can
+A run has two roots:
+
+* the **run seed** (``--audit-seed``, ``[tool.auditkit] seed``, default 0)
+  fixes *what is measured*: the images, their variants and the encoder;
+* the **split seed** (``--audit-split-seed``, ``[tool.auditkit] split_seed``,
+  default the run seed) fixes *how it is measured*: every split, fold,
+  bootstrap and random control of the statistics.
+
+With the data held fixed, another split seed re-draws the measurement alone:
+it reuses every cached embedding (no embedding cache key holds it) and only
+the stored measurements are computed again. Left at its default, a run draws
+exactly what it drew when there was one seed.
+
+Consumers of the run seed (the data root):
+
+* the built-in probe set (``data/builtin.py`` through :func:`rng` and
+  :data:`BUILTIN_ORDER`; ``data/synth.py`` draws from the generator it is given);
+* which files a truncated folder or manifest set keeps (``data/collect.py``) and
+  which contents a truncated style-folder set keeps (``data/styles.py``);
+* the transformations' randomness: :func:`image_seed` per source image (the
+  extractor's ``seed``, which enters the embedding cache key of a random
+  variant), then :func:`variant_rng` or :func:`rng` inside a transform,
+  the simulated cameras' read noise included (their PRNU is :func:`named`);
+* which (image, variant) pairs the style audits embed
+  (:data:`STYLE_ASSIGNMENT`, ``measures/style_sampling.py``), reached as
+  ``AuditContext.data_seed``;
+* the weights of ``random:`` encoders (``LoadOptions.seed``).
+
+Consumers of the split seed (``AuditContext.seed``, the measurement root):
+
+* probe folds, the probe's ``random_state``, the group bootstrap and the
+  planted-leakage check (``probes.py``, ``stats.py``, ``power.py``);
+* the camera audit's balanced subsamples per repeat (:func:`rng` with the
+  repeat, :func:`repeat_seed`);
+* the style generalisation audit's member and group halves
+  (:data:`STYLE_PARTITION`, :func:`partition_state`);
+* the retrieval audit's query split, its uniform-setting draws and its
+  bootstrap (``measures/retrieval_shift.py``).
+
+Each consumer of randomness asks this module for its own stream, named by what
+it is for, so two consumers never share a stream by accident and a reader can
 see every derivation at once. A child stream's entropy is the parent seed
 followed by one 32-bit word per name: an ``int`` as it is, a ``str`` as its
 CRC-32. (NumPy's ``SeedSequence`` hashes the whole list, so children differ
@@ -22,6 +60,17 @@ import numpy as np
 STYLE_ASSIGNMENT = 0x57E1
 STYLE_PARTITION = 0x6E0
 BUILTIN_ORDER = 2**31
+
+
+def split_seed(seed: int, split: int | None = None) -> int:
+    """The split seed of a run: ``split`` when given, else the run seed ``seed``.
+
+    Examples
+    --------
+    >>> split_seed(3), split_seed(3, 8)
+    (3, 8)
+    """
+    return int(seed) if split is None else int(split)
 
 
 def _word(name: str | int) -> int:

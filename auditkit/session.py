@@ -153,7 +153,8 @@ class AuditSession:
         """The :class:`AuditContext` of ``audit`` for ``spec``."""
         return AuditContext(
             audit=audit.name,
-            seed=self.run.seed,
+            seed=self.run.split_seed,
+            data_seed=self.run.seed,
             embedder_of=lambda: self.extractor(spec),
             probe_set_of=self.probe_set,
             options=self.run.table(audit.config_table),
@@ -169,7 +170,7 @@ class AuditSession:
 
         ``compute`` replaces the record's ``measure(ctx)`` (tests written
         before the registry pass their own). With the disk cache on, a
-        measurement of the same encoder, data, seed, settings, audit inputs,
+        measurement of the same encoder, data, seeds, settings, audit inputs,
         environment and auditkit code is read back instead of recomputed.
         A ``compute`` of the test's own is never stored or read back: the
         key cannot see its arguments.
@@ -191,7 +192,8 @@ class AuditSession:
             inputs = dict(audit.inputs(ctx)) if audit.inputs is not None else {}
             key = measurement_key(fingerprint, audit.name, self.probe_set().digest,
                                   self.run.seed, self.run.project, inputs,
-                                  measurement_environment(encoder.device))
+                                  measurement_environment(encoder.device),
+                                  split_seed=self.run.split_seed)
             found = memo.get(fingerprint, key)
             if found is not None:
                 self.reused.setdefault(spec, []).append(audit.name)

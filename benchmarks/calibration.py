@@ -171,7 +171,8 @@ def null_study(kinds: Sequence[str], seeds: Iterable[int], n_images: int = 120,
 
     Per seed ``s``: ``builtin_probe_set(seed=s, max_images=n_images)``, one
     ``Extractor(NoiseEncoder(seed=s))`` shared by the kinds (as the audits of
-    one run share the cache) and ``seed=s`` for every measurement. An audit
+    one run share the cache) and ``s`` as both the split seed and the data
+    seed of every measurement (each seed re-draws data and splits). An audit
     error is counted as an ``error`` verdict, never as a pass.
 
     Returns the tallies and the seconds spent embedding (shared by the kinds;
@@ -193,7 +194,7 @@ def null_study(kinds: Sequence[str], seeds: Iterable[int], n_images: int = 120,
         timer.inner = Extractor(NoiseEncoder(seed=seed), cache=None)
         for kind in kinds:
             audit = NULL_KINDS[kind]
-            ctx = AuditContext.of(audit.name, timer, probe_set, seed=seed)
+            ctx = AuditContext.of(audit.name, timer, probe_set, seed=seed, data_seed=seed)
             _measure_into(tallies[kind], partial(audit.measure, ctx), timer)
         _log(progress, f"[null] seed {seed} done ({i + 1} seeds)")
     return [t for kind in kinds for t in tallies[kind]], timer.seconds

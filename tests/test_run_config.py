@@ -97,3 +97,35 @@ def test_the_allow_mismatch_flag_reaches_the_baseline(tmp_path):
     assert not RunConfig.resolve(cli, _project(tmp_path)).baseline.allow_mismatch
     allowed = RunConfig.resolve({**cli, "audit_baseline_allow_mismatch": True}, tmp_path)
     assert allowed.baseline.allow_mismatch
+
+
+@pytest.mark.parametrize(
+    ("cli", "pyproject", "seed", "split_seed"),
+    [
+        pytest.param({}, "", 0, 0, id="nothing given: one seed"),
+        pytest.param({"audit_seed": 3}, "", 3, 3, id="the split seed follows --audit-seed"),
+        pytest.param({}, "[tool.auditkit]\nseed = 4\nsplit_seed = 7\n", 4, 7,
+                     id="configured split seed"),
+        pytest.param({"audit_split_seed": 9}, "[tool.auditkit]\nsplit_seed = 7\n", 0, 9,
+                     id="command line over pyproject"),
+        pytest.param({"audit_split_seed": 0}, "[tool.auditkit]\nseed = 4\n", 4, 0,
+                     id="split seed 0 is a seed, not 'unset'"),
+    ],
+)
+def test_split_seed_precedence(tmp_path, cli, pyproject, seed, split_seed):
+    run = RunConfig.resolve({"encoder": ["pixels"], **cli}, _project(tmp_path, pyproject))
+    assert (run.seed, run.split_seed) == (seed, split_seed)
+
+
+@pytest.mark.parametrize(
+    ("cli", "pyproject", "match"),
+    [
+        pytest.param({}, '[tool.auditkit]\nsplit_seed = "1"\n', "split_seed = '1'",
+                     id="configured split seed not an integer"),
+        pytest.param({}, "[tool.auditkit]\nsplit_seed = true\n", "split_seed = True",
+                     id="configured split seed a boolean"),
+    ],
+)
+def test_bad_split_seed_is_a_config_error(tmp_path, cli, pyproject, match):
+    with pytest.raises(ConfigError, match=match):
+        RunConfig.resolve({"encoder": ["pixels"], **cli}, _project(tmp_path, pyproject))

@@ -154,6 +154,7 @@ def measure_fine_grained(
     probe_set: ProbeSet,
     seed: int = 0,
     *,
+    data_seed: int | None = None,
     per_image: int = DEFAULT_PER_IMAGE,
     families: Iterable[str] | None = None,
     extra: Iterable[Variant] = (),
@@ -170,7 +171,7 @@ def measure_fine_grained(
     >>> ms["leakage"].details["per_family"]["style"]                          # doctest: +SKIP
     """
     variants = _variants(families, extra)
-    table = embed_assigned(extractor, probe_set, variants, per_image, seed)
+    table = embed_assigned(extractor, probe_set, variants, per_image, _data(seed, data_seed))
     extra_details = _variant_details(variants, per_image, len(set(table.image_ids.tolist())))
     extra_details["skipped_pairs"] = _skipped_pairs(probe_set, variants, per_image, table)
     ms = measure_probe(table.X, table.variant_ids, table.groups, seed=seed,
@@ -217,6 +218,7 @@ def measure_generalisation(
     probe_set: ProbeSet,
     seed: int = 0,
     *,
+    data_seed: int | None = None,
     per_image: int = DEFAULT_PER_IMAGE,
     families: Iterable[str] | None = None,
     extra: Iterable[Variant] = (),
@@ -249,7 +251,7 @@ def measure_generalisation(
     if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
         raise ConfigError(f"repeats = {repeats!r}: expected a positive integer")
     # The pairs come from the whole variant list, as in the other two audits.
-    table = embed_assigned(extractor, probe_set, variants, per_image, seed)
+    table = embed_assigned(extractor, probe_set, variants, per_image, _data(seed, data_seed))
     family_of = {v.id: v.family for v in variants}
     table = table.select(np.array([family_of[v] in kept for v in table.variant_ids], bool))
     y = np.array([family_of[v] for v in table.variant_ids], dtype=object)
@@ -325,6 +327,7 @@ def measure_recognition(
     probe_set: ProbeSet,
     seed: int = 0,
     *,
+    data_seed: int | None = None,
     per_image: int = DEFAULT_PER_IMAGE,
     families: Iterable[str] | None = None,
     extra: Iterable[Variant] = (),
@@ -357,7 +360,7 @@ def measure_recognition(
         )
     builtin = None
     if len(styles) >= 2:
-        table = embed_assigned(extractor, probe_set, variants, per_image, seed)
+        table = embed_assigned(extractor, probe_set, variants, per_image, _data(seed, data_seed))
         table = table.select(np.array([v in {s.id for s in styles} for v in table.variant_ids],
                                       bool))
         info = _variant_details(styles, per_image, len(set(table.image_ids.tolist())))
@@ -366,7 +369,8 @@ def measure_recognition(
                                 class_names={v.id: v.label for v in styles}, extra=info)
     if not folders and builtin is not None:
         return builtin
-    style_set = style_folder_set(folders, root=root, max_images=max_images, seed=seed)
+    style_set = style_folder_set(folders, root=root, max_images=max_images,
+                                 seed=_data(seed, data_seed))
     folder_table = extractor.embed(style_set.images, [ORIGINAL])
     info = {
         "measured_on": "style-transfer folders " + ", ".join(str(f) for f in folders),
@@ -387,6 +391,12 @@ def measure_recognition(
                          extra=info)
 
 
+def _data(seed: int, data_seed: int | None) -> int:
+    # Which pairs are embedded is data, not a split: it follows the run seed,
+    # so that another split seed reuses every cached embedding.
+    return seed if data_seed is None else data_seed
+
+
 def _skipped_pairs(probe_set: ProbeSet, variants: Sequence[Variant], per_image: int,
                    table: EmbeddingTable) -> int:
     return len(probe_set.images) * min(per_image, len(variants)) - len(table)
@@ -399,6 +409,7 @@ def measure(
     seed: int = 0,
     options: StyleOptions | None = None,
     max_images: int | None = None,
+    data_seed: int | None = None,
 ) -> dict[str, Measurement]:
     """Measure one style audit by name (one of :data:`AUDITS`) with its options.
 
@@ -409,13 +420,15 @@ def measure(
     """
     o = options or StyleOptions()
     if audit == "style_fine_grained":
-        return measure_fine_grained(extractor, probe_set, seed, per_image=o.per_image,
-                                    families=o.families, extra=o.extra)
+        return measure_fine_grained(extractor, probe_set, seed, data_seed=data_seed,
+                                    per_image=o.per_image, families=o.families, extra=o.extra)
     if audit == "style_generalisation":
-        return measure_generalisation(extractor, probe_set, seed, repeats=o.repeats,
+        return measure_generalisation(extractor, probe_set, seed, data_seed=data_seed,
+                                      repeats=o.repeats,
                                       per_image=o.per_image, families=o.families, extra=o.extra)
     if audit == "style_recognition":
-        return measure_recognition(extractor, probe_set, seed, folders=o.folders, root=o.root,
+        return measure_recognition(extractor, probe_set, seed, data_seed=data_seed,
+                                   folders=o.folders, root=o.root,
                                    max_images=max_images, per_image=o.per_image,
                                    families=o.families, extra=o.extra)
     raise ConfigError(f"unknown style audit {audit!r}: expected one of {', '.join(AUDITS)}")
@@ -443,7 +456,8 @@ def _style_inputs(ctx: AuditContext) -> dict[str, Any]:
 
 def _measure_style(audit: str, ctx: AuditContext) -> dict[str, Measurement]:
     return measure(audit, ctx.embedder, ctx.probe_set, seed=ctx.seed,
-                   options=options_from_config(ctx.options, ctx.root), max_images=ctx.max_images)
+                   options=options_from_config(ctx.options, ctx.root), max_images=ctx.max_images,
+                   data_seed=ctx.data_seed)
 
 
 for _audit in AUDITS:
