@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 
 from auditkit.results import AuditResult
-from auditkit.stats import ALPHA
+from auditkit.stats import ALPHA, replicates_of
 
 DEFAULT_TOLERANCE = 0.05
 
@@ -158,17 +158,17 @@ def compare_case(base: AuditResult | None, cand: AuditResult | None,
 def _paired_replicates(base: AuditResult, cand: AuditResult) -> tuple[np.ndarray | None, str]:
     """``candidate - base`` replicate by replicate, or None and why they do not pair."""
     stored = [(r.details or {}).get("replicates") for r in (base, cand)]
-    sides = [s.get(base.metric) if isinstance(s, Mapping) else None for s in stored]
+    sides = [replicates_of(s, base.metric) for s in stored]
     if sides[0] is None or sides[1] is None:
         missing = " and ".join(n for n, s in zip(("baseline", "candidate"), sides, strict=True)
                                if s is None)
         return None, (f"no bootstrap replicates stored in the {missing} (results from an older "
                       "auditkit, or an audit that keeps none)")
-    assert stored[0] is not None and stored[1] is not None  # sides came from them
-    if stored[0].get("draw") != stored[1].get("draw") or len(sides[0]) != len(sides[1]):
+    draws = [s.get("draw") if isinstance(s, Mapping) else None for s in stored]
+    if draws[0] != draws[1] or len(sides[0]) != len(sides[1]):
         return None, ("the runs resampled different groups, seeds or bootstrap sizes "
-                      f"(draws {stored[0].get('draw')!r} and {stored[1].get('draw')!r})")
-    return np.asarray(sides[1], dtype=np.float64) - np.asarray(sides[0], dtype=np.float64), ""
+                      f"(draws {draws[0]!r} and {draws[1]!r})")
+    return sides[1] - sides[0], ""
 
 
 def compare_results(base: Iterable[AuditResult], candidate: Iterable[AuditResult],

@@ -15,6 +15,7 @@ from auditkit.errors import ProbeSetError
 from auditkit.extract import EmbeddingTable, Extractor
 from auditkit.knn import knn_predict, l2_normalise
 from auditkit.measures import retrieval_shift as rs
+from auditkit.stats import replicates_of
 from auditkit.verdicts import Threshold
 
 SMALL = Threshold("max_delta", 0.05)
@@ -174,19 +175,20 @@ def test_details_describe_the_case(pixels):
 
 
 def test_replicates_of_the_judged_delta_are_the_largest_family_per_resample(pixels):
-    reps = pixels["delta"].details["replicates"]
-    assert reps is pixels["accuracy"].details["replicates"]
+    record = pixels["delta"].details["replicates"]
+    assert record is pixels["accuracy"].details["replicates"]
+    reps = {m: replicates_of(record, m) for m in ("delta", "accuracy")}
     assert len(reps["delta"]) == len(reps["accuracy"]) == rs.N_BOOT
-    assert isinstance(reps["draw"], str) and reps["draw"]
+    assert isinstance(record["draw"], str) and record["draw"]
     # The 95 % percentile interval of the stored replicates is that of the judged
     # statistic: it lies within the Bonferroni envelope and above the top family's floor.
     lo, hi = np.quantile(reps["delta"], [0.025, 0.975])
     families = pixels["delta"].details["families"].values()
-    assert max(f["delta"]["ci"][0] for f in families) <= lo + 1e-5
-    assert pixels["delta"].ci[0] <= lo <= hi <= pixels["delta"].ci[1] + 1e-5
+    assert max(f["delta"]["ci"][0] for f in families) <= lo + 1e-4
+    assert pixels["delta"].ci[0] - 1e-4 <= lo <= hi <= pixels["delta"].ci[1] + 1e-4
     acc = pixels["accuracy"]
     assert acc.ci == pytest.approx(tuple(np.quantile(reps["accuracy"], [0.025, 0.975])),
-                                   abs=1e-5)
+                                   abs=1e-4)
 
 
 def test_content_only_encoder_shows_no_shift(thumbnail):
