@@ -143,6 +143,13 @@ class EmbeddingCache:
             )
         return fingerprint[:16]
 
+    def _check_all(self, fingerprint: str, keys: list[str]) -> str:
+        # One check of all keys at once: a probe set has thousands.
+        if keys and not ("".join(keys).isalnum() and max(map(len, keys)) <= KEY_WIDTH):
+            for key in keys:
+                self._check(fingerprint, key)
+        return self._check(fingerprint)
+
     def _set(self, folder: str) -> ShardSet:
         shards = self._sets.get(folder)
         if shards is None:
@@ -165,9 +172,7 @@ class EmbeddingCache:
                  keys: list[str] | tuple[str, ...]) -> dict[str, np.ndarray]:
         """The stored arrays of ``keys`` that are present and intact."""
         keys = list(keys)
-        folder = "".join(self._check(fingerprint, k) for k in keys[:1]) or self._check(fingerprint)
-        for key in keys[1:]:
-            self._check(fingerprint, key)
+        folder = self._check_all(fingerprint, keys)
         shards = self._set(folder)
         before = shards.corrupt
         try:
@@ -194,9 +199,7 @@ class EmbeddingCache:
         """Store ``entries`` as one shard (per dtype and shape); failures are warnings."""
         if not entries:
             return
-        folder = self._check(fingerprint)
-        for key in entries:
-            self._check(fingerprint, key)
+        folder = self._check_all(fingerprint, list(entries))
         if folder not in self._swept:
             self._swept.add(folder)
             self.sweep(fingerprint)
