@@ -51,7 +51,7 @@ ALIGN = 64
 #: Bytes read to find a shard's header (the header itself is a few dozen).
 HEAD_PROBE = 4096
 #: Shards kept open (memory maps hold a file descriptor each).
-OPEN_SHARDS = 64
+OPEN_SHARDS = 128
 #: Seconds between two rescans of the folder for shards other writers added.
 RESCAN_AFTER = 1.0
 #: Rows of a shard written by :meth:`ShardSet.compact` (128 MiB at D = 512, float32).
@@ -260,9 +260,20 @@ class ShardSet:
         ids = key_ids(keys)
         lo = np.searchsorted(self._ids, ids, "left")
         hi = np.searchsorted(self._ids, ids, "right")
-        for i in np.flatnonzero(hi > lo):
-            if found[i] is not None:
-                continue
+        todo = np.array([i for i in np.flatnonzero(hi > lo) if found[i] is None], dtype=np.int64)
+        # The common case, one candidate an id: confirmed a shard at a time, in one comparison.
+        single = todo[hi[todo] - lo[todo] == 1]
+        cand = self._where[lo[single]]
+        for shard in np.unique(cand[:, 0]) if len(single) else ():
+            members = single[cand[:, 0] == shard]
+            rows = cand[cand[:, 0] == shard, 1]
+            try:
+                same = self._view(int(shard)).keys[rows] == keys[members]
+            except (OSError, ValueError):
+                continue  # gone or damaged: get_many finds out and recovers
+            for i, row in zip(members[same].tolist(), rows[same].tolist(), strict=True):
+                found[i] = (int(shard), row)
+        for i in todo[hi[todo] - lo[todo] > 1]:
             for j in range(hi[i] - 1, lo[i] - 1, -1):  # equal ids: confirm by the key itself
                 shard, row = (int(x) for x in self._where[j])
                 try:
