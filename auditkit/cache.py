@@ -1,65 +1,60 @@
-"""Content-addressed embedding store on disk.
+"""Content-addressed embedding store: the front that extraction and ``auditkit cache`` use.
 
-One file per embedding, under ``<root>/<fingerprint[:16]>/<key[:2]>/<key>.emb``.
 The key hashes everything that changes an embedding: the encoder
 fingerprint, the image bytes, the variant key (id, params, version and a
 hash of the transform's code, see :class:`~auditkit.transforms.base.Variant`),
 the seed when the variant is random, the dtype, and the environment of
 :func:`auditkit.numerics.embedding_environment` (device kind and capability,
 matmul and convolution precision settings, Pillow, libjpeg and OpenCV
-versions). A file is ``MAGIC``, a JSON header line, the raw array bytes
-and a BLAKE2b digest of header and bytes: a torn or flipped file fails the
-digest, is logged, deleted and recomputed.
+versions).
 
-Writes go to a temporary file in the same directory and are renamed into
-place, so a crash or a kill mid-write leaves at most a temporary file, never a
-wrong entry, and concurrent writers of the same key (xdist workers, two runs)
-each rename a complete file. Temporary files are hidden (``.<key[:8]>.<host>-
-<pid>.<random>.tmp``), never read as entries, and swept once abandoned: when
-the process that wrote them is gone (same host) or after ``STALE_AFTER``
-seconds. Sweeping a file that was in fact still being written (a pid
-namespace the host tag cannot tell apart) costs that writer one entry: its
-rename fails with a warning, and nothing wrong is ever read.
+Entries are kept in shards (:mod:`auditkit.shards`): one immutable file per
+write batch under ``<root>/<fingerprint[:16]>/shards/``, each row checked by
+a BLAKE2b digest whenever it is read. The root is a local path or any
+fsspec URL (:mod:`auditkit.location`), so that hosts of a cluster share it.
+Entries of the older file-per-entry layout (:mod:`auditkit.entry_files`) in
+the same root are still read, never written; ``compact`` moves them into
+shards.
 
-Nothing is fsynced: after a power cut a renamed entry may be torn, and the
-digest then sends it back to be recomputed.
+Writes are atomic (a temporary file renamed into place), so a crash or a
+kill mid-write leaves at most a temporary file, never a wrong entry.
+Temporary files are swept once abandoned (see
+:func:`~auditkit.location.is_abandoned`). Nothing is fsynced: after a power
+cut a renamed shard may be torn, and its digests then send its rows back to
+be recomputed.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
-import os
-import re
-import shutil
-import socket
-import sys
-import tempfile
 import time
-from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from auditkit.encoders.base import stable_hash
+from auditkit.entry_files import (
+    MAGIC,
+    SUFFIX,
+    EntryFiles,
+    decode_entry,
+    encode_entry,
+    is_entry_folder,
+)
 from auditkit.errors import CacheError
+from auditkit.location import _HOST, STALE_AFTER, TEMP_SUFFIX, Location, is_abandoned, open_location
 from auditkit.numerics import embedding_environment
+from auditkit.shards import DIGEST_SIZE, KEY_WIDTH, ShardSet, checksum
+
+__all__ = [
+    "DIGEST_SIZE", "MAGIC", "STALE_AFTER", "SUFFIX", "TEMP_SUFFIX", "CacheStats",
+    "EmbeddingCache", "cache_key", "checksum", "decode_entry", "default_cache_dir",
+    "encode_entry", "environment_key", "is_abandoned",
+]
 
 log = logging.getLogger("auditkit")
-
-MAGIC = b"AKEMB1\n"
-DIGEST_SIZE = 32
-SUFFIX = ".emb"
-TEMP_SUFFIX = ".tmp"
-#: Seconds after which any temporary file counts as abandoned. A write takes
-#: milliseconds; this only has to outlast a writer paused mid-write.
-STALE_AFTER = 600.0
-
-#: Tags this host's temporary files, so that a pid is only judged where it means something.
-_HOST = hashlib.sha256(socket.gethostname().encode()).hexdigest()[:8]
-_WRITER = re.compile(r"^\.[^.]*\.(?P<host>[0-9a-f]{8})-(?P<pid>\d+)\.")
+_ = _HOST  # re-exported for the tests of temporary-file names
 
 
 def default_cache_dir() -> Path:
@@ -95,34 +90,6 @@ def environment_key(device: str) -> str:
     return stable_hash(embedding_environment(device))
 
 
-def checksum(data: bytes) -> bytes:
-    """BLAKE2b digest of ``data``: what entries here and stored measurements are checked by."""
-    return hashlib.blake2b(data, digest_size=DIGEST_SIZE).digest()
-
-
-def encode_entry(array: np.ndarray) -> bytes:
-    array = np.ascontiguousarray(array)
-    header = json.dumps({"dtype": array.dtype.str, "shape": list(array.shape)}).encode() + b"\n"
-    body = header + array.tobytes()
-    return MAGIC + body + checksum(body)
-
-
-def decode_entry(blob: bytes) -> np.ndarray:
-    """Parse an entry; ``ValueError`` says what is wrong with it."""
-    if not blob.startswith(MAGIC) or len(blob) < len(MAGIC) + DIGEST_SIZE:
-        raise ValueError("bad magic or truncated header")
-    body, digest = blob[len(MAGIC) : -DIGEST_SIZE], blob[-DIGEST_SIZE:]
-    if checksum(body) != digest:
-        raise ValueError("checksum mismatch (partial write or corruption)")
-    header, _, payload = body.partition(b"\n")
-    try:
-        meta = json.loads(header)
-        array = np.frombuffer(payload, dtype=np.dtype(meta["dtype"]))
-        return array.reshape(meta["shape"]).copy()
-    except (ValueError, KeyError, TypeError) as exc:
-        # A good digest over a bad header: written by something else.
-        raise ValueError(f"malformed header ({type(exc).__name__}: {exc})") from exc
-
 
 @dataclass
 class CacheStats:
@@ -132,49 +99,14 @@ class CacheStats:
     writes: int = 0
 
 
-def is_abandoned(path: Path, now: float | None = None, max_age: float = STALE_AFTER) -> bool:
-    """Whether a temporary file is left over from a write that will never finish.
-
-    True when it is older than ``max_age`` seconds, or when its name says it
-    was written on this host by a process that is no longer running. A file
-    that vanished meanwhile (renamed into place) is not abandoned.
-
-    Examples
-    --------
-    >>> is_abandoned(Path(f".abcd1234.{_HOST}-{os.getpid()}.x.tmp"))
-    False
-    """
-    try:
-        age = (time.time() if now is None else now) - path.stat().st_mtime
-    except FileNotFoundError:
-        return False
-    if age > max_age:
-        return True
-    writer = _WRITER.match(path.name)
-    if writer is None or writer["host"] != _HOST:
-        return False
-    return not _running(int(writer["pid"]))
-
-
-def _running(pid: int) -> bool:
-    if sys.platform == "win32":
-        return True  # os.kill(pid, 0) would terminate it there; rely on age
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:  # PermissionError: alive, another user's
-        return True
-    return True
-
-
 class EmbeddingCache:
-    """Embeddings on disk, keyed by :func:`cache_key`.
+    """Embeddings in a sharded store, keyed by :func:`cache_key`.
 
     Parameters
     ----------
-    root : path
-        Directory of the store; created on first write.
+    root : path or URL
+        Directory of the store (created on first write), or an fsspec URL
+        such as ``s3://bucket/auditkit`` (needs fsspec and its filesystem).
 
     Examples
     --------
@@ -186,97 +118,106 @@ class EmbeddingCache:
     """
 
     def __init__(self, root: str | Path) -> None:
-        self.root = Path(root)
+        self.location: Location = open_location(root)
+        self.url = str(self.location.root)
+        if self.location.local:
+            self.root = Path(self.location.root)
+        else:
+            # Stored measurements (auditkit.memo) are small and per machine:
+            # beside a remote store they are kept under the local user cache.
+            self.root = default_cache_dir().parent / "remote" / stable_hash(self.url)[:16]
         self.stats = CacheStats()
-        self._swept: set[str] = set()  # fingerprint folders swept by this process
+        self.legacy = EntryFiles(self.location.root) if self.location.local else None
+        self._sets: dict[str, ShardSet] = {}
+        self._legacy_in: dict[str, bool] = {}  # folder -> holds entry files
+        self._swept: set[str] = set()
 
-    def _path(self, fingerprint: str, key: str) -> Path:
-        if not (key.isalnum() and fingerprint.isalnum()):
+    @staticmethod
+    def _check(fingerprint: str, key: str | None = None) -> str:
+        if not fingerprint.isalnum() or (
+                key is not None and not (key.isalnum() and len(key) <= KEY_WIDTH)):
             raise CacheError(
-                f"cache key {key!r} or fingerprint {fingerprint!r} is not alphanumeric"
+                f"cache key {key!r} or fingerprint {fingerprint!r} is not alphanumeric "
+                f"(keys: at most {KEY_WIDTH} characters); copy a fingerprint from "
+                "'auditkit cache info'"
             )
-        return self.root / fingerprint[:16] / key[:2] / f"{key}{SUFFIX}"
+        return fingerprint[:16]
+
+    def _check_all(self, fingerprint: str, keys: list[str]) -> str:
+        # One check of all keys at once: a probe set has thousands.
+        if keys and not ("".join(keys).isalnum() and max(map(len, keys)) <= KEY_WIDTH):
+            for key in keys:
+                self._check(fingerprint, key)
+        return self._check(fingerprint)
+
+    def _set(self, folder: str) -> ShardSet:
+        shards = self._sets.get(folder)
+        if shards is None:
+            shards = self._sets[folder] = ShardSet(self.location, folder)
+        return shards
+
+    def _has_legacy(self, folder: str) -> bool:
+        if self.legacy is None:
+            return False
+        if folder not in self._legacy_in:
+            self._legacy_in[folder] = any(
+                is_entry_folder(n) for n in self.location.listdir(folder))
+        return self._legacy_in[folder]
 
     def get(self, fingerprint: str, key: str) -> np.ndarray | None:
         """The stored array, or ``None`` (missing, unreadable or corrupt: recompute it)."""
-        path = self._path(fingerprint, key)
-        try:
-            blob = path.read_bytes()
-        except FileNotFoundError:
-            self.stats.misses += 1
-            return None
-        except OSError as exc:
-            log.warning("embedding cache: cannot read %s (%s); recomputing", path, exc)
-            self.stats.misses += 1
-            return None
-        try:
-            array = decode_entry(blob)
-        except ValueError as exc:
-            log.warning("embedding cache: %s is unreadable (%s); recomputing", path, exc)
-            self.stats.corrupt += 1
-            self.stats.misses += 1
-            path.unlink(missing_ok=True)
-            return None
-        self.stats.hits += 1
-        return array
+        return self.get_many(fingerprint, [key]).get(key)
 
-    def get_many(self, fingerprint: str, keys: Iterable[str]) -> dict[str, np.ndarray]:
-        found = {}
-        for key in keys:
-            value = self.get(fingerprint, key)
-            if value is not None:
-                found[key] = value
+    def get_many(self, fingerprint: str,
+                 keys: list[str] | tuple[str, ...]) -> dict[str, np.ndarray]:
+        """The stored arrays of ``keys`` that are present and intact."""
+        keys = list(keys)
+        folder = self._check_all(fingerprint, keys)
+        shards = self._set(folder)
+        before = shards.corrupt
+        try:
+            found = shards.get_many(keys)
+        except OSError as exc:
+            log.warning("embedding cache: cannot read %s (%s); recomputing",
+                        self.location.full(shards.dir), exc)
+            found = {}
+        self.stats.corrupt += shards.corrupt - before
+        if len(found) < len(keys) and self._has_legacy(folder):
+            assert self.legacy is not None
+            before = self.legacy.corrupt
+            found.update(self.legacy.get_many(fingerprint, [k for k in keys if k not in found]))
+            self.stats.corrupt += self.legacy.corrupt - before
+        self.stats.hits += len(found)
+        self.stats.misses += len(keys) - len(found)
         return found
 
     def put(self, fingerprint: str, key: str, array: np.ndarray) -> None:
         """Store ``array`` atomically; a failed write is a warning, never an error."""
-        path = self._path(fingerprint, key)
-        blob = encode_entry(array)
+        self.put_many(fingerprint, {key: array})
+
+    def put_many(self, fingerprint: str, entries: dict[str, np.ndarray]) -> None:
+        """Store ``entries`` as one shard (per dtype and shape); failures are warnings."""
+        if not entries:
+            return
+        folder = self._check_all(fingerprint, list(entries))
+        if folder not in self._swept:
+            self._swept.add(folder)
+            self.sweep(fingerprint)
+        shards = self._set(folder)
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            if fingerprint[:16] not in self._swept:
-                self._swept.add(fingerprint[:16])
-                self.sweep(fingerprint)
-            fd, tmp = tempfile.mkstemp(
-                dir=path.parent, prefix=f".{key[:8]}.{_HOST}-{os.getpid()}.", suffix=TEMP_SUFFIX
-            )
+            shards.put(entries)
         except OSError as exc:
             # A cache that cannot be written costs speed, not correctness.
-            log.warning("embedding cache: cannot write %s (%s)", path, exc)
+            log.warning("embedding cache: cannot write to %s (%s)",
+                        self.location.full(shards.dir), exc)
             return
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(blob)
-            os.replace(tmp, path)
-        except OSError as exc:
-            Path(tmp).unlink(missing_ok=True)
-            log.warning("embedding cache: cannot write %s (%s)", path, exc)
-            return
-        except BaseException:  # interrupted: leave no temporary file behind
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        self.stats.writes += 1
+        self.stats.writes += len(entries)
 
-    def put_many(self, fingerprint: str, entries: Mapping[str, np.ndarray]) -> None:
-        for key, array in entries.items():
-            self.put(fingerprint, key, array)
-
-    def _folders(self, fingerprint: str | None = None) -> list[Path]:
+    def _folders(self, fingerprint: str | None = None) -> list[str]:
         if fingerprint:
-            if not fingerprint.isalnum():  # "../.." must never reach rmtree
-                raise CacheError(
-                    f"fingerprint {fingerprint!r} is not alphanumeric; copy it from "
-                    "'auditkit cache info'"
-                )
-            folder = self.root / fingerprint[:16]
-            return [folder] if folder.is_dir() else []
-        if not self.root.is_dir():
-            return []
-        return sorted(p for p in self.root.iterdir() if p.is_dir())
-
-    def _temporary(self, folder: Path) -> Iterator[Path]:
-        # Entries' and stored measurements' (auditkit.memo) temporary files alike.
-        return folder.glob(f"*/.*{TEMP_SUFFIX}")
+            folder = self._check(fingerprint)
+            return [folder] if self.location.isdir(folder) else []
+        return [n for n in self.location.listdir() if n.isalnum() and self.location.isdir(n)]
 
     def sweep(self, fingerprint: str | None = None, max_age: float = STALE_AFTER) -> int:
         """Delete abandoned temporary files (see :func:`is_abandoned`); returns how many.
@@ -292,7 +233,7 @@ class EmbeddingCache:
         """
         now, removed = time.time(), 0
         for folder in self._folders(fingerprint):
-            for tmp in self._temporary(folder):
+            for tmp in self.location.temporary(folder):
                 if is_abandoned(tmp, now, max_age):
                     try:
                         tmp.unlink()
@@ -306,10 +247,13 @@ class EmbeddingCache:
         return removed
 
     def info(self) -> dict[str, dict[str, int]]:
-        """Per fingerprint prefix: ``entries``, their ``bytes`` and ``temporary`` files.
+        """Per fingerprint prefix: ``entries``, ``bytes``, ``shards``, ``legacy`` and ``temporary``.
 
-        Temporary files are never counted as entries: they are writes in
-        progress or, after a crash, leftovers that :meth:`sweep` removes.
+        Entries are counted from the shards' headers (a key written twice by
+        two racing writers counts twice until ``compact``) plus entry files of
+        the old layout (``legacy``). Temporary files are never counted as
+        entries: they are writes in progress or, after a crash, leftovers that
+        :meth:`sweep` removes.
 
         Examples
         --------
@@ -317,26 +261,40 @@ class EmbeddingCache:
         >>> cache = EmbeddingCache(tempfile.mkdtemp())
         >>> cache.put("fp", "k" * 64, np.ones(3, np.float32))
         >>> cache.info()
-        {'fp': {'entries': 1, 'bytes': 82, 'temporary': 0}}
+        {'fp': {'entries': 1, 'bytes': 220, 'shards': 1, 'legacy': 0, 'temporary': 0}}
         """
         out: dict[str, dict[str, int]] = {}
         for folder in self._folders():
-            entries, size = 0, 0
-            for entry in folder.glob(f"*/*{SUFFIX}"):
-                try:
-                    size += entry.stat().st_size
-                except FileNotFoundError:  # deleted meanwhile (corrupt, or a clear)
-                    continue
-                entries += 1
-            temporary = sum(1 for _ in self._temporary(folder))
-            out[folder.name] = {"entries": entries, "bytes": size, "temporary": temporary}
+            shards, rows, size = self._set(folder).summary()
+            legacy = 0
+            if self._has_legacy(folder):
+                assert self.legacy is not None
+                for entry in self.legacy.entries(folder):
+                    try:
+                        size += entry.stat().st_size
+                    except FileNotFoundError:  # deleted meanwhile (corrupt, or a clear)
+                        continue
+                    legacy += 1
+            out[folder] = {"entries": rows + legacy, "bytes": size, "shards": shards,
+                           "legacy": legacy, "temporary": len(self.location.temporary(folder))}
         return out
 
-    def verify(self, fingerprint: str | None = None) -> list[Path]:
-        """Read every entry; delete and return those that fail the digest.
+    def keys(self, fingerprint: str) -> set[str]:
+        """Every key stored for ``fingerprint`` (shards and old entry files), each once."""
+        folder = self._check(fingerprint)
+        keys = self._set(folder).keys()
+        if self._has_legacy(folder):
+            assert self.legacy is not None
+            keys.update(p.name[: -len(SUFFIX)] for p in self.legacy.entries(folder))
+        return keys
 
-        Reading does the same on its own (a corrupt entry is recomputed); this
-        finds them up front, e.g. after a disk problem.
+    def verify(self, fingerprint: str | None = None) -> list[str]:
+        """Read every entry; return the shards and files that failed their digests.
+
+        A damaged shard's intact rows are rewritten to a new shard and the
+        shard is deleted; a damaged entry file is deleted. Reading does the
+        same on its own (what is lost is recomputed); this finds them up
+        front, e.g. after a disk problem.
 
         Examples
         --------
@@ -344,23 +302,40 @@ class EmbeddingCache:
         >>> EmbeddingCache(tempfile.mkdtemp()).verify()
         []
         """
-        bad = []
+        bad: list[str] = []
         for folder in self._folders(fingerprint):
-            for entry in sorted(folder.glob(f"*/*{SUFFIX}")):
-                try:
-                    decode_entry(entry.read_bytes())
-                except FileNotFoundError:
-                    continue
-                except (OSError, ValueError) as exc:
-                    log.warning("embedding cache: %s is unreadable (%s); removed", entry, exc)
-                    entry.unlink(missing_ok=True)
-                    bad.append(entry)
+            bad.extend(self._set(folder).verify())
+            if self._has_legacy(folder):
+                assert self.legacy is not None
+                bad.extend(str(p) for p in self.legacy.verify(folder))
         return bad
+
+    def compact(self, fingerprint: str | None = None) -> dict[str, tuple[int, int]]:
+        """Merge small shards, and move old entry files into shards; per folder, shards
+        (before, after). Safe beside readers and writers: a reader that finds a shard
+        gone re-reads the folder."""
+        out = {}
+        for folder in self._folders(fingerprint):
+            legacy = self._has_legacy(folder)
+            extra = self.legacy.items(folder) if legacy and self.legacy is not None else ()
+            out[folder] = self._set(folder).compact(extra)
+            if legacy:
+                for name in self.location.listdir(folder):
+                    if is_entry_folder(name):
+                        self.location.remove_tree(f"{folder}/{name}")
+                self._legacy_in[folder] = False
+        return out
 
     def clear(self, fingerprint: str | None = None) -> int:
         """Delete all entries (or one fingerprint's); returns the entries removed."""
         removed = 0
-        for target in self._folders(fingerprint):
-            removed += sum(1 for _ in target.glob(f"*/*{SUFFIX}"))
-            shutil.rmtree(target)
+        for folder in self._folders(fingerprint):
+            _, rows, _ = self._set(folder).summary()
+            if self._has_legacy(folder):
+                assert self.legacy is not None
+                rows += sum(1 for _ in self.legacy.entries(folder))
+            removed += rows
+            self.location.remove_tree(folder)
+            self._sets.pop(folder, None)
+            self._legacy_in.pop(folder, None)
         return removed

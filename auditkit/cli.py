@@ -4,7 +4,9 @@
 
     auditkit encoders            list the aliases and spec forms
     auditkit init [DIR]          write the stock audits/ and a [tool.auditkit] block
-    auditkit cache info|clear    inspect (--verify: check every entry) or empty the cache
+    auditkit cache info|verify|compact|clear
+                                 inspect, check every entry, merge small shards (and move
+                                 an old file-per-entry cache into shards), or empty the cache
     auditkit compare BASE CAND   compare two results.json; exit 1 on a regression, an
                                  unmeasured or missing case (--strict: inconclusive too)
     auditkit report PATH...      re-render cards and the index from results.json files
@@ -46,17 +48,21 @@ def _cmd_init(args: argparse.Namespace) -> int:
 def _cmd_cache(args: argparse.Namespace) -> int:
     from auditkit.cache import EmbeddingCache, default_cache_dir
 
-    cache = EmbeddingCache(Path(args.cache_dir) if args.cache_dir else default_cache_dir())
+    verify = args.verify or args.action == "verify"
     try:
+        cache = EmbeddingCache(args.cache_dir or default_cache_dir())
         if args.action == "clear":
             removed = cache.clear(args.fingerprint)
-            print(f"removed {removed} entries from {cache.root}")
+            print(f"removed {removed} entries from {cache.url}")
             return 0
-        print(f"cache: {cache.root}")
+        print(f"cache: {cache.url}")
         swept = cache.sweep(args.fingerprint)
         if swept:
             print(f"  removed {swept} temporary file(s) left by interrupted writes")
-        corrupt = cache.verify(args.fingerprint) if args.verify else []
+        corrupt = cache.verify(args.fingerprint) if verify else []
+        if args.action == "compact":
+            for fp, (before, after) in cache.compact(args.fingerprint).items():
+                print(f"  {fp}  compacted {before} shard(s) into {after}")
         info = cache.info()
     except AuditkitError as exc:
         print(f"auditkit cache: {exc}", file=sys.stderr)
@@ -64,11 +70,14 @@ def _cmd_cache(args: argparse.Namespace) -> int:
     if not info:
         print("  empty")
     for fp, row in info.items():
-        line = f"  {fp}  {row['entries']:>8} entries  {row['bytes'] / 1e6:>9.2f} MB"
+        line = (f"  {fp}  {row['entries']:>8} entries  {row['bytes'] / 1e6:>9.2f} MB"
+                f"  {row['shards']} shard(s)")
+        if row["legacy"]:
+            line += f", {row['legacy']} in old entry files ('compact' moves them)"
         if row["temporary"]:
             line += f"  ({row['temporary']} write(s) in progress)"
         print(line)
-    if args.verify:
+    if verify:
         print(f"  verified every entry: {len(corrupt)} corrupt, removed (recomputed when needed)")
         for path in corrupt[:20]:
             print(f"    {path}")
@@ -151,12 +160,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("dir", nargs="?", default=".", help="project directory (default: .)")
     p.add_argument("--force", action="store_true", help="overwrite existing audit files")
     p.set_defaults(fn=_cmd_init)
-    p = sub.add_parser("cache", help="inspect or clear the embedding cache")
-    p.add_argument("action", choices=("info", "clear"))
-    p.add_argument("--cache-dir", default=None, help="cache directory (default: user cache)")
+    p = sub.add_parser("cache", help="inspect, verify, compact or clear the embedding cache")
+    p.add_argument("action", choices=("info", "verify", "compact", "clear"))
+    p.add_argument("--cache-dir", default=None,
+                   help="cache directory or fsspec URL, e.g. s3://bucket/auditkit "
+                        "(default: user cache)")
     p.add_argument("--fingerprint", default=None, help="only this encoder's entries")
     p.add_argument("--verify", action="store_true",
-                   help="info: read every entry and remove those that fail their checksum")
+                   help="read every entry and remove those that fail their checksum "
+                        "(what 'verify' does)")
     p.set_defaults(fn=_cmd_cache)
     p = sub.add_parser("compare", help="compare a candidate's results.json with its base's")
     p.add_argument("base", help="results.json of the base model")

@@ -3,12 +3,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from auditkit.cache import MAGIC, EmbeddingCache, cache_key, checksum, encode_entry
-
-
-def _with_digest(body: bytes) -> bytes:
-    """An entry whose digest is right but whose content is not auditkit's."""
-    return MAGIC + body + checksum(body)
+from auditkit.cache import EmbeddingCache, cache_key
+from auditkit.entry_files import EntryFiles
 
 COMPONENTS = st.tuples(
     st.text(min_size=1, max_size=20),  # fingerprint
@@ -47,33 +43,7 @@ def test_round_trip_and_stats(tmp_path):
     np.testing.assert_array_equal(cache.get("fp", "a" * 64), vec)
     assert (cache.stats.hits, cache.stats.misses, cache.stats.writes) == (1, 1, 1)
     assert not list(tmp_path.rglob("*.tmp"))
-
-
-@pytest.mark.parametrize(
-    "damage",
-    [
-        pytest.param(lambda b: b[: len(b) // 2], id="truncated-partial-write"),
-        pytest.param(lambda b: b[:20] + bytes([b[20] ^ 0xFF]) + b[21:], id="flipped-byte"),
-        pytest.param(lambda b: b"", id="empty-file"),
-        pytest.param(lambda b: b"garbage" * 10, id="not-an-entry"),
-        pytest.param(lambda b: b[:9] + bytes([b[9] ^ 0x01]) + b[10:], id="flipped-header-bit"),
-        pytest.param(lambda b: b[:-1] + bytes([b[-1] ^ 0x01]), id="flipped-digest-bit"),
-        pytest.param(lambda b: _with_digest(b'{"dtype": 5, "shape": [16]}\n' + b"\0" * 64),
-                     id="bad-header-good-digest"),
-        pytest.param(lambda b: _with_digest(b'[1, 2]\n' + b"\0" * 64), id="header-not-a-dict"),
-        pytest.param(lambda b: _with_digest(b'{"dtype": "<f4", "shape": [17]}\n' + b"\0" * 64),
-                     id="shape-does-not-fit"),
-    ],
-)
-def test_damaged_entry_is_detected_and_dropped(tmp_path, damage, caplog):
-    cache = EmbeddingCache(tmp_path)
-    cache.put("fp", "b" * 64, np.ones(16, np.float32))
-    (path,) = tmp_path.rglob("*.emb")
-    path.write_bytes(damage(path.read_bytes()))
-    assert cache.get("fp", "b" * 64) is None
-    assert cache.stats.corrupt == 1
-    assert not path.exists()
-    assert "recomputing" in caplog.text
+    assert [p.parent.name for p in tmp_path.rglob("*.aks")] == ["shards"]
 
 
 def test_keys_cannot_escape_the_cache_dir(tmp_path):
@@ -87,36 +57,76 @@ def test_info_and_clear(tmp_path):
     cache = EmbeddingCache(tmp_path)
     for i in range(3):
         cache.put("fpone", f"{i}" * 64, np.ones(4, np.float32))
-    cache.put("fptwo", "9" * 64, np.ones(4, np.float32))
+    cache.put_many("fptwo", {f"{i}" * 64: np.ones(4, np.float32) for i in range(5)})
+    EntryFiles(tmp_path).put("fptwo", "9" * 64, np.ones(4, np.float32))  # the old layout
     info = cache.info()
-    assert info["fpone"]["entries"] == 3 and info["fptwo"]["entries"] == 1
-    assert info["fpone"]["bytes"] == 3 * len(encode_entry(np.ones(4, np.float32)))
+    assert info["fpone"]["entries"] == 3 and info["fpone"]["shards"] == 3
+    assert info["fptwo"] == {"entries": 6, "shards": 1, "legacy": 1, "temporary": 0,
+                             "bytes": info["fptwo"]["bytes"]}
+    assert info["fpone"]["bytes"] == sum(p.stat().st_size for p in tmp_path.glob("fpone/*/*"))
     assert cache.clear("fpone") == 3
     assert set(cache.info()) == {"fptwo"}
-    assert cache.clear() == 1
+    assert cache.clear() == 6
+    assert list(tmp_path.iterdir()) == []
 
 
-@pytest.mark.parametrize(
-    ("failure", "raised"),
-    [
-        pytest.param(OSError(28, "No space left on device"), None, id="disk-full"),
-        pytest.param(KeyboardInterrupt(), KeyboardInterrupt, id="interrupted"),
-    ],
-)
-def test_a_failed_write_leaves_no_temporary_file(tmp_path, monkeypatch, caplog, failure, raised):
-    import auditkit.cache as cache_module
-
-    def fail(src, dst):
-        raise failure
-
+def test_one_put_many_is_one_shard_and_get_many_reads_it_back(tmp_path):
     cache = EmbeddingCache(tmp_path)
-    monkeypatch.setattr(cache_module.os, "replace", fail)
-    if raised is None:
-        cache.put("fp", "c" * 64, np.ones(4, np.float32))  # a warning, not an error
-        assert "cannot write" in caplog.text
-    else:
-        with pytest.raises(raised):
-            cache.put("fp", "c" * 64, np.ones(4, np.float32))
-    monkeypatch.undo()
-    assert list(tmp_path.rglob("*.tmp")) == [] and list(tmp_path.rglob("*.emb")) == []
-    assert cache.get("fp", "c" * 64) is None and cache.stats.writes == 0
+    rng = np.random.default_rng(0)
+    entries = {f"{i:064x}": rng.standard_normal(512).astype(np.float32) for i in range(300)}
+    cache.put_many("fp", entries)
+    assert len(list(tmp_path.rglob("*.aks"))) == 1 and cache.stats.writes == 300
+    fresh = EmbeddingCache(tmp_path)
+    got = fresh.get_many("fp", [*entries, "f" * 64])
+    assert set(got) == set(entries)
+    for key, value in entries.items():
+        np.testing.assert_array_equal(got[key], value)
+    assert (fresh.stats.hits, fresh.stats.misses) == (300, 1)
+    assert fresh.keys("fp") == set(entries)
+
+
+def test_another_writers_shards_are_seen(tmp_path, monkeypatch):
+    import auditkit.shards as shards
+
+    monkeypatch.setattr(shards, "RESCAN_AFTER", 0.0)
+    reader, writer = EmbeddingCache(tmp_path), EmbeddingCache(tmp_path)
+    assert reader.get("fp", "a" * 64) is None
+    writer.put("fp", "a" * 64, np.ones(3, np.float32))
+    np.testing.assert_array_equal(reader.get("fp", "a" * 64), np.ones(3, np.float32))
+
+
+def test_compact_merges_shards_and_migrates_entry_files(tmp_path):
+    cache = EmbeddingCache(tmp_path)
+    for i in range(4):
+        cache.put("fp", f"{i}" * 64, np.full(8, i, np.float32))
+    # "0" again, as two racing writers leave it
+    cache.put_many("fp", {"0" * 64: np.full(8, 0, np.float32), "5" * 64: np.full(8, 5, np.float32)})
+    EntryFiles(tmp_path).put("fp", "9" * 64, np.full(8, 9, np.float32))
+    assert cache.info()["fp"]["entries"] == 7
+    assert cache.compact() == {"fp": (5, 1)}
+    info = EmbeddingCache(tmp_path).info()["fp"]
+    assert (info["entries"], info["shards"], info["legacy"]) == (6, 1, 0)
+    assert not list(tmp_path.rglob("*.emb"))
+    fresh = EmbeddingCache(tmp_path)
+    for i in (0, 1, 2, 3, 5, 9):
+        np.testing.assert_array_equal(fresh.get("fp", f"{i}" * 64), np.full(8, i, np.float32))
+
+
+def test_a_store_behind_an_fsspec_url(tmp_path):
+    pytest.importorskip("fsspec")
+    import uuid
+
+    url = f"memory://auditkit-{uuid.uuid4().hex}/cache"
+    cache = EmbeddingCache(url)
+    cache.put_many("fp", {"a" * 64: np.ones(4, np.float32), "b" * 64: np.zeros(4, np.float32)})
+    fresh = EmbeddingCache(url)
+    np.testing.assert_array_equal(fresh.get("fp", "b" * 64), np.zeros(4, np.float32))
+    assert fresh.info()["fp"]["entries"] == 2 and fresh.verify() == []
+    assert fresh.compact() == {"fp": (1, 1)}
+    assert fresh.clear() == 2 and EmbeddingCache(url).info() == {}
+    assert fresh.root != tmp_path and "memory" not in str(fresh.root)  # measurements: local
+
+
+def test_a_file_url_is_the_local_path(tmp_path):
+    EmbeddingCache(f"file://{tmp_path}").put("fp", "a" * 64, np.ones(2, np.float32))
+    assert EmbeddingCache(tmp_path).get("fp", "a" * 64) is not None

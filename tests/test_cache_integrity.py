@@ -18,28 +18,29 @@ import numpy as np
 import pytest
 import torch
 
-from auditkit.cache import EmbeddingCache, encode_entry, is_abandoned
+from auditkit.cache import EmbeddingCache, is_abandoned
 from auditkit.cli import main
 from auditkit.data import builtin_probe_set
 from auditkit.encoders import build_encoder
 from auditkit.encoders.options import LoadOptions
 from auditkit.extract import Extractor
+from auditkit.shards import decode_head
 from auditkit.transforms.quality import jpeg_grid
 
 REPO = Path(__file__).resolve().parents[1]
 N_IMAGES, N_VARIANTS = 24, 2
 TOTAL = N_IMAGES * N_VARIANTS
-STALL_AFTER = 10  # complete entries written before the worker stalls mid-write
+STALL_AFTER = 10  # complete entries written (5 shards of 2) before the worker stalls mid-write
 
 # One extraction, run in a child process. "stall": after STALL_AFTER entries,
-# write half of the next one and hang before renaming it (what a kill in the
+# write half of the next shard and hang before renaming it (what a kill in the
 # middle of a write leaves behind). "race": wait for a go signal, so that two
 # workers fill the same cache at the same time.
 WORKER = f"""
 import json, os, sys, time
 from pathlib import Path
 import numpy as np
-import auditkit.cache as cache_module
+import auditkit.shards as shards_module
 from auditkit.cache import EmbeddingCache
 from auditkit.data import builtin_probe_set
 from auditkit.encoders import build_encoder
@@ -50,17 +51,18 @@ root, out, mode = sys.argv[1], Path(sys.argv[2]), sys.argv[3]
 images = builtin_probe_set(seed=0, max_images={N_IMAGES}).images
 variants = jpeg_grid()[:{N_VARIANTS}]
 if mode == "stall":
-    real_encode, real_replace, calls = cache_module.encode_entry, os.replace, [0]
-    def encode(array):
-        calls[0] += 1
-        blob = real_encode(array)
-        return blob[: len(blob) // 2] if calls[0] > {STALL_AFTER} else blob
+    real_encode, real_replace, rows = shards_module.encode_shard, os.replace, [0]
+    def encode(keys, array):
+        rows[0] += len(keys)
+        name, chunks = real_encode(keys, array)
+        blob = b"".join(chunks)
+        return name, ([blob[: len(blob) // 2]] if rows[0] > {STALL_AFTER} else chunks)
     def replace(src, dst):
-        if calls[0] > {STALL_AFTER}:
+        if rows[0] > {STALL_AFTER}:
             out.with_suffix(".stalled").write_text(src)
             time.sleep(300)
         real_replace(src, dst)
-    cache_module.encode_entry, os.replace = encode, replace
+    shards_module.encode_shard, os.replace = encode, replace
 else:
     out.with_suffix(".ready").write_text("")
     while not out.with_suffix(".go").exists():
@@ -113,8 +115,18 @@ def _temporary(root: Path) -> list[Path]:
     return sorted(root.rglob(".*.tmp"))
 
 
-def _entries(root: Path) -> list[Path]:
-    return sorted(root.rglob("*.emb"))
+def _shards(root: Path) -> list[Path]:
+    return sorted(root.rglob("*.aks"))
+
+
+def _keys(root: Path) -> set[str]:
+    """Every key stored, each once (two racing writers may both store one)."""
+    cache = EmbeddingCache(root)
+    return set().union(*(cache.keys(folder) for folder in cache.info()))
+
+
+def _rows(root: Path) -> int:
+    return sum(row["entries"] for row in EmbeddingCache(root).info().values())
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL and pids are POSIX here")
@@ -126,13 +138,14 @@ def test_killed_mid_write_then_resumed_reads_nothing_wrong(tmp_path, workload, c
     _finish(proc)  # reaped: its pid is gone, as after any crash
     assert proc.returncode == -signal.SIGKILL
 
-    # What the kill left: complete entries, and one half-written temporary file.
-    assert len(_entries(root)) == STALL_AFTER
+    # What the kill left: complete shards, and one half-written temporary file.
+    assert len(_keys(root)) == STALL_AFTER and len(_shards(root)) == STALL_AFTER // 2
     (torn,) = _temporary(root)
     assert torn.name.endswith(".tmp") and is_abandoned(torn)
     info = EmbeddingCache(root).info()
     (row,) = info.values()
-    assert row == {"entries": STALL_AFTER, "bytes": row["bytes"], "temporary": 1}
+    assert row == {"entries": STALL_AFTER, "bytes": row["bytes"], "shards": STALL_AFTER // 2,
+                   "legacy": 0, "temporary": 1}
     assert main(["cache", "info", "--cache-dir", str(root)]) == 0
     out = capsys.readouterr().out
     print(out)
@@ -145,7 +158,7 @@ def test_killed_mid_write_then_resumed_reads_nothing_wrong(tmp_path, workload, c
     table = resumed.embed(images, variants)
     assert np.array_equal(table.X, clean)  # bit for bit
     assert (resumed.stats.disk_hits, resumed.stats.computed) == (STALL_AFTER, TOTAL - STALL_AFTER)
-    assert _temporary(root) == [] and len(_entries(root)) == TOTAL
+    assert _temporary(root) == [] and len(_keys(root)) == TOTAL == _rows(root)
     assert EmbeddingCache(root).verify() == []
 
 
@@ -166,7 +179,8 @@ def test_two_processes_filling_one_cache_match_a_serial_run(tmp_path, workload, 
     for out in outs:
         assert np.array_equal(np.load(out), clean)
     assert all(computed + hits == TOTAL for computed, hits in stats)
-    assert _temporary(root) == [] and len(_entries(root)) == TOTAL
+    # A key both computed is in two shards: the same value, read once.
+    assert _temporary(root) == [] and len(_keys(root)) == TOTAL
     assert EmbeddingCache(root).verify() == []
     reread = Extractor(build_encoder("pixels"), EmbeddingCache(root), num_workers=0)
     assert np.array_equal(reread.embed(*workload).X, clean)
@@ -176,7 +190,7 @@ def test_two_processes_filling_one_cache_match_a_serial_run(tmp_path, workload, 
 def test_writes_in_progress_are_left_alone_and_old_ones_swept(tmp_path):
     cache = EmbeddingCache(tmp_path)
     cache.put("fp", "a" * 64, np.ones(4, np.float32))
-    folder = next(tmp_path.glob("fp/*"))
+    folder = tmp_path / "fp" / "shards"
     mine = folder / f".{'b' * 8}.{_host()}-{os.getpid()}.x1.tmp"  # this process: alive
     other_host = folder / f".{'c' * 8}.00000000-1.x2.tmp"  # a pid that means nothing here
     unnamed = folder / ".partial.tmp"  # no writer in the name (e.g. a measurement)
@@ -186,8 +200,9 @@ def test_writes_in_progress_are_left_alone_and_old_ones_swept(tmp_path):
     an_hour_ago = time.time() - 3600
     os.utime(old, (an_hour_ago, an_hour_ago))
 
-    size = len(encode_entry(np.ones(4, np.float32)))
-    assert cache.info()["fp"] == {"entries": 1, "bytes": size, "temporary": 4}
+    (shard,) = _shards(tmp_path)
+    assert cache.info()["fp"] == {"entries": 1, "bytes": shard.stat().st_size, "shards": 1,
+                                  "legacy": 0, "temporary": 4}
     assert cache.sweep() == 1
     assert sorted(p.name for p in _temporary(tmp_path)) == sorted(
         p.name for p in (mine, other_host, unnamed))
@@ -249,9 +264,10 @@ def test_a_flipped_bit_is_recomputed_to_the_clean_value(tmp_path, workload, clea
     images = images[:3]
     Extractor(build_encoder("pixels"), EmbeddingCache(tmp_path), num_workers=0).embed(
         images, variants)
-    victim = _entries(tmp_path)[0]
+    victim = _shards(tmp_path)[0]
     blob = bytearray(victim.read_bytes())
-    blob[len(blob) // 2] ^= 0x01  # one bit of one float
+    layout, _ = decode_head(bytes(blob))
+    blob[layout.rows_at + layout.row_nbytes // 2] ^= 0x01  # one bit of one float of one row
     victim.write_bytes(bytes(blob))
 
     ex = Extractor(build_encoder("pixels"), EmbeddingCache(tmp_path), num_workers=0)
@@ -259,16 +275,21 @@ def test_a_flipped_bit_is_recomputed_to_the_clean_value(tmp_path, workload, clea
     assert np.array_equal(table.X, clean[: 3 * N_VARIANTS])
     assert ex.cache is not None and ex.cache.stats.corrupt == 1
     assert (ex.stats.disk_hits, ex.stats.computed) == (3 * N_VARIANTS - 1, 1)
-    assert "checksum mismatch" in caplog.text and "recomputing" in caplog.text
-    assert EmbeddingCache(tmp_path).verify() == []  # rewritten whole
+    assert "1 damaged row(s)" in caplog.text and "recomputed" in caplog.text
+    assert not victim.exists()  # its intact rows were rewritten to a new shard
+    assert EmbeddingCache(tmp_path).verify() == []
+    again = Extractor(build_encoder("pixels"), EmbeddingCache(tmp_path), num_workers=0)
+    assert np.array_equal(again.embed(images, variants).X, clean[: 3 * N_VARIANTS])
+    assert again.stats.disk_hits == 3 * N_VARIANTS
 
 
 def test_info_verify_finds_and_removes_corrupt_entries(tmp_path, capsys):
     cache = EmbeddingCache(tmp_path)
     for i in range(3):
         cache.put("fpabc", f"{i}" * 64, np.full(8, i, np.float32))
-    (victim,) = [p for p in _entries(tmp_path) if p.name.startswith("1")]
-    victim.write_bytes(victim.read_bytes()[:-3] + b"xyz")
+    (victim,) = [p for p in _shards(tmp_path)
+                 if decode_head(p.read_bytes())[1].tolist() == [b"1" * 64]]
+    victim.write_bytes(victim.read_bytes()[:-3] + b"xyz")  # its row digest
 
     assert main(["cache", "info", "--cache-dir", str(tmp_path)]) == 0
     assert "       3 entries" in capsys.readouterr().out  # a plain info reads no entry
@@ -288,9 +309,9 @@ def test_clear_refuses_a_fingerprint_that_leaves_the_cache(tmp_path, capsys):
     escape = ["--fingerprint", "../precious"]
     assert main(["cache", "clear", "--cache-dir", str(cache_dir), *escape]) == 2
     assert "not alphanumeric" in capsys.readouterr().err
-    assert (outside / "keep.txt").exists() and len(_entries(cache_dir)) == 1
+    assert (outside / "keep.txt").exists() and len(_shards(cache_dir)) == 1
     assert main(["cache", "clear", "--cache-dir", str(cache_dir), "--fingerprint", "fpabc"]) == 0
-    assert _entries(cache_dir) == []
+    assert _shards(cache_dir) == []
 
 
 class _NaNOnSecond:
@@ -316,4 +337,4 @@ def test_non_finite_embeddings_are_failures_never_cached(tmp_path, workload, cle
     assert len(table) == 2 and np.isfinite(table.X).all()
     assert [image for image, _ in ex.stats.failed] == [images[1].id, images[3].id]
     assert "embedding has NaN or infinite values" in ex.stats.failed[0][1]
-    assert len(_entries(tmp_path)) == 2
+    assert len(_keys(tmp_path)) == 2

@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 
 from auditkit.cache import EmbeddingCache
 from auditkit.cli import main
@@ -27,6 +28,35 @@ def test_cache_info_and_clear(tmp_path, capsys):
     assert main(["cache", "info", "--cache-dir", str(tmp_path)]) == 0
     assert "fpabc" in capsys.readouterr().out
     assert main(["cache", "clear", "--cache-dir", str(tmp_path)]) == 0
+    assert "removed 1 entries" in capsys.readouterr().out
+
+
+def test_cache_verify_and_compact_an_old_cache(tmp_path, capsys):
+    from auditkit.entry_files import EntryFiles
+
+    cache = EmbeddingCache(tmp_path)
+    for i in range(3):
+        cache.put("fpabc", f"{i}" * 64, np.full(4, i, np.float32))
+    EntryFiles(tmp_path).put("fpabc", "9" * 64, np.ones(4, np.float32))
+    assert main(["cache", "verify", "--cache-dir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "verified every entry: 0 corrupt" in out and "1 in old entry files" in out
+    assert main(["cache", "compact", "--cache-dir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "compacted 3 shard(s) into 1" in out and "       4 entries" in out
+    assert "old entry files" not in out and not list(tmp_path.rglob("*.emb"))
+
+
+def test_cache_commands_on_an_fsspec_url(capsys):
+    import uuid
+
+    pytest.importorskip("fsspec")
+    url = f"memory://cli-{uuid.uuid4().hex}"
+    EmbeddingCache(url).put("fpabc", "1" * 64, np.ones(3, np.float32))
+    assert main(["cache", "info", "--cache-dir", url]) == 0
+    out = capsys.readouterr().out
+    assert f"cache: {url}" in out and "       1 entries" in out
+    assert main(["cache", "clear", "--cache-dir", url]) == 0
     assert "removed 1 entries" in capsys.readouterr().out
 
 

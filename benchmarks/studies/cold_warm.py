@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from auditkit.cache import SUFFIX
+from auditkit.cache import EmbeddingCache
 from auditkit.layout import ReportLayout
 
 from . import ROOT
@@ -79,12 +79,11 @@ def run_audits(
 
 
 def extraction_counts(spec: str, cache_dir: Path, report_dir: Path) -> dict[str, Any]:
-    """Embeddings computed by a run (its results.json) against ``.emb`` files on disk."""
+    """Embeddings computed by a run (its results.json) against the keys in the store."""
     doc = json.loads(ReportLayout(report_dir).results(spec).read_text(encoding="utf-8"))
     fingerprint = doc["encoder"]["fingerprint"]
     extraction = doc["provenance"]["extraction"]
-    folder = cache_dir / fingerprint[:16]
-    entries = sum(1 for _ in folder.glob(f"*/*{SUFFIX}")) if folder.is_dir() else 0
+    entries = len(EmbeddingCache(cache_dir).keys(fingerprint))
     return {
         "fingerprint": fingerprint,
         "extraction": {

@@ -1,0 +1,524 @@
+"""Embeddings in immutable shards: one file per write batch, many entries per file.
+
+A fingerprint's shards live in ``<root>/<fingerprint[:16]>/shards/<name>.aks``.
+Each :meth:`ShardSet.put` writes one shard per (dtype, shape) under a new
+name, atomically (:meth:`~auditkit.location.Location.write_atomic`), and
+never touches it again: concurrent writers (xdist workers, hosts sharing the
+store) never write the same file, so no locks are needed. The name is a hash
+of the shard's header and keys, so the same batch written twice is one file.
+
+A shard is::
+
+    MAGIC, a JSON header line padded to 64 bytes   rows, dtype, shape
+    keys                                           rows x 64 bytes (NUL-padded)
+    head digest                                    BLAKE2b-256 of all of the above
+    padding to 64 bytes
+    rows                                           the (rows, *shape) array
+    row digests                                    BLAKE2b-128 of each row, keyed by its key
+
+A reader indexes the keys of every shard (a sorted array of 64-bit key ids,
+so memory is 16 bytes an entry however many shards there are), reads rows
+through a memory map (a whole-file read on fsspec filesystems), and checks
+each row's digest every time it serves it. A row that fails is never served:
+the shard's good rows are written to a new shard, the damaged one is deleted,
+and the caller recomputes what is missing. A shard whose head fails is
+deleted whole.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import time
+from collections import OrderedDict
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from auditkit.location import Location
+
+log = logging.getLogger("auditkit")
+
+MAGIC = b"AKSHARD1\n"
+SUFFIX = ".aks"
+KEY_WIDTH = 64
+DIGEST_SIZE = 32
+ROW_DIGEST = 16
+ALIGN = 64
+#: Bytes read to find a shard's header (the header itself is a few dozen).
+HEAD_PROBE = 4096
+#: Shards kept open (memory maps hold a file descriptor each).
+OPEN_SHARDS = 128
+#: Seconds between two rescans of the folder for shards other writers added.
+RESCAN_AFTER = 1.0
+#: Rows of a shard written by :meth:`ShardSet.compact` (128 MiB at D = 512, float32).
+COMPACT_ROWS = 65536
+
+
+def checksum(data: bytes | memoryview) -> bytes:
+    """BLAKE2b digest of ``data``: what shards, entries and stored measurements are checked by."""
+    return hashlib.blake2b(data, digest_size=DIGEST_SIZE).digest()
+
+
+def row_digest(key: bytes, row: np.ndarray) -> bytes:
+    """The digest of one row, keyed by its key: a row cannot pass under another key."""
+    data = np.ascontiguousarray(row).data
+    return hashlib.blake2b(data, digest_size=ROW_DIGEST, key=key.rstrip(b"\0")).digest()
+
+
+def key_ids(keys: np.ndarray) -> np.ndarray:
+    """64-bit ids of ``S64`` keys (a mix of their eight words); equal ids are confirmed by key."""
+    words = np.ascontiguousarray(keys, dtype=f"S{KEY_WIDTH}").view("<u8").reshape(-1, 8)
+    h = np.full(len(words), 0xCBF29CE484222325, dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        for j in range(8):
+            h = (h ^ words[:, j]) * np.uint64(0x100000001B3)
+            h ^= h >> np.uint64(29)
+    return h
+
+
+def _aligned(n: int) -> int:
+    return -(-n // ALIGN) * ALIGN
+
+
+def _merge_threshold(indexed: int) -> int:
+    """Entries held in the exact dict before it is merged into the sorted arrays."""
+    return max(65536, indexed // 4)
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where each block of a shard lies, from its header."""
+
+    rows: int
+    dtype: np.dtype
+    shape: tuple[int, ...]
+    header_len: int
+
+    @property
+    def row_nbytes(self) -> int:
+        return math.prod(self.shape) * self.dtype.itemsize
+
+    @property
+    def digest_at(self) -> int:
+        return self.header_len + self.rows * KEY_WIDTH
+
+    @property
+    def rows_at(self) -> int:
+        return _aligned(self.digest_at + DIGEST_SIZE)
+
+    @property
+    def row_digests_at(self) -> int:
+        return self.rows_at + self.rows * self.row_nbytes
+
+    @property
+    def size(self) -> int:
+        return self.row_digests_at + self.rows * ROW_DIGEST
+
+
+def encode_shard(keys: Sequence[str], array: np.ndarray) -> tuple[str, list[bytes]]:
+    """The name and the bytes (in chunks) of a shard holding ``array[i]`` under ``keys[i]``."""
+    array = np.ascontiguousarray(array)
+    meta = {"format": 1, "rows": len(keys), "dtype": array.dtype.str,
+            "shape": list(array.shape[1:])}
+    line = MAGIC + json.dumps(meta).encode()
+    header = line + b" " * (_aligned(len(line) + 1) - len(line) - 1) + b"\n"
+    key_block = np.array(list(keys), dtype=f"S{KEY_WIDTH}")
+    head = header + key_block.tobytes()
+    digest = checksum(head)
+    layout = Layout(len(keys), array.dtype, tuple(array.shape[1:]), len(header))
+    pad = b"\0" * (layout.rows_at - layout.digest_at - DIGEST_SIZE)
+    digests = b"".join(row_digest(k, r) for k, r in zip(key_block.tolist(), array, strict=True))
+    return digest.hex()[:32] + SUFFIX, [head, digest, pad, array.tobytes(), digests]
+
+
+def decode_head(blob: bytes) -> tuple[Layout, np.ndarray | None]:
+    """The layout of a shard and, when ``blob`` reaches that far, its keys (head digest checked).
+
+    ``ValueError`` says what is wrong.
+    """
+    if not blob.startswith(MAGIC):
+        raise ValueError("bad magic (not a shard, or truncated)")
+    end = blob.find(b"\n", len(MAGIC))
+    if end < 0:
+        raise ValueError("header line not terminated")
+    try:
+        meta = json.loads(blob[len(MAGIC):end])
+        layout = Layout(int(meta["rows"]), np.dtype(meta["dtype"]),
+                        tuple(int(n) for n in meta["shape"]), end + 1)
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ValueError(f"malformed header ({type(exc).__name__}: {exc})") from exc
+    if layout.rows < 0 or any(n < 0 for n in layout.shape) or layout.dtype.hasobject:
+        raise ValueError(f"malformed header {meta!r}")
+    if len(blob) < layout.digest_at + DIGEST_SIZE:
+        return layout, None
+    head = blob[:layout.digest_at]
+    if checksum(head) != blob[layout.digest_at:layout.digest_at + DIGEST_SIZE]:
+        raise ValueError("head checksum mismatch (partial write or corruption)")
+    return layout, np.frombuffer(head[layout.header_len:], dtype=f"S{KEY_WIDTH}")
+
+
+@dataclass
+class _Open:
+    keys: np.ndarray
+    rows: np.ndarray
+    digests: np.ndarray
+
+
+class ShardSet:
+    """The shards of one fingerprint folder, with their in-memory key index.
+
+    Parameters
+    ----------
+    location : Location
+        The store's root.
+    folder : str
+        The fingerprint's folder (``fingerprint[:16]``).
+    """
+
+    def __init__(self, location: Location, folder: str) -> None:
+        self.location = location
+        self.dir = f"{folder}/shards"
+        self.corrupt = 0  # rows found damaged (never served)
+        self._reset()
+
+    def _reset(self) -> None:
+        self._names: list[str] = []
+        self._layouts: list[Layout] = []
+        self._known: set[str] = set()
+        self._ids = np.zeros(0, np.uint64)
+        self._where = np.zeros((0, 2), np.int64)  # (shard, row), sorted by id
+        self._recent: dict[bytes, tuple[int, int]] = {}  # exact keys, not yet merged
+        self._pending: list[tuple[np.ndarray, np.ndarray]] = []
+        self._open: OrderedDict[int, _Open] = OrderedDict()
+        self._scanned_at = -float("inf")
+
+    def _rel(self, name: str) -> str:
+        return f"{self.dir}/{name}"
+
+    def names(self) -> list[str]:
+        return [n for n in self.location.listdir(self.dir) if n.endswith(SUFFIX)]
+
+    # -- index -------------------------------------------------------------------
+
+    def _scan(self) -> None:
+        """Index shards that appeared since the last scan."""
+        self._scanned_at = time.monotonic()
+        for name in self.names():
+            if name in self._known:
+                continue
+            try:
+                layout, keys = self.read_head(name)
+            except FileNotFoundError:
+                continue  # compacted away meanwhile
+            except (OSError, ValueError) as exc:
+                self._drop(name, f"is unreadable ({exc})")
+                continue
+            self._add(name, layout, keys)
+        self._merge()
+
+    def read_head(self, name: str) -> tuple[Layout, np.ndarray]:
+        blob = self.location.read(self._rel(name), 0, HEAD_PROBE)
+        layout, keys = decode_head(blob)
+        if keys is None:
+            layout, keys = decode_head(
+                self.location.read(self._rel(name), 0, layout.digest_at + DIGEST_SIZE))
+        if keys is None:
+            raise ValueError("truncated before the end of its keys")
+        return layout, keys
+
+    def _add(self, name: str, layout: Layout, keys: np.ndarray) -> None:
+        shard = len(self._names)
+        self._names.append(name)
+        self._layouts.append(layout)
+        self._known.add(name)
+        if len(keys):
+            where = np.stack([np.full(len(keys), shard), np.arange(len(keys))], axis=1)
+            self._pending.append((key_ids(keys), where))
+            self._recent.update((k, (shard, r)) for r, k in enumerate(keys.tolist()))
+
+    def _merge(self, force: bool = False) -> None:
+        # Amortised: the sorted arrays are rebuilt when the exact dict outgrows a
+        # quarter of them, so an index of N entries costs O(N log N) to grow.
+        if not self._pending:
+            return
+        if not force and len(self._recent) < _merge_threshold(len(self._ids)):
+            return
+        ids = np.concatenate([self._ids, *(i for i, _ in self._pending)])
+        where = np.concatenate([self._where, *(w for _, w in self._pending)])
+        order = np.argsort(ids, kind="stable")
+        self._ids, self._where = ids[order], where[order]
+        self._pending, self._recent = [], {}
+
+    def _locate(self, keys: np.ndarray) -> list[tuple[int, int] | None]:
+        found: list[tuple[int, int] | None] = [self._recent.get(k) for k in keys.tolist()]
+        if not len(self._ids):
+            return found
+        ids = key_ids(keys)
+        lo = np.searchsorted(self._ids, ids, "left")
+        hi = np.searchsorted(self._ids, ids, "right")
+        todo = np.array([i for i in np.flatnonzero(hi > lo) if found[i] is None], dtype=np.int64)
+        # The common case, one candidate an id: confirmed a shard at a time, in one comparison.
+        single = todo[hi[todo] - lo[todo] == 1]
+        cand = self._where[lo[single]]
+        for shard in np.unique(cand[:, 0]) if len(single) else ():
+            members = single[cand[:, 0] == shard]
+            rows = cand[cand[:, 0] == shard, 1]
+            try:
+                same = self._view(int(shard)).keys[rows] == keys[members]
+            except (OSError, ValueError):
+                continue  # gone or damaged: get_many finds out and recovers
+            for i, row in zip(members[same].tolist(), rows[same].tolist(), strict=True):
+                found[i] = (int(shard), row)
+        for i in todo[hi[todo] - lo[todo] > 1]:
+            for j in range(hi[i] - 1, lo[i] - 1, -1):  # equal ids: confirm by the key itself
+                shard, row = (int(x) for x in self._where[j])
+                try:
+                    if self._view(shard).keys[row] == keys[i]:
+                        found[i] = (shard, row)
+                        break
+                except (OSError, ValueError):
+                    break  # gone or damaged: get() finds out and recovers
+        return found
+
+    # -- reading -----------------------------------------------------------------
+
+    def _view(self, shard: int) -> _Open:
+        view = self._open.get(shard)
+        if view is not None:
+            self._open.move_to_end(shard)
+            return view
+        layout = self._layouts[shard]
+        # A plain view of the map: numpy's memmap subclass costs microseconds per index.
+        data = self.location.array(self._rel(self._names[shard])).view(np.ndarray)
+        if data.size != layout.size:
+            raise ValueError(f"{data.size} bytes where the header says {layout.size}")
+        view = _Open(
+            data[layout.header_len:layout.digest_at].view(f"S{KEY_WIDTH}"),
+            data[layout.rows_at:layout.row_digests_at].view(layout.dtype).reshape(
+                layout.rows, *layout.shape),
+            data[layout.row_digests_at:layout.size].reshape(layout.rows, ROW_DIGEST),
+        )
+        self._open[shard] = view
+        if len(self._open) > OPEN_SHARDS:
+            self._open.popitem(last=False)
+        return view
+
+    def get_many(self, keys: Sequence[str]) -> dict[str, np.ndarray]:
+        """The stored arrays of ``keys`` that are present and intact."""
+        if not keys:
+            return {}
+        if not self._known and time.monotonic() - self._scanned_at > RESCAN_AFTER:
+            self._scan()
+        wanted = np.array(list(keys), dtype=f"S{KEY_WIDTH}")
+        where = self._locate(wanted)
+        if any(w is None for w in where) and time.monotonic() - self._scanned_at > RESCAN_AFTER:
+            self._scan()  # another writer may have added them
+            where = self._locate(wanted)
+        found: dict[str, np.ndarray] = {}
+        by_shard: dict[int, list[int]] = {}
+        for i, w in enumerate(where):
+            if w is not None:
+                by_shard.setdefault(w[0], []).append(i)
+        damaged: list[tuple[int, str | None]] = []
+        for shard, members in by_shard.items():
+            try:
+                view = self._view(shard)
+            except FileNotFoundError:
+                damaged.append((shard, None))  # compacted or salvaged by another process
+                continue
+            except (OSError, ValueError) as exc:
+                damaged.append((shard, f"is unreadable ({exc})"))
+                continue
+            rows = [where[i][1] for i in members]  # type: ignore[index]
+            block = view.rows[rows]
+            names = wanted[members].tolist()
+            computed = b"".join(row_digest(k, r) for k, r in zip(names, block, strict=True))
+            intact = (np.frombuffer(computed, np.uint8).reshape(-1, ROW_DIGEST)
+                      == view.digests[rows]).all(axis=1)
+            for n, i in enumerate(members):
+                if intact[n]:
+                    found[keys[i]] = block[n]
+            bad = len(members) - int(intact.sum())
+            if bad:
+                self.corrupt += bad
+                damaged.append((shard, f"has {bad} damaged row(s)"))
+        if damaged:
+            for shard, reason in damaged:
+                if reason is not None:
+                    self.salvage(self._names[shard], reason)
+            self._reset()
+            if any(reason is None for _, reason in damaged):
+                rest = [k for k in keys if k not in found]
+                found.update(self.get_many(rest))
+        return found
+
+    def rows(self, name: str) -> Iterator[tuple[bytes, np.ndarray, bool]]:
+        """Every (key, row, intact) of one shard; ``ValueError`` when its head is damaged."""
+        layout, _ = self.read_head(name)
+        data = self.location.array(self._rel(name))
+        if data.size < layout.size:
+            raise ValueError(f"{data.size} bytes where the header says {layout.size}")
+        keys = data[layout.header_len:layout.digest_at].view(f"S{KEY_WIDTH}")
+        rows = data[layout.rows_at:layout.row_digests_at].view(layout.dtype).reshape(
+            layout.rows, *layout.shape)
+        digests = data[layout.row_digests_at:layout.size].reshape(layout.rows, ROW_DIGEST)
+        for key, row, digest in zip(keys.tolist(), rows, digests, strict=True):
+            yield key, row, row_digest(key, row) == digest.tobytes()
+
+    # -- writing -----------------------------------------------------------------
+
+    def put(self, entries: Mapping[str, np.ndarray]) -> list[str]:
+        """Write ``entries`` as one shard per (dtype, shape); returns the shards' names.
+
+        ``OSError`` propagates: the caller decides whether a failed write matters.
+        """
+        groups: dict[tuple[str, tuple[int, ...]], list[tuple[str, np.ndarray]]] = {}
+        for key, array in entries.items():
+            array = np.asarray(array)
+            groups.setdefault((array.dtype.str, array.shape), []).append((key, array))
+        written = []
+        for members in groups.values():
+            keys = [k for k, _ in members]
+            array = np.stack([a for _, a in members])
+            name, chunks = encode_shard(keys, array)
+            self.location.write_atomic(self._rel(name), chunks)
+            if name not in self._known:
+                self._add(name, Layout(len(keys), array.dtype, array.shape[1:],
+                                       len(chunks[0]) - len(keys) * KEY_WIDTH),
+                          np.array(keys, dtype=f"S{KEY_WIDTH}"))
+            written.append(name)
+        self._merge()
+        return written
+
+    def salvage(self, name: str, reason: str) -> list[str]:
+        """Rewrite a damaged shard's intact rows to a new shard and delete it.
+
+        Returns the full path of the damaged shard, for reports.
+        """
+        path = self.location.full(self._rel(name))
+        good: dict[str, np.ndarray] = {}
+        try:
+            for key, row, ok in self.rows(name):
+                if ok:
+                    good[key.decode()] = np.array(row)
+        except FileNotFoundError:
+            return []
+        except (OSError, ValueError):
+            pass  # the head itself is gone: nothing can be kept
+        log.warning("embedding store: %s %s; kept %d intact row(s), the rest are recomputed",
+                    path, reason, len(good))
+        try:
+            # Intact rows under the same keys would be the same name: keep that file.
+            if name not in (self.put(good) if good else []):
+                self.location.remove(self._rel(name))
+        except OSError as exc:
+            log.warning("embedding store: cannot rewrite %s (%s)", path, exc)
+        return [path]
+
+    def _drop(self, name: str, reason: str) -> None:
+        log.warning("embedding store: %s %s; removed, its entries are recomputed",
+                    self.location.full(self._rel(name)), reason)
+        self.corrupt += 1
+        self.location.remove(self._rel(name))
+
+    # -- maintenance -------------------------------------------------------------
+
+    def verify(self) -> list[str]:
+        """Check every row of every shard; salvage damaged shards and return their paths."""
+        bad: list[str] = []
+        for name in self.names():
+            try:
+                damaged = sum(not ok for _, _, ok in self.rows(name))
+            except FileNotFoundError:
+                continue
+            except (OSError, ValueError) as exc:
+                bad.extend(self.salvage(name, f"is unreadable ({exc})"))
+                continue
+            if damaged:
+                bad.extend(self.salvage(name, f"has {damaged} damaged row(s)"))
+        self._reset()
+        return bad
+
+    def summary(self) -> tuple[int, int, int]:
+        """(shards, rows, bytes), from the headers alone."""
+        shards = rows = size = 0
+        for name in self.names():
+            try:
+                layout, _ = decode_head(self.location.read(self._rel(name), 0, HEAD_PROBE))
+                size += self.location.size(self._rel(name))
+            except FileNotFoundError:
+                continue
+            except (OSError, ValueError):
+                shards += 1  # damaged; counted, its rows are not
+                continue
+            shards += 1
+            rows += layout.rows
+        return shards, rows, size
+
+    def keys(self) -> set[str]:
+        """Every key stored (intact heads), each once."""
+        out: set[str] = set()
+        for name in self.names():
+            try:
+                _, keys = self.read_head(name)
+            except (OSError, ValueError):
+                continue
+            out.update(k.decode() for k in keys.tolist())
+        return out
+
+    def compact(self, extra: Iterable[tuple[str, np.ndarray]] = (),
+                max_rows: int = COMPACT_ROWS) -> tuple[int, int]:
+        """Merge shards smaller than ``max_rows`` (and ``extra`` entries) into full ones.
+
+        Keeps one copy of each key and only intact rows; shards written by
+        others meanwhile are left alone. Returns (shards before, shards after).
+        """
+        names = self.names()
+        small = []
+        for name in names:
+            try:
+                layout, _ = decode_head(self.location.read(self._rel(name), 0, HEAD_PROBE))
+            except (OSError, ValueError):
+                small.append(name)  # damaged: its intact rows move, the rest go
+                continue
+            if layout.rows < max_rows:
+                small.append(name)
+        seen: set[str] = set()
+        buffer: dict[str, np.ndarray] = {}
+        written: set[str] = set()
+
+        def flush() -> None:
+            nonlocal buffer
+            if buffer:
+                written.update(self.put(buffer))
+                buffer = {}
+
+        def take(key: str, row: np.ndarray) -> None:
+            if key not in seen:
+                seen.add(key)
+                buffer[key] = np.array(row)
+                if len(buffer) >= max_rows:
+                    flush()
+
+        for key, row in extra:
+            take(key, row)
+        for name in small:
+            try:
+                for raw, row, ok in self.rows(name):
+                    if ok:
+                        take(raw.decode(), row)
+            except FileNotFoundError:
+                continue
+            except (OSError, ValueError) as exc:
+                log.warning("embedding store: %s is unreadable (%s); dropped",
+                            self.location.full(self._rel(name)), exc)
+        flush()
+        for name in small:
+            if name not in written:  # rewritten unchanged: the same name
+                self.location.remove(self._rel(name))
+        self._reset()
+        return len(names), len(self.names())

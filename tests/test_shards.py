@@ -1,0 +1,173 @@
+"""Shards: damage of every block is detected, never served, and costs only what it hit."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import auditkit.shards as shards
+from auditkit.cache import EmbeddingCache
+from auditkit.location import open_location
+from auditkit.shards import DIGEST_SIZE, MAGIC, ShardSet, decode_head, encode_shard
+
+D = 16
+KEYS = [f"{i:02d}" * 32 for i in range(6)]
+
+
+def _fill(tmp_path) -> tuple[EmbeddingCache, dict[str, np.ndarray]]:
+    cache = EmbeddingCache(tmp_path)
+    entries = {k: np.full(D, i, np.float32) for i, k in enumerate(KEYS)}
+    cache.put_many("fp", entries)
+    return cache, entries
+
+
+def _shard(tmp_path):
+    (path,) = tmp_path.rglob("*.aks")
+    layout, _ = decode_head(path.read_bytes())
+    return path, layout
+
+
+def _flip(blob: bytes, at: int) -> bytes:
+    return blob[:at] + bytes([blob[at] ^ 0x01]) + blob[at + 1:]
+
+
+def test_layout_of_a_shard(tmp_path):
+    _fill(tmp_path)
+    path, layout = _shard(tmp_path)
+    assert path.read_bytes().startswith(MAGIC) and path.stat().st_size == layout.size
+    assert (layout.rows, layout.shape, layout.dtype) == (6, (D,), np.dtype(np.float32))
+    assert layout.rows_at % 64 == 0 and layout.header_len % 64 == 0
+
+
+@pytest.mark.parametrize("row", [0, 3, 5])
+@pytest.mark.parametrize("where", ["row", "row-digest"])
+def test_a_flipped_bit_in_a_row_costs_that_row_only(tmp_path, row, where, caplog):
+    _, entries = _fill(tmp_path)
+    path, layout = _shard(tmp_path)
+    at = (layout.rows_at + row * layout.row_nbytes + 5 if where == "row"
+          else layout.row_digests_at + row * 16 + 3)
+    path.write_bytes(_flip(path.read_bytes(), at))
+    cache = EmbeddingCache(tmp_path)
+    got = cache.get_many("fp", KEYS)
+    assert set(got) == set(KEYS) - {KEYS[row]}  # never served
+    for key in got:
+        np.testing.assert_array_equal(got[key], entries[key])
+    assert cache.stats.corrupt == 1 and "damaged row" in caplog.text
+    assert not path.exists()  # replaced by a shard of the intact rows
+    assert EmbeddingCache(tmp_path).keys("fp") == set(KEYS) - {KEYS[row]}
+    assert EmbeddingCache(tmp_path).verify() == []
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        pytest.param(lambda b, lay: b[: len(b) // 2], id="truncated"),
+        pytest.param(lambda b, lay: b[: lay.rows_at - 3], id="truncated-in-head"),
+        pytest.param(lambda b, lay: b"", id="empty-file"),
+        pytest.param(lambda b, lay: b"garbage" * 10, id="not-a-shard"),
+        pytest.param(lambda b, lay: _flip(b, 12), id="flipped-header-bit"),
+        pytest.param(lambda b, lay: _flip(b, lay.header_len + 70), id="flipped-key-bit"),
+        pytest.param(lambda b, lay: _flip(b, lay.digest_at + 1), id="flipped-head-digest"),
+        pytest.param(lambda b, lay: b + b"extra", id="trailing-bytes"),
+        pytest.param(lambda b, lay: b.replace(b'"shape": [16]', b'"shape": [17]'),
+                     id="shape-does-not-fit"),
+        pytest.param(lambda b, lay: b.replace(b'"dtype": "<f4"', b'"dtype": "|O8"'),
+                     id="object-dtype"),
+    ],
+)
+def test_a_damaged_shard_is_never_served(tmp_path, damage, caplog):
+    _fill(tmp_path)
+    path, layout = _shard(tmp_path)
+    path.write_bytes(damage(path.read_bytes(), layout))
+    cache = EmbeddingCache(tmp_path)
+    got = cache.get_many("fp", KEYS)
+    for i, key in enumerate(KEYS):
+        if key in got:  # only a row whose own digest holds, under its own key
+            np.testing.assert_array_equal(got[key], np.full(D, i, np.float32))
+    assert "embedding store" in caplog.text
+    # Gone, or rewritten whole from intact rows (the same keys: the same name).
+    assert not path.exists() or path.stat().st_size == layout.size
+    assert EmbeddingCache(tmp_path).verify() == []
+
+
+def test_colliding_key_ids_are_told_apart_by_the_key(tmp_path, monkeypatch):
+    monkeypatch.setattr(shards, "key_ids", lambda keys: np.zeros(len(keys), np.uint64))
+    monkeypatch.setattr(shards, "_merge_threshold", lambda n: 0)
+    _, entries = _fill(tmp_path)
+    fresh = EmbeddingCache(tmp_path)
+    got = fresh.get_many("fp", [*KEYS, "9" * 64])
+    assert set(got) == set(KEYS)
+    for key in KEYS:
+        np.testing.assert_array_equal(got[key], entries[key])
+
+
+@pytest.mark.parametrize(
+    ("failure", "raised"),
+    [
+        pytest.param(OSError(28, "No space left on device"), None, id="disk-full"),
+        pytest.param(KeyboardInterrupt(), KeyboardInterrupt, id="interrupted"),
+    ],
+)
+def test_a_failed_write_leaves_no_temporary_file(tmp_path, monkeypatch, caplog, failure, raised):
+    import auditkit.location as location
+
+    def fail(src, dst):
+        raise failure
+
+    cache = EmbeddingCache(tmp_path)
+    monkeypatch.setattr(location.os, "replace", fail)
+    if raised is None:
+        cache.put("fp", "c" * 64, np.ones(4, np.float32))  # a warning, not an error
+        assert "cannot write" in caplog.text
+    else:
+        with pytest.raises(raised):
+            cache.put("fp", "c" * 64, np.ones(4, np.float32))
+    monkeypatch.undo()
+    assert list(tmp_path.rglob("*.tmp")) == [] and list(tmp_path.rglob("*.aks")) == []
+    assert cache.get("fp", "c" * 64) is None and cache.stats.writes == 0
+
+
+def test_mixed_shapes_and_dtypes_go_to_one_shard_each(tmp_path):
+    cache = EmbeddingCache(tmp_path)
+    entries = {"a" * 64: np.ones(3, np.float32), "b" * 64: np.ones((2, 2), np.float16),
+               "c" * 64: np.zeros(3, np.float32)}
+    cache.put_many("fp", entries)
+    assert len(list(tmp_path.rglob("*.aks"))) == 2
+    got = EmbeddingCache(tmp_path).get_many("fp", list(entries))
+    for key, value in entries.items():
+        assert got[key].dtype == value.dtype
+        np.testing.assert_array_equal(got[key], value)
+
+
+def test_the_index_grows_past_its_merge_point(tmp_path, monkeypatch):
+    monkeypatch.setattr(shards, "_merge_threshold", lambda n: 7)
+    store = ShardSet(open_location(tmp_path), "fp")
+    rng = np.random.default_rng(1)
+    written = {}
+    for batch in range(10):
+        entries = {f"{batch:02d}{i:062d}": rng.standard_normal(4).astype(np.float32)
+                   for i in range(5)}
+        store.put(entries)
+        written.update(entries)
+    for reader in (store, ShardSet(open_location(tmp_path), "fp")):
+        got = reader.get_many(list(written))
+        assert set(got) == set(written)
+        assert all(np.array_equal(got[k], v) for k, v in written.items())
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.lists(st.text("0123456789abcdef", min_size=1, max_size=64), min_size=1,
+                max_size=20, unique=True), st.integers(1, 9))
+def test_encode_then_read_round_trips(tmp_path_factory, keys, dim):
+    array = np.arange(len(keys) * dim, dtype=np.float32).reshape(len(keys), dim)
+    name, chunks = encode_shard(keys, array)
+    blob = b"".join(chunks)
+    layout, stored = decode_head(blob)
+    assert stored is not None and [k.decode() for k in stored.tolist()] == keys
+    assert len(blob) == layout.size and blob[layout.digest_at:][:DIGEST_SIZE] == bytes.fromhex(
+        name[:32]) + blob[layout.digest_at + 16:layout.digest_at + DIGEST_SIZE]
+    root = tmp_path_factory.mktemp("s")
+    store = ShardSet(open_location(root), "fp")
+    store.put(dict(zip(keys, array, strict=True)))
+    got = ShardSet(open_location(root), "fp").get_many(keys)
+    assert all(np.array_equal(got[k], array[i]) for i, k in enumerate(keys))
