@@ -152,16 +152,18 @@ class Extractor:
         environment = environment_key(self.encoder.device)
         keys = [[self.key(im, v, environment) for v in variants] for im in images]
         self.stats.requested += sum(len(k) for k in keys)
+        wanted = [k for row in keys for k in row if k not in self.memory]
+        # One read for the call: the store visits each shard once for all its keys.
+        stored = (self.cache.get_many(self._fingerprint, list(dict.fromkeys(wanted)))
+                  if self.cache and wanted else {})
         todo = []
         for image, row in zip(images, keys, strict=True):
             missing = []
             for key, variant in zip(row, variants, strict=True):
                 if key in self.memory:
                     self.stats.memory_hits += 1
-                    continue
-                stored = self.cache.get(self._fingerprint, key) if self.cache else None
-                if stored is not None:
-                    self.memory[key] = stored
+                elif key in stored:
+                    self.memory[key] = stored[key]
                     self.stats.disk_hits += 1
                 else:
                     missing.append((key, variant))
