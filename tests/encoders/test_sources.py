@@ -24,6 +24,9 @@ def test_builtin_forms_in_the_order_they_were_listed():
         "timm:NAME",
         "torchscript:PATH",
         "python:MODULE:FACTORY",
+        "hf:REPO_OR_FOLDER[#pool=POOL]",
+        "export:PATH.pt2",
+        "onnx:PATH.onnx",
     ]
 
 
