@@ -32,6 +32,10 @@ __all__ = [
 
 log = logging.getLogger("auditkit")
 
+#: Computed embeddings written to the store at once: one shard, and at most
+#: this many recomputed after a crash (at D = 512, float32: 8 MiB).
+FLUSH_ENTRIES = 4096
+
 
 @dataclass
 class EmbeddingTable:
@@ -136,6 +140,9 @@ class Extractor:
         self.memory: dict[str, np.ndarray] = {}
         self.stats = ExtractStats()
         self._fingerprint = encoder.fingerprint
+        #: Computed, not yet written: the store gets one shard per call (or per
+        #: FLUSH_ENTRIES), not one per forward batch of 16.
+        self._unstored: dict[str, np.ndarray] = {}
 
     def key(self, image: SourceImage, variant: Variant, environment: str | None = None) -> str:
         """The cache key of one pair; ``environment`` (default: read now) is
@@ -170,7 +177,11 @@ class Extractor:
             if missing:
                 todo.append(Work(image, tuple(missing), seeds.image_seed(self.seed, image.sha256)))
         if todo:
-            self._compute(todo)
+            try:
+                self._compute(todo)
+            finally:
+                # Even when a batch fails, what was computed before it is kept.
+                self._flush()
         return self._table(images, variants, keys)
 
     def _compute(self, todo: list[Work]) -> None:
@@ -203,7 +214,15 @@ class Extractor:
         self.stats.computed += len(fresh)
         self.memory.update(fresh)
         if self.cache is not None:
-            self.cache.put_many(self._fingerprint, fresh)
+            self._unstored.update(fresh)
+            if len(self._unstored) >= FLUSH_ENTRIES:
+                self._flush()
+
+    def _flush(self) -> None:
+        """Write what was computed since the last write, as one shard."""
+        if self.cache is not None and self._unstored:
+            self.cache.put_many(self._fingerprint, self._unstored)
+        self._unstored = {}
 
     def _fail(self, image_id: str, reason: str) -> None:
         log.error("image %s skipped: %s", image_id, reason)

@@ -51,6 +51,9 @@ root, out, mode = sys.argv[1], Path(sys.argv[2]), sys.argv[3]
 images = builtin_probe_set(seed=0, max_images={N_IMAGES}).images
 variants = jpeg_grid()[:{N_VARIANTS}]
 if mode == "stall":
+    import auditkit.extract as extract_module
+    # A write per forward batch of 2, so that the kill finds complete shards before it.
+    extract_module.FLUSH_ENTRIES = 2
     real_encode, real_replace, rows = shards_module.encode_shard, os.replace, [0]
     def encode(keys, array):
         rows[0] += len(keys)

@@ -252,3 +252,19 @@ def test_default_backend_is_local_with_the_given_settings():
     ex = Extractor(CountingEncoder(), None, batch_size=None, num_workers=3, progress=True)
     assert isinstance(ex.backend, LocalBackend)
     assert (ex.backend.batch_size, ex.backend.num_workers, ex.backend.progress) == (8, 3, True)
+
+
+def test_one_embed_call_writes_one_shard_not_one_per_batch(tmp_path):
+    """Forward batches of 2 would make 24 shards of 2 rows; the store gets one."""
+    from auditkit.data import builtin_probe_set
+    from auditkit.encoders import build_encoder
+
+    images = builtin_probe_set(seed=0, max_images=24).images
+    cache = EmbeddingCache(tmp_path / "cache")
+    extractor = Extractor(build_encoder("pixels"), cache, batch_size=2, num_workers=0)
+    table = extractor.embed(images, jpeg_grid()[:2])
+    assert len(table.X) == 48
+    assert len(list((tmp_path / "cache").rglob("*.aks"))) == 1
+    again = Extractor(build_encoder("pixels"), EmbeddingCache(tmp_path / "cache"), num_workers=0)
+    np.testing.assert_array_equal(again.embed(images, jpeg_grid()[:2]).X, table.X)
+    assert (again.stats.disk_hits, again.stats.computed) == (48, 0)
