@@ -84,6 +84,22 @@ def _cmd_cache(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_mismatches(base: dict, cand: dict) -> list[str]:
+    """How two results.json differ in what makes their cases comparable (same rules as
+    ``--audit-baseline``: probe set, seeds, max-images, settings, version, architecture)."""
+    from auditkit.baseline import architecture, comparable_mismatches
+
+    here = cand["provenance"].get("comparable")
+    if not isinstance(here, dict):
+        return ["the candidate records no comparable settings (written by an older auditkit)"]
+    out = comparable_mismatches(base["provenance"].get("comparable"), here)
+    arch = [str(d["encoder"].get("architecture") or architecture(d["encoder"]["spec"]))
+            for d in (base, cand)]
+    if arch[0] != arch[1]:
+        out.append(f"encoder: base architecture {arch[0]!r}, candidate {arch[1]!r}")
+    return out
+
+
 def _cmd_compare(args: argparse.Namespace) -> int:
     from auditkit.compare import compare_results, comparison_lines, gate_failures, results_of
     from auditkit.config import baseline_tolerance, load_config
@@ -96,8 +112,16 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     except (ValueError, AuditkitError) as exc:
         print(f"auditkit compare: {exc}", file=sys.stderr)
         return 2
+    mismatches = _run_mismatches(base, cand)
+    if mismatches and not args.allow_mismatch:
+        print("auditkit compare: the two results were not made alike, so their cases do not "
+              "compare:\n  " + "\n  ".join(mismatches) + "\nmeasure both the same way, or pass "
+              "--allow-mismatch to compare anyway", file=sys.stderr)
+        return 2
     comparisons = compare_results(results_of(base), results_of(cand), tolerance)
     print(f"base:      {base['encoder']['spec']} ({args.base})")
+    for line in mismatches:
+        print(f"WARNING (--allow-mismatch): {line}")
     print(f"candidate: {cand['encoder']['spec']} ({args.candidate})")
     print(f"tolerance: {tolerance:g}")
     for line in comparison_lines(comparisons):
@@ -179,6 +203,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", default=None, metavar="PATH", help="also write the comparison")
     p.add_argument("--strict", action="store_true",
                    help="also exit 1 when a comparison is inconclusive")
+    p.add_argument("--allow-mismatch", action="store_true",
+                   help="compare results made on other images, seeds, settings, auditkit "
+                        "versions or architectures (warns instead of exit status 2)")
     p.set_defaults(fn=_cmd_compare)
     p = sub.add_parser("report", help="re-render cards and the index from results.json files")
     p.add_argument("paths", nargs="+",

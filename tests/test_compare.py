@@ -70,8 +70,36 @@ def test_cases_on_one_side_and_errors_are_reported_not_judged():
     assert by == {"jpeg_quality": "error", "style_fine_grained": "new", "camera_model": "missing"}
 
 
-def _write(path, results, spec="clip"):
-    write_json_atomic(path, build_document({"spec": spec, "fingerprint": "f"}, {}, results))
+COMPARABLE = {"data": "builtin", "seed": 0, "split_seed": 0, "max_images": None,
+              "settings": "s", "auditkit": "0.1.0", "probe_set": "p"}
+
+
+def _write(path, results, spec="clip", **comparable):
+    provenance = {"comparable": {**COMPARABLE, **comparable}}
+    write_json_atomic(path, build_document({"spec": spec, "fingerprint": "f"}, provenance,
+                                           results))
+
+
+@pytest.mark.parametrize(
+    ("changes", "spec", "says"),
+    [({"max_images": 60}, "clip@ft", "max_images: baseline None, this run 60"),
+     ({"probe_set": "other"}, "clip@ft", "probe_set: baseline 'p', this run 'other'"),
+     ({}, "siglip@ft", "encoder: base architecture"),
+     (None, "clip@ft", "records no comparable settings")],
+)
+def test_compare_command_refuses_results_not_made_alike(tmp_path, capsys, changes, spec, says):
+    base, cand = tmp_path / "base.json", tmp_path / "cand.json"
+    _write(base, [case(0.10)])
+    if changes is None:  # written before results recorded what makes them comparable
+        write_json_atomic(cand, build_document({"spec": spec, "fingerprint": "f"}, {},
+                                               [case(0.10)]))
+    else:
+        _write(cand, [case(0.10)], spec=spec, **changes)
+    assert main(["compare", str(base), str(cand)]) == 2
+    assert says in capsys.readouterr().err
+    assert main(["compare", str(base), str(cand), "--allow-mismatch"]) == 0
+    out = capsys.readouterr().out
+    assert "WARNING (--allow-mismatch)" in out and says in out
 
 
 def test_compare_command_exits_nonzero_on_a_regression_and_zero_on_identical(tmp_path, capsys):
