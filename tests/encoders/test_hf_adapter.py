@@ -250,3 +250,64 @@ def test_a_fine_tune_folder_shares_its_base_architecture_whatever_its_path(folde
     (elsewhere / "config.json").write_text(json.dumps(config))
     assert architecture(f"hf:{elsewhere}") != architecture(f"hf:{folder}")
     assert architecture(f"hf:{folders['dinov2'][0]}") != architecture(f"hf:{folder}")
+
+
+def _resnet_pair(root):
+    """A base blind to fine detail (its stem sees local means) and a fine-tune of the same
+    architecture whose stem is high-pass: a planted sharpening trace."""
+    t = transformers
+    config = t.ResNetConfig(embedding_size=16, hidden_sizes=[16, 32], depths=[1, 1],
+                            layer_type="basic")
+    processor = t.ViTImageProcessor(do_resize=False, do_center_crop=True,
+                                    crop_size={"height": 64, "width": 64},
+                                    image_mean=[0.5] * 3, image_std=[0.5] * 3)
+    torch.manual_seed(0)
+    base, tuned = t.ResNetModel(config), t.ResNetModel(config)
+    tuned.load_state_dict(base.state_dict())
+    with torch.no_grad():
+        stem = base.embedder.embedder.convolution.weight
+        stem.copy_(torch.ones_like(stem) * torch.randn(stem.shape[0], 3, 1, 1) * 0.01)
+        high = torch.randn_like(stem)
+        tuned.embedder.embedder.convolution.weight.copy_(
+            (high - high.mean(dim=(2, 3), keepdim=True)) * 0.5)
+    return (_save(root / "base", base, processor),
+            _save(root / "runs" / "ft-step-500", tuned, processor))
+
+
+def test_the_gate_catches_a_fine_tune_folder_that_leaks_more_than_its_base(
+        pytester, tmp_path, monkeypatch):
+    """Both gates, the same-run base and a baseline file, on save_pretrained folders."""
+    from pathlib import Path
+
+    from auditkit.layout import encoder_slug
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    audit = Path(__file__).resolve().parents[2] / "audits" / "test_processing.py"
+    pytester.makepyfile(**{"audits/test_processing": audit.read_text()})
+    pytester.makefile(".toml", pyproject="[tool.auditkit]\n")
+    base, tuned = _resnet_pair(pytester.path)
+    common = ["audits", "-k", "sharpening", "-p", "no:cacheprovider", "--audit-max-images=60",
+              f"--audit-cache-dir={tmp_path / 'cache'}", "--audit-report-dir=out"]
+
+    def cases(spec):
+        doc = json.loads((pytester.path / "out" / encoder_slug(spec) / "results.json")
+                         .read_text())
+        return [a["details"]["baseline"] for a in doc["audits"]]
+
+    same_run = pytester.runpytest_inprocess(*common, f"--encoder=hf:{tuned}",
+                                            f"--audit-base=hf:{base}")
+    assert same_run.ret == 1
+    assert {c["outcome"] for c in cases(f"hf:{tuned}")} == {"regression"}
+    assert {c["pairing"] for c in cases(f"hf:{tuned}")} == {"paired"}
+
+    baseline = pytester.path / "baselines" / "base.json"
+    made = pytester.runpytest_inprocess(*common, f"--encoder=hf:{base}",
+                                        f"--audit-baseline={baseline}", "--audit-update-baseline")
+    assert made.ret in (0, 1) and baseline.is_file()
+    # Another folder, same config.json: the baseline is its base, no mismatch.
+    gated = pytester.runpytest_inprocess(*common, f"--encoder=hf:{tuned}",
+                                         f"--audit-baseline={baseline}")
+    assert gated.ret == 1, gated.stdout.str()
+    outcomes = cases(f"hf:{tuned}")
+    assert {c["outcome"] for c in outcomes} == {"regression"}
+    assert not any(c.get("mismatches") for c in outcomes)
