@@ -82,6 +82,59 @@ def baseline_tolerance(config: Mapping[str, Any]) -> float:
     return float(value)
 
 
+#: The range of a threshold's value, by metric: leakage and accuracy in [0, 1],
+#: a retrieval delta in [0, 1] (a threshold on its rise).
+THRESHOLD_RANGE = (0.0, 1.0)
+
+
+def check_thresholds(config: Mapping[str, Any]) -> None:
+    """Every ``[tool.auditkit.thresholds.AUDIT]`` table well formed, at start-up.
+
+    Each value is a number in [0, 1] (a list of them), a kind is known, and no
+    value repeats within a kind: a repeat would run one case twice under one
+    id. Whether a table names an audit can only be told once every audit
+    module is imported (:func:`unknown_threshold_tables`).
+
+    Raises
+    ------
+    ConfigError
+        Naming the table, the key and the value.
+    """
+    tables = config.get("thresholds", {})
+    for audit, table in tables.items():
+        where = f"[tool.auditkit.thresholds.{audit}]"
+        if not isinstance(table, Mapping):
+            raise ConfigError(f"{where} = {table!r}: expected a table of threshold kinds, "
+                              "e.g. max_leakage = [0.1, 0.5]")
+        lo, hi = THRESHOLD_RANGE
+        for threshold in thresholds_from_config(audit, table):
+            if not lo <= threshold.value <= hi:
+                raise ConfigError(f"{where} {threshold.kind} = {threshold.value:g}: expected a "
+                                  f"value in [{lo:g}, {hi:g}]")
+        for kind, values in table.items():
+            listed = values if isinstance(values, list) else [values]
+            repeated = sorted({v for v in listed if listed.count(v) > 1})
+            if repeated:
+                raise ConfigError(f"{where} {kind} lists {repeated!r} more than once")
+
+
+def unknown_threshold_tables(config: Mapping[str, Any]) -> list[str]:
+    """Messages for threshold tables that name no registered audit, with close matches."""
+    import difflib
+
+    from auditkit.registry import all_audits
+
+    known = sorted(a.name for a in all_audits())
+    out = []
+    for audit in config.get("thresholds", {}):
+        if audit not in known:
+            close = difflib.get_close_matches(audit, known, n=3, cutoff=0.6)
+            hint = f" Did you mean: {', '.join(close)}?" if close else ""
+            out.append(f"[tool.auditkit.thresholds.{audit}] names no audit.{hint} "
+                       f"Known: {', '.join(known)}")
+    return out
+
+
 def audit_thresholds(config: Mapping[str, Any], audit: str) -> list[Threshold]:
     """The thresholds of ``audit`` (each one test case).
 

@@ -124,6 +124,22 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     metafunc.parametrize("audit_threshold", thresholds, ids=[t.case for t in thresholds])
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[Any]) -> None:
+    """A threshold table that names no audit is a usage error, once every audit is imported.
+
+    Checked here and not at start-up: a project's own audit registers when
+    its test module is imported, during collection.
+    """
+    session = config.stash.get(session_key, None)
+    if session is None or not any(_audit_name(item) for item in items):
+        return
+    from auditkit.config import unknown_threshold_tables
+
+    unknown = unknown_threshold_tables(session.run.project)
+    if unknown:
+        raise pytest.UsageError("\n".join(unknown))
+
+
 @dataclass
 class AuditCase:
     """What an audit test gets: its encoder, data and the ``check`` that judges it."""

@@ -16,7 +16,8 @@ from typing import Any
 
 from auditkit import seeds
 from auditkit.baseline import Baseline, SameRunBase
-from auditkit.config import baseline_tolerance, load_config
+from auditkit.config import baseline_tolerance, check_thresholds, load_config
+from auditkit.device import check_device
 from auditkit.encoders.spec import EncoderSpec, parse_spec
 from auditkit.errors import ConfigError, SpecError
 
@@ -107,6 +108,12 @@ class RunConfig:
         amp = cli.get("audit_amp") or "none"
         if amp not in AMP_CHOICES:
             raise ConfigError(f"--audit-amp={amp!r}: expected one of {', '.join(AMP_CHOICES)}")
+        check_thresholds(project)
+        check_device(cli.get("audit_device"))
+        data = cli.get("audit_data")
+        if data and not Path(data).exists():
+            raise ConfigError(f"--audit-data={data!r}: no such file or folder (relative paths "
+                              "are taken from the current directory)")
         tolerance = baseline_tolerance(project)  # validated even when no baseline is given
         base = _base(cli, tolerance)
         if base is not None:

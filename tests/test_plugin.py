@@ -294,3 +294,25 @@ def test_a_broken_baseline_stops_the_run_before_any_work(project, pytester):
     run = project("--encoder=pixels", "--audit-baseline=base.json")
     assert run.ret == pytest.ExitCode.USAGE_ERROR
     run.stderr.fnmatch_lines(["*base.json*not a valid auditkit results.json*"])
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="this machine has CUDA")
+@pytest.mark.parametrize(("args", "pyproject", "says"), [
+    (["--audit-device=cuda"], "", "*--audit-device='cuda': this machine has no CUDA device*"),
+    (["--audit-data=no/such/folder"], "", "*--audit-data='no/such/folder': no such file*"),
+    ([], "[tool.auditkit.thresholds.jpeg_quality]\nmax_leakage = [0.1, -0.2]\n",
+     "*max_leakage = -0.2: expected a value in [[]0, 1]*"),
+    ([], "[tool.auditkit.thresholds.jpeg_qualty]\nmax_leakage = [0.1]\n",
+     "*thresholds.jpeg_qualty] names no audit. Did you mean: jpeg_quality*"),
+])
+def test_setup_mistakes_are_one_usage_error_before_any_case_runs(pytester, args, pyproject,
+                                                                 says):
+    pytester.makepyfile(**{"audits/test_jpeg_quality": STOCK.read_text()})
+    pytester.makefile(".toml", pyproject="[tool.auditkit]\n" + pyproject)
+    run = pytester.runpytest_inprocess("audits", "-p", "no:cacheprovider", "--encoder=pixels",
+                                       *args)
+    assert run.ret == pytest.ExitCode.USAGE_ERROR
+    run.stderr.fnmatch_lines([says])
+    assert run.stderr.str().count("ERROR") == 1  # one message, said once
+    assert " passed" not in run.stdout.str() and " failed" not in run.stdout.str()
+    assert "Traceback" not in run.stdout.str() + run.stderr.str()
