@@ -22,7 +22,7 @@ def test_malformed_devices_are_refused(requested, says):
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
 @pytest.mark.parametrize("requested", ["cuda", "cuda:0", "cuda:3"])
 def test_cuda_without_cuda_says_so(requested):
-    with pytest.raises(ConfigError, match="no CUDA device.*--audit-device=cpu"):
+    with pytest.raises(ConfigError, match=r"no CUDA device.*--audit-device=cpu"):
         check_device(requested)
 
 
