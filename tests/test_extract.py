@@ -268,3 +268,25 @@ def test_one_embed_call_writes_one_shard_not_one_per_batch(tmp_path):
     again = Extractor(build_encoder("pixels"), EmbeddingCache(tmp_path / "cache"), num_workers=0)
     np.testing.assert_array_equal(again.embed(images, jpeg_grid()[:2]).X, table.X)
     assert (again.stats.disk_hits, again.stats.computed) == (48, 0)
+
+
+@pytest.mark.parametrize("spec", ["pixels", "random:timm:vit_tiny_patch16_224"])
+@pytest.mark.parametrize("workers", [0, 2], ids=["in-process", "two-dataloader-workers"])
+def test_embeddings_equal_the_encoder_run_directly_bit_for_bit(spec, workers):
+    from auditkit.data import builtin_probe_set
+    from auditkit.encoders import build_encoder
+
+    encoder = build_encoder(spec)
+    images, variants = builtin_probe_set(seed=0, max_images=6).images, jpeg_grid()[:2]
+    extractor = Extractor(encoder, cache=None, batch_size=4, num_workers=workers, seed=3)
+    # Twice: the second call's pairs come from the images kept decoded.
+    extractor.embed(images, variants[:1])
+    table = extractor.embed(images, variants)
+    # The same pairs, in batches of whole images, run without the backend.
+    expected = []
+    for start in range(0, len(images), 2):
+        inputs = [v.apply(im.load(), image_seed(3, im.sha256))
+                  for im in images[start:start + 2] for v in variants]
+        expected.append(encoder.embed(inputs))
+    assert table.X.dtype == np.float32
+    np.testing.assert_array_equal(table.X, np.concatenate(expected))

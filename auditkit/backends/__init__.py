@@ -4,7 +4,7 @@
 misses. :class:`LocalBackend` runs them in this process.
 """
 
-from auditkit.backends.base import Backend, Batch, Failure, Work, prepare
+from auditkit.backends.base import Backend, Batch, Failure, Preparer, Work, prepare
 from auditkit.backends.local import LocalBackend
 
-__all__ = ["Backend", "Batch", "Failure", "LocalBackend", "Work", "prepare"]
+__all__ = ["Backend", "Batch", "Failure", "LocalBackend", "Preparer", "Work", "prepare"]

@@ -13,12 +13,13 @@ would compute for the same pair.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from auditkit.backends.decoded import DecodedImages
 from auditkit.data.base import SourceImage
 from auditkit.encoders.base import Encoder
 from auditkit.transforms.base import Variant
@@ -93,12 +94,54 @@ class Backend(Protocol):
         ...
 
 
-def prepare(encoder: Encoder, work: Work) -> list[tuple[str, Any]]:
+class Preprocessing(Protocol):
+    """What :func:`prepare` needs of an encoder: an :class:`Encoder` or a :class:`Preparer`."""
+
+    @property
+    def post_on_image(self) -> bool: ...
+
+    def preprocess(self, image: Any) -> Any: ...
+
+
+@dataclass(frozen=True)
+class Preparer:
+    """The encoder's preprocessing without its model: what DataLoader workers hold.
+
+    A worker started by spawn or forkserver receives its dataset pickled;
+    given the encoder, it would receive the weights too (343 MB for
+    ViT-B/32). The variants travel with each :class:`Work`.
+
+    Parameters
+    ----------
+    preprocess : callable
+        The encoder's :attr:`~auditkit.encoders.base.Encoder.preprocessor`.
+    post_on_image : bool
+        As the encoder's :attr:`~auditkit.encoders.base.Encoder.post_on_image`.
+
+    Examples
+    --------
+    >>> from auditkit.encoders import build_encoder
+    >>> Preparer.of(build_encoder("pixels")).post_on_image
+    True
+    """
+
+    preprocess: Callable[[Any], Any]
+    post_on_image: bool
+
+    @classmethod
+    def of(cls, encoder: Encoder) -> Preparer:
+        return cls(encoder.preprocessor, encoder.post_on_image)
+
+
+def prepare(
+    encoder: Preprocessing, work: Work, decoded: DecodedImages | None = None
+) -> list[tuple[str, Any]]:
     """Model inputs of every pair of ``work``, or a :class:`Failure` in its place.
 
-    The image is decoded once; each variant is applied with the image's seed,
-    then the encoder's preprocessing, with the variant's ``post`` step before
-    or after it as the encoder asks (``Encoder.post_on_image``).
+    The image is decoded once (or taken from ``decoded``, which keeps it for
+    later calls); each variant is applied with the image's seed, then the
+    encoder's preprocessing, with the variant's ``post`` step before or after
+    it as the encoder asks (``Encoder.post_on_image``).
 
     Examples
     --------
@@ -108,7 +151,7 @@ def prepare(encoder: Encoder, work: Work) -> list[tuple[str, Any]]:
     """
     image = work.image
     try:
-        pil = image.load()
+        pil = image.load() if decoded is None else decoded.load(image)
     except Exception as exc:  # reported by name; the run goes on
         return [(key, Failure(image.id, f"cannot load: {exc}")) for key, _ in work.pairs]
     out: list[tuple[str, Any]] = []

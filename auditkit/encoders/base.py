@@ -4,7 +4,8 @@ An encoder turns a list of images into an ``(N, D)`` array. Extraction is
 split in two so that decoding and preprocessing can run in DataLoader workers
 while the model runs in the main process:
 
-* :meth:`Encoder.preprocess` runs per image on the CPU and must be picklable;
+* :meth:`Encoder.preprocess` runs per image on the CPU and must be picklable
+  (:attr:`Encoder.preprocessor` is what workers receive of it);
 * :meth:`Encoder.collate` stacks preprocessed items into a batch;
 * :meth:`Encoder.embed_batch` runs the model on a batch and returns float32.
 
@@ -19,7 +20,7 @@ from __future__ import annotations
 import abc
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -68,6 +69,16 @@ class Encoder(abc.ABC):
     @abc.abstractmethod
     def preprocess(self, image: Image.Image) -> Any:
         """Turn one RGB image into the model's input (CPU, picklable)."""
+
+    @property
+    def preprocessor(self) -> Callable[[Image.Image], Any]:
+        """What :meth:`preprocess` runs, as a picklable callable: what workers receive.
+
+        DataLoader workers get this, never the encoder. The default is the
+        bound :meth:`preprocess`, which pickles the whole encoder with it;
+        an encoder that holds a model overrides it with its transform alone.
+        """
+        return self.preprocess
 
     def collate(self, items: Sequence[Any]) -> Any:
         """Stack preprocessed items into one batch."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -11,6 +11,7 @@ from PIL import Image
 
 from auditkit.encoders.base import Encoder
 from auditkit.encoders.geometry import InputGeometry
+from auditkit.encoders.placement import batch_size_for, free_memory, pins, wants_channels_last
 
 #: ``--audit-amp`` names of the autocast dtypes.
 AMP_DTYPES: dict[str, torch.dtype | None] = {
@@ -39,10 +40,6 @@ def set_amp(encoder: Encoder, amp: str) -> bool:
     return True
 
 
-def _has_conv(module: torch.nn.Module) -> bool:
-    return any(isinstance(m, torch.nn.Conv2d) for m in module.modules())
-
-
 class TorchEncoder(Encoder):
     """Wraps ``forward(batch) -> (B, D)`` and a PIL-to-tensor ``transform``.
 
@@ -64,10 +61,8 @@ class TorchEncoder(Encoder):
 
     @property
     def default_batch_size(self) -> int:  # type: ignore[override]
-        # On CPU a batch of 8 already keeps every core busy, and larger ones
-        # only spill activations out of cache: on 2 cores ViT-B/32 ran at
-        # 12.1 img/s at 16 against 11.2 at 32 (benchmarks/RESULTS.md).
-        return 32 if self._device.startswith("cuda") else 16
+        # Chosen for the device when the model was moved (placement.batch_size_for).
+        return self._batch_size
 
     def __init__(
         self,
@@ -94,6 +89,7 @@ class TorchEncoder(Encoder):
         self.weights_source = weights_source
         self._device = "cpu"
         self._channels_last = False
+        self._batch_size = batch_size_for("cpu", None)
         #: Autocast dtype of the forward pass (None: full precision).
         self.amp_dtype: torch.dtype | None = None
 
@@ -145,6 +141,24 @@ class TorchEncoder(Encoder):
     def preprocess(self, image: Image.Image) -> torch.Tensor:
         return self.transform(image)
 
+    @property
+    def preprocessor(self) -> Callable[[Image.Image], torch.Tensor]:
+        # The transform alone: a worker never needs the module's weights.
+        return self.transform
+
+    def collate(self, items: Sequence[Any]) -> Any:
+        """Stack the items, into pinned host memory when the model is on CUDA.
+
+        Pinning the stacked batch (not each item before stacking, as a
+        DataLoader's ``pin_memory`` does) is what lets :meth:`embed_batch`
+        copy it to the device asynchronously.
+        """
+        if not (items and isinstance(items[0], torch.Tensor) and pins(self._device)):
+            return super().collate(items)
+        first = items[0]
+        out = torch.empty((len(items), *first.shape), dtype=first.dtype, pin_memory=True)
+        return torch.stack(list(items), out=out)
+
     def describe_preprocessing(self) -> Any:
         return self.preprocessing
 
@@ -155,9 +169,8 @@ class TorchEncoder(Encoder):
     def to(self, device: str) -> TorchEncoder:
         self.module.to(device)
         self._device = str(device)
-        # cuDNN's tensor-core convolutions want NHWC. On CPU the layout is
-        # left alone: no measurement here showed it helping.
-        self._channels_last = self._device.startswith("cuda") and _has_conv(self.module)
+        self._channels_last = wants_channels_last(self.module, self._device)
+        self._batch_size = batch_size_for(self._device, free_memory(self._device))
         if self._channels_last:
             self.module.to(memory_format=torch.channels_last)
         return self

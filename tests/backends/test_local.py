@@ -1,12 +1,18 @@
+import os
+import pickle
+
 import numpy as np
 import pytest
+from PIL import Image
 
 from auditkit.backends import Batch, Failure, LocalBackend, Work
 from auditkit.backends import local as local_module
 from auditkit.backends.local import default_workers, loader_workers
 from auditkit.data import builtin_probe_set
-from auditkit.data.base import SourceImage
+from auditkit.data.base import SourceImage, sha256_of_image
 from auditkit.encoders import build_encoder
+from auditkit.encoders.base import Encoder
+from auditkit.extract import Extractor
 from auditkit.transforms.quality import jpeg_grid
 
 
@@ -86,3 +92,73 @@ def test_a_batch_with_only_failures_runs_no_forward_pass(work):
 
 def test_no_work_is_no_batch():
     assert list(LocalBackend(num_workers=0).compute(build_encoder("pixels"), [])) == []
+
+
+class PidEncoder(Encoder):
+    """Embeds each pair as the id of the process that prepared it."""
+
+    spec = "pid"
+
+    def preprocess(self, image):
+        return np.array([os.getpid()], dtype=np.float32)
+
+    def embed_batch(self, batch):
+        return batch
+
+
+def _prepared_by(backend, encoder, work):
+    return {int(v) for b in backend.compute(encoder, work) for v in b.vectors[:, 0]}
+
+
+def test_workers_persist_across_calls(work):
+    backend, encoder = LocalBackend(batch_size=2, num_workers=2), PidEncoder()
+    good = [w for w in work if w.image.id != "bad.jpg"]
+    first = _prepared_by(backend, encoder, good)
+    assert len(first) == 2 and os.getpid() not in first
+    assert _prepared_by(backend, encoder, good[::-1]) == first  # the same two processes
+    backend.close()
+    assert _prepared_by(backend, encoder, good).isdisjoint(first)  # closed: a new pool
+
+
+def test_workers_hold_the_preprocessing_not_the_model():
+    encoder = build_encoder("random:timm:vit_tiny_patch16_224")
+    images = builtin_probe_set(seed=0, max_images=4).images
+    variant = jpeg_grid()[0]
+    work = [Work(im, ((im.id, variant),), seed=0) for im in images]
+    backend = LocalBackend(batch_size=2, num_workers=2)
+    assert sum(len(b.keys) for b in backend.compute(encoder, work)) == 4
+    # What a spawn or forkserver worker receives: bytes, not the 22 MB of weights.
+    sent = len(pickle.dumps(backend._pool.loader.dataset))
+    assert sent < 10_000, sent
+    assert len(pickle.dumps(encoder)) > 1000 * sent
+
+
+class _CountedDecode:
+    """A loader that appends a line to a file per decode (workers are processes)."""
+
+    def __init__(self, log, array):
+        self.log, self.array = log, array
+
+    def __call__(self):
+        with open(self.log, "a") as f:
+            f.write("decoded\n")
+        return Image.fromarray(self.array)
+
+
+@pytest.mark.parametrize("workers", [0, 2], ids=["in-process", "two-dataloader-workers"])
+def test_a_second_call_on_the_same_images_decodes_nothing(tmp_path, workers):
+    log = tmp_path / "decodes.txt"
+    rng = np.random.default_rng(0)
+    images = []
+    for i in range(8):
+        arr = rng.integers(0, 255, (24, 24, 3), dtype=np.uint8)
+        images.append(SourceImage(f"im{i}", "c", f"g{i}", sha256_of_image(Image.fromarray(arr)),
+                                  _CountedDecode(str(log), arr)))
+    extractor = Extractor(build_encoder("pixels"), cache=None, batch_size=2, num_workers=workers)
+    first, second = jpeg_grid()[:2]
+    assert len(extractor.embed(images, [first])) == 8
+    assert log.read_text().count("decoded") == 8
+    # A new variant: every pair is computed again, from the images kept decoded.
+    assert len(extractor.embed(images, [second])) == 8
+    assert extractor.stats.computed == 16
+    assert log.read_text().count("decoded") == 8
