@@ -59,6 +59,10 @@ class OnnxEncoder(Encoder):
     def preprocess(self, image: Any) -> Any:
         return self.transform(image)
 
+    @property
+    def preprocessor(self) -> Any:
+        return self.transform  # workers need neither the session nor the file
+
     def describe_preprocessing(self) -> Any:
         return self.preprocessing
 

@@ -36,7 +36,7 @@ import contextlib
 import importlib
 import inspect
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +50,10 @@ from auditkit.encoders.sources import register_source
 from auditkit.encoders.spec import EncoderSpec
 from auditkit.encoders.weights import file_sha256, state_dict_sha256
 from auditkit.errors import ConfigError, SpecError
+
+
+def _unchanged(image: Image.Image) -> Image.Image:
+    return image
 
 
 class CallableEncoder(Encoder):
@@ -68,6 +72,11 @@ class CallableEncoder(Encoder):
 
     def preprocess(self, image: Image.Image) -> Image.Image:
         return image
+
+    @property
+    def preprocessor(self) -> Callable[[Image.Image], Image.Image]:
+        # The image as it is: workers need none of the user's object.
+        return _unchanged
 
     def collate(self, items: Any) -> list[Image.Image]:
         return list(items)

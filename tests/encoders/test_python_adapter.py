@@ -228,3 +228,12 @@ def test_unfingerprintable_encoder_stores_nothing_and_says_so_once(pytester, tmp
     warnings = [r.getMessage() for r in caplog.records if "not stored" in r.getMessage()]
     assert len(warnings) == 1 and "weights_files" in warnings[0]
     assert "weights_files" in doc["encoder"]["not_stored"]
+
+
+def test_workers_receive_the_image_step_not_the_users_object(weighted):
+    import pickle
+
+    encoder = build_encoder("python:weighted:from_state_dict")
+    assert len(pickle.dumps(encoder)) > 1000  # the user's object and its module
+    assert len(pickle.dumps(encoder.preprocessor)) < 200
+    assert encoder.preprocessor(IMAGES[0]) is IMAGES[0]
