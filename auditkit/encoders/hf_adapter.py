@@ -45,6 +45,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from auditkit.encoders.base import stable_hash
+from auditkit.encoders.extras import require
 from auditkit.encoders.options import LoadOptions
 from auditkit.encoders.sources import register_source
 from auditkit.encoders.spec import EncoderSpec
@@ -228,12 +229,7 @@ def family_of(config: Mapping[str, Any]) -> Family:
 
 @register_source("hf", form="hf:REPO_OR_FOLDER[#pool=POOL]", parse=parse_hf)
 def build_hf(spec: EncoderSpec, options: LoadOptions) -> TorchEncoder:
-    try:
-        import transformers
-    except ImportError as exc:
-        raise WeightsUnavailableError(
-            f"encoder {spec.raw!r} needs the transformers package: pip install 'auditkit[hf]'"
-        ) from exc
+    transformers = require("transformers", "hf", spec.raw)
     import torch
 
     from auditkit.encoders.processor_config import processor_transform

@@ -16,6 +16,7 @@ import numpy as np
 
 from auditkit.encoders.base import Encoder
 from auditkit.encoders.export_adapter import model_file
+from auditkit.encoders.extras import require
 from auditkit.encoders.geometry import InputGeometry
 from auditkit.encoders.options import LoadOptions
 from auditkit.encoders.sidecar import read_sidecar
@@ -102,13 +103,7 @@ def open_session(path: str, device: str) -> Any:
 
 @register_source("onnx", form="onnx:PATH.onnx", weights=False)
 def build_onnx(spec: EncoderSpec, options: LoadOptions) -> OnnxEncoder:
-    try:
-        import onnxruntime  # noqa: F401
-    except ImportError as exc:
-        raise WeightsUnavailableError(
-            f"encoder {spec.raw!r} needs onnxruntime: pip install 'auditkit[onnx]' "
-            "(or onnxruntime-gpu for CUDA)"
-        ) from exc
+    require("onnxruntime", "onnx", spec.raw, " (or onnxruntime-gpu for CUDA)")
     path = model_file(spec, "ONNX")
     config = read_sidecar(path, spec.raw, required=True)
     encoder = OnnxEncoder(spec.canonical, str(path), config, file_sha256(path))
