@@ -1,5 +1,6 @@
 """``hf:``: transformers models from save_pretrained folders, checked against transformers."""
 
+import importlib
 import json
 
 import numpy as np
@@ -13,6 +14,10 @@ from auditkit.errors import SpecError, WeightsUnavailableError
 
 transformers = pytest.importorskip("transformers")
 torch = pytest.importorskip("torch")
+# Building a transformers model imports this module, which registers a C++ operator
+# library. pytester's in-process runs drop the modules a run imported, and a second
+# import would register the library twice: imported here, it outlives every run.
+importlib.import_module("torch._inductor.test_operators")
 
 VISION = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
               image_size=32, patch_size=8)
@@ -173,17 +178,26 @@ def test_processor_crop_pct_follows_convnext():
     assert described["crop"] == [224, 224]
 
 
+def _offline_project(pytester, monkeypatch, audit_file):
+    """A project holding one stock audit file, with the hub switched off."""
+    from pathlib import Path
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    audit = Path(__file__).resolve().parents[2] / "audits" / audit_file
+    pytester.makepyfile(**{f"audits/{audit.stem}": audit.read_text()})
+    pytester.makefile(".toml", pyproject="[tool.auditkit]\n")
+
+
+def _results(pytester, spec):
+    from auditkit.layout import encoder_slug
+
+    return json.loads((pytester.path / "out" / encoder_slug(spec) / "results.json").read_text())
+
+
 def test_a_fine_tune_folder_is_audited_offline_and_remeasured_when_it_changes(
         pytester, tmp_path, monkeypatch):
     """The whole path with the cache on: save_pretrained folder -> audit -> new weights."""
-    from pathlib import Path
-
-    from auditkit.layout import encoder_slug
-
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    audit = Path(__file__).resolve().parents[2] / "audits" / "test_jpeg_quality.py"
-    pytester.makepyfile(**{"audits/test_jpeg_quality": audit.read_text()})
-    pytester.makefile(".toml", pyproject="[tool.auditkit]\n")
+    _offline_project(pytester, monkeypatch, "test_jpeg_quality.py")
     folder = pytester.path / "ft"
     torch.manual_seed(0)
     model = transformers.ViTModel(transformers.ViTConfig(**VISION), add_pooling_layer=False)
@@ -196,8 +210,7 @@ def test_a_fine_tune_folder_is_audited_offline_and_remeasured_when_it_changes(
             f"--audit-cache-dir={tmp_path / 'cache'}", "--audit-report-dir=out",
             f"--encoder={spec}")
         assert result.ret in (0, 1), result.stdout.str()
-        path = pytester.path / "out" / encoder_slug(spec) / "results.json"
-        return json.loads(path.read_text())
+        return _results(pytester, spec)
 
     first = run()
     assert first["encoder"]["weights_sha256"] and first["audits"][0]["verdict"] != "error"
@@ -213,14 +226,9 @@ def test_a_fine_tune_folder_is_audited_offline_and_remeasured_when_it_changes(
 
 @pytest.mark.parametrize("family", ["clip", "siglip", "dinov2", "vit_mae"])
 def test_each_family_is_audited_up_to_its_card(pytester, tmp_path, folders, family, monkeypatch):
-    from pathlib import Path
-
     from auditkit.layout import encoder_slug
 
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    audit = Path(__file__).resolve().parents[2] / "audits" / "test_jpeg_quality.py"
-    pytester.makepyfile(**{"audits/test_jpeg_quality": audit.read_text()})
-    pytester.makefile(".toml", pyproject="[tool.auditkit]\n")
+    _offline_project(pytester, monkeypatch, "test_jpeg_quality.py")
     spec = f"hf:{folders[family][0]}"
     result = pytester.runpytest_inprocess(
         "audits", "-p", "no:cacheprovider", "--audit-max-images=24",
@@ -277,22 +285,13 @@ def _resnet_pair(root):
 def test_the_gate_catches_a_fine_tune_folder_that_leaks_more_than_its_base(
         pytester, tmp_path, monkeypatch):
     """Both gates, the same-run base and a baseline file, on save_pretrained folders."""
-    from pathlib import Path
-
-    from auditkit.layout import encoder_slug
-
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    audit = Path(__file__).resolve().parents[2] / "audits" / "test_processing.py"
-    pytester.makepyfile(**{"audits/test_processing": audit.read_text()})
-    pytester.makefile(".toml", pyproject="[tool.auditkit]\n")
+    _offline_project(pytester, monkeypatch, "test_processing.py")
     base, tuned = _resnet_pair(pytester.path)
     common = ["audits", "-k", "sharpening", "-p", "no:cacheprovider", "--audit-max-images=60",
               f"--audit-cache-dir={tmp_path / 'cache'}", "--audit-report-dir=out"]
 
     def cases(spec):
-        doc = json.loads((pytester.path / "out" / encoder_slug(spec) / "results.json")
-                         .read_text())
-        return [a["details"]["baseline"] for a in doc["audits"]]
+        return [a["details"]["baseline"] for a in _results(pytester, spec)["audits"]]
 
     same_run = pytester.runpytest_inprocess(*common, f"--encoder=hf:{tuned}",
                                             f"--audit-base=hf:{base}")
