@@ -45,7 +45,8 @@ class RunConfig:
     project: Mapping[str, Any] = field(default_factory=dict)
     data: str | None = None
     report_dir: Path = Path("reports/out")
-    cache_dir: Path | None = None
+    #: A local folder, or an fsspec URL (``s3://bucket/auditkit``) kept as text.
+    cache_dir: Path | str | None = None
     use_cache: bool = True
     device: str | None = None
     seed: int = 0
@@ -131,7 +132,7 @@ class RunConfig:
             project=MappingProxyType(project),
             data=cli.get("audit_data"),
             report_dir=Path(cli.get("audit_report_dir") or "reports/out"),
-            cache_dir=_path(cli.get("audit_cache_dir")),
+            cache_dir=_location(cli.get("audit_cache_dir")),
             use_cache=not cli.get("audit_no_cache", False),
             device=cli.get("audit_device"),
             seed=seed,
@@ -162,6 +163,13 @@ def _seed(given: Any, configured: Any, key: str) -> Any:
 
 def _path(value: Any) -> Path | None:
     return Path(value) if value else None
+
+
+def _location(value: Any) -> Path | str | None:
+    """A folder as a ``Path``; a URL stays text (``Path("s3://b")`` would be ``s3:/b``)."""
+    if value and "://" in str(value):
+        return str(value)
+    return _path(value)
 
 
 def _positive(name: str, value: Any, least: int) -> None:

@@ -129,3 +129,23 @@ def test_split_seed_precedence(tmp_path, cli, pyproject, seed, split_seed):
 def test_bad_split_seed_is_a_config_error(tmp_path, cli, pyproject, match):
     with pytest.raises(ConfigError, match=match):
         RunConfig.resolve({"encoder": ["pixels"], **cli}, _project(tmp_path, pyproject))
+
+
+@pytest.mark.parametrize(("given", "expected"), [
+    ("s3://bucket/auditkit", "s3://bucket/auditkit"),
+    ("memory://cache", "memory://cache"),
+    ("some/folder", Path("some/folder")),
+])
+def test_a_cache_url_stays_a_url(tmp_path, given, expected):
+    run = RunConfig.resolve({"encoder": ["pixels"], "audit_cache_dir": given}, _project(tmp_path))
+    assert run.cache_dir == expected
+
+
+def test_a_session_stores_embeddings_at_a_fsspec_url(tmp_path):
+    pytest.importorskip("fsspec")
+    from auditkit.session import AuditSession
+
+    run = RunConfig.resolve({"encoder": ["pixels"], "audit_cache_dir": "memory://auditkit-run"},
+                            _project(tmp_path))
+    cache = AuditSession(run).cache()
+    assert cache is not None and cache.url.startswith("memory://")
