@@ -50,27 +50,10 @@ def test_an_old_cache_is_read_and_new_entries_go_to_shards(tmp_path):
     assert cache.keys("fp") == {"a" * 64, "b" * 64}
 
 
-@pytest.mark.parametrize(
-    ("failure", "raised"),
-    [
-        pytest.param(OSError(28, "No space left on device"), None, id="disk-full"),
-        pytest.param(KeyboardInterrupt(), KeyboardInterrupt, id="interrupted"),
-    ],
-)
-def test_a_failed_write_leaves_no_temporary_file(tmp_path, monkeypatch, caplog, failure, raised):
+def test_a_failed_write_leaves_no_temporary_file(tmp_path, failing_write):
     import auditkit.entry_files as module
 
-    def fail(src, dst):
-        raise failure
-
     store = EntryFiles(tmp_path)
-    monkeypatch.setattr(module.os, "replace", fail)
-    if raised is None:
-        assert not store.put("fp", "c" * 64, np.ones(4, np.float32))  # a warning, not an error
-        assert "cannot write" in caplog.text
-    else:
-        with pytest.raises(raised):
-            store.put("fp", "c" * 64, np.ones(4, np.float32))
-    monkeypatch.undo()
+    assert not failing_write(module.os, lambda: store.put("fp", "c" * 64, np.ones(4, np.float32)))
     assert list(tmp_path.rglob("*.tmp")) == [] and list(tmp_path.rglob("*.emb")) == []
     assert store.get("fp", "c" * 64) is None

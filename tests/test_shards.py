@@ -101,28 +101,11 @@ def test_colliding_key_ids_are_told_apart_by_the_key(tmp_path, monkeypatch):
         np.testing.assert_array_equal(got[key], entries[key])
 
 
-@pytest.mark.parametrize(
-    ("failure", "raised"),
-    [
-        pytest.param(OSError(28, "No space left on device"), None, id="disk-full"),
-        pytest.param(KeyboardInterrupt(), KeyboardInterrupt, id="interrupted"),
-    ],
-)
-def test_a_failed_write_leaves_no_temporary_file(tmp_path, monkeypatch, caplog, failure, raised):
+def test_a_failed_write_leaves_no_temporary_file(tmp_path, failing_write):
     import auditkit.location as location
 
-    def fail(src, dst):
-        raise failure
-
     cache = EmbeddingCache(tmp_path)
-    monkeypatch.setattr(location.os, "replace", fail)
-    if raised is None:
-        cache.put("fp", "c" * 64, np.ones(4, np.float32))  # a warning, not an error
-        assert "cannot write" in caplog.text
-    else:
-        with pytest.raises(raised):
-            cache.put("fp", "c" * 64, np.ones(4, np.float32))
-    monkeypatch.undo()
+    failing_write(location.os, lambda: cache.put("fp", "c" * 64, np.ones(4, np.float32)))
     assert list(tmp_path.rglob("*.tmp")) == [] and list(tmp_path.rglob("*.aks")) == []
     assert cache.get("fp", "c" * 64) is None and cache.stats.writes == 0
 
