@@ -9,13 +9,14 @@ case's error.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from auditkit.data.base import ProbeSet
     from auditkit.extract import Embedder
+    from auditkit.verdicts import Measurement
 
 
 @dataclass
@@ -41,6 +42,10 @@ class AuditContext:
     data_seed : int or None
         The run seed, for an audit that chooses what to embed (the style
         audits' pairs, a style-folder subset); None: the same as ``seed``.
+    measured_of : callable or None
+        Another audit's measurements of the same encoder, as the run keeps
+        them (measured once, stored); None: measured here, through the
+        registry (:meth:`measurement_of`).
 
     Examples
     --------
@@ -58,6 +63,7 @@ class AuditContext:
     device: str = "cpu"
     max_images: int | None = None
     data_seed: int | None = None
+    measured_of: Callable[[str], dict[str, Measurement]] | None = None
 
     def __post_init__(self) -> None:
         if self.data_seed is None:
@@ -84,3 +90,12 @@ class AuditContext:
     def probe_set(self) -> ProbeSet:
         """The run's probe set (loaded on first use)."""
         return self.probe_set_of()
+
+    def measurement_of(self, audit: str) -> dict[str, Measurement]:
+        """Audit ``audit``'s measurements of this encoder: the run's own where it keeps
+        them, so one audit that builds on another never measures it twice."""
+        if self.measured_of is not None:
+            return self.measured_of(audit)
+        from auditkit.registry import get_audit
+
+        return get_audit(audit).measure(replace(self, audit=audit))

@@ -29,7 +29,7 @@ from auditkit.extract import Extractor
 from auditkit.memo import MeasurementMemo, measurement_key
 from auditkit.numerics import measurement_environment
 from auditkit.provenance import utc_timestamp
-from auditkit.registry import Audit
+from auditkit.registry import Audit, get_audit
 from auditkit.results import AuditResult
 from auditkit.run_config import RunConfig
 from auditkit.verdicts import Measurement
@@ -161,6 +161,7 @@ class AuditSession:
             root=self.run.root,
             device=self.device,
             max_images=self.run.max_images,
+            measured_of=lambda name: self.measure(spec, get_audit(name)),
         )
 
     def measure(self, spec: str, audit: Audit,

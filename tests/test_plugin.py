@@ -240,29 +240,42 @@ def test_failures_the_baseline_shares_are_expected_not_new(project, pytester):
 
 
 def test_a_baseline_made_on_other_images_is_a_usage_error_unless_allowed(project, pytester):
-    made = project("--encoder=python:planted:noise", "--audit-no-cache", "--audit-max-images=24",
+    # The cache is on throughout, with an encoder whose embeddings are a function of
+    # the image (the null fixture draws from one stream, so a cached copy would
+    # repeat vectors): a warm store must neither hide a mismatch nor invent one.
+    made = project("--encoder=python:planted:constant", "--audit-max-images=24",
                    "--audit-baseline=base", "--audit-update-baseline")
-    assert made.ret == pytest.ExitCode.OK  # at 24 images, passed or inconclusive
-    comparable = _results(pytester, "python_planted_noise")["provenance"]["comparable"]
+    assert made.ret == pytest.ExitCode.OK  # degenerate: inconclusive, skipped
+    comparable = _results(pytester, "python_planted_constant")["provenance"]["comparable"]
     assert comparable["max_images"] == 24 and comparable["probe_set"]
 
-    run = project("--encoder=python:planted:noise", "--audit-no-cache", "--audit-baseline=base")
+    run = project("--encoder=python:planted:constant", "--audit-baseline=base")
     assert run.ret == pytest.ExitCode.USAGE_ERROR
     run.stderr.fnmatch_lines(["*max_images: baseline 24, this run 36*"
                               "--audit-baseline-allow-mismatch*"])
 
-    allowed = project("--encoder=python:planted:noise", "--audit-no-cache",
+    allowed = project("--encoder=python:planted:constant",
                       "--audit-baseline=base", "--audit-baseline-allow-mismatch")
     assert allowed.ret == pytest.ExitCode.OK
     allowed.stdout.fnmatch_lines(["*WARNING*baseline was not made like this run*"
                                   "max_images: baseline 24, this run 36*"])
-    for case in _results(pytester, "python_planted_noise")["audits"]:
+    for case in _results(pytester, "python_planted_constant")["audits"]:
         mismatches = case["details"]["baseline"]["mismatches"]
         assert "max_images: baseline 24, this run 36" in mismatches
         assert any(m.startswith("probe_set: baseline ") for m in mismatches)
-    card = (pytester.path / "out" / "python_planted_noise" / "card.html").read_text()
+    card = (pytester.path / "out" / "python_planted_constant" / "card.html").read_text()
     assert "baseline not made like this run, compared anyway" in card
     assert "max_images: baseline 24, this run 36" in card
+
+    # Made like the baseline, warm: read back from the store, compared, no mismatch.
+    same = project("--encoder=python:planted:constant", "--audit-max-images=24",
+                   "--audit-baseline=base")
+    assert same.ret == pytest.ExitCode.OK
+    doc = _results(pytester, "python_planted_constant")
+    assert doc["provenance"]["measurements_reused"] == ["jpeg_quality"]
+    for case in doc["audits"]:
+        assert not case["details"]["baseline"].get("mismatches")
+        assert case["details"]["baseline"]["outcome"] == "ok"
 
 
 def test_the_same_run_base_gates_a_leakier_candidate(project, pytester):

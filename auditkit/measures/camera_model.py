@@ -387,11 +387,9 @@ def _measure_camera(ctx: AuditContext, masked: bool) -> dict[str, Measurement]:
     out = measure(ctx.embedder, ctx.probe_set, seed=ctx.seed, masked=masked, level=STOCK_LEVEL,
                   simulated=simulated)
     if masked:
-        # The unmasked measurement of the same photos: its embeddings are the
-        # camera_model audit's, so a run that measured it pays only the probe.
-        plain = measure(ctx.embedder, ctx.probe_set, seed=ctx.seed, level=STOCK_LEVEL,
-                        simulated=simulated)
-        add_retention(out, plain["leakage"])
+        # The camera_model audit's own measurement of the same photos: the run
+        # measures it once, whichever of the two asks first.
+        add_retention(out, ctx.measurement_of(AUDIT)["leakage"])
     return out
 
 

@@ -185,14 +185,23 @@ def test_stock_audit_file_reports_exif_cameras_in_results_json(pytester, photos)
         [tool.auditkit.thresholds.camera_model_masked]
         max_leakage = [0.5]
     """))
-    run = pytester.runpytest_inprocess(
-        "audits", "-p", "no:cacheprovider", "--encoder=pixels", "--audit-data=photos",
-        "--audit-no-cache", "--audit-report-dir=out",
-    )
-    run.assert_outcomes(failed=2)
-    doc = json.loads((pytester.path / "out" / "pixels" / "results.json").read_text())
+    def run():
+        result = pytester.runpytest_inprocess(
+            "audits", "-p", "no:cacheprovider", "--encoder=pixels", "--audit-data=photos",
+            "--audit-cache-dir=cache", "--audit-report-dir=out",
+        )
+        result.assert_outcomes(failed=2)
+        return json.loads((pytester.path / "out" / "pixels" / "results.json").read_text())
+
+    doc = run()
     cases = {c["audit"]: c for c in doc["audits"]}
     assert set(cases) == {"camera_model", "camera_model_masked"}
+    # The masked audit's retention reads the camera_model measurement the run kept.
+    retention = cases["camera_model_masked"]["details"]["retention"]
+    assert retention["unmasked"] == cases["camera_model"]["value"]
+    warm = run()
+    assert sorted(warm["provenance"]["measurements_reused"]) == sorted(cases)
+    assert warm["audits"] == doc["audits"]
     for case in cases.values():
         assert case["verdict"] == "fail" and case["ci"][0] > 0.5
         assert case["value"] is not None and case["chance"] == pytest.approx(1 / 3)
@@ -222,6 +231,26 @@ def test_masked_audit_states_its_retention_in_the_reason(photos):
     reason = to_result(camera_model.MASKED_AUDIT, Threshold("max_leakage", 0.5),
                        leak).details["reason"]
     assert "of the unmasked leakage" in reason and "content can explain" in reason
+
+
+def test_the_masked_audit_reads_the_unmasked_measurement_it_is_given(photos):
+    from auditkit.context import AuditContext
+    from auditkit.registry import get_audit
+
+    extractor, probe_set = Extractor(build_encoder("pixels")), folder_probe_set(photos)
+    plain = get_audit(camera_model.AUDIT).measure(
+        AuditContext.of(camera_model.AUDIT, extractor, probe_set))
+    asked = []
+
+    def measured_of(name):
+        asked.append(name)
+        return plain
+
+    ctx = AuditContext.of(camera_model.MASKED_AUDIT, extractor, probe_set,
+                          measured_of=measured_of)
+    leak = get_audit(camera_model.MASKED_AUDIT).measure(ctx)["leakage"]
+    assert asked == [camera_model.AUDIT]  # no probe of its own on the unmasked photos
+    assert leak.details["retention"]["unmasked"] == plain["leakage"].value
 
 
 def test_builtin_cameras_share_jpeg_unless_told(tmp_path):
