@@ -18,7 +18,7 @@ from typing import Any
 
 #: Distributions whose versions a result records.
 PACKAGES = (
-    "auditkit", "torch", "torchvision", "timm", "open_clip_torch", "scikit-learn",
+    "pytest-auditkit", "torch", "torchvision", "timm", "open_clip_torch", "scikit-learn",
     "numpy", "pillow", "jinja2",
 )
 

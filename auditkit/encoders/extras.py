@@ -20,5 +20,5 @@ def require(module: str, extra: str, spec: str, also: str = "") -> ModuleType:
         return importlib.import_module(module)
     except ImportError as exc:
         raise WeightsUnavailableError(
-            f"encoder {spec!r} needs {module}: pip install 'auditkit[{extra}]'{also}"
+            f"encoder {spec!r} needs {module}: pip install 'pytest-auditkit[{extra}]'{also}"
         ) from exc

@@ -125,8 +125,8 @@ def test_random_and_weights_do_not_apply(spec):
         build_encoder(spec)
 
 
-@pytest.mark.parametrize(("spec", "extra"), [("onnx:m.onnx", "auditkit[onnx]"),
-                                             ("hf:./folder", "auditkit[hf]")])
+@pytest.mark.parametrize(("spec", "extra"), [("onnx:m.onnx", "pytest-auditkit[onnx]"),
+                                             ("hf:./folder", "pytest-auditkit[hf]")])
 def test_without_the_optional_package_the_error_names_the_extra(monkeypatch, spec, extra):
     import sys
 
