@@ -28,6 +28,7 @@ threshold under it cannot pass (or, for ``min_`` thresholds, fail).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -203,13 +204,18 @@ def planted_check(
     C: float | None = None,
     n_splits: int = 5,
     n_boot: int = 2000,
+    predict: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
 ) -> PlantedCheck:
     """Plant ``leakages`` into a relabelled copy of ``X``, probe each, pair them with the real run.
 
     ``real_pred`` are the real probe's out-of-fold predictions of ``y``;
     each copy is probed with the same grouped protocol and seed, at
     regularisation ``C`` (the real probe's choice, so a plant costs one fit
-    per fold) or, when None, with the full search.
+    per fold) or, when None, with the full search. An audit whose
+    predictions come from another design (``style_generalisation`` holds out
+    transformations as well as groups) passes ``predict(X, y)``, which
+    must make them the way the real ones were made; ``C`` and ``n_splits``
+    are then unused.
 
     Examples
     --------
@@ -228,7 +234,10 @@ def planted_check(
     out = []
     for leakage in leakages:
         planted_X = plant(X, y_null, leakage, seeds.rng(seed, "planted_check", "directions"))
-        pred, _ = cross_val_predictions(planted_X, y_null, groups, n_splits, seed, probe)
+        if predict is None:
+            pred, _ = cross_val_predictions(planted_X, y_null, groups, n_splits, seed, probe)
+        else:
+            pred = predict(planted_X, y_null)
         _, point, replicates = bootstrap_accuracy(y_null, pred, groups, classes, n_boot, seed)
         planted = (replicates - chance) / (1.0 - chance)
         reads = Estimate.of(normalise(float(point), chance), planted)

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from sklearn.base import clone
 from sklearn.model_selection import StratifiedGroupKFold
 
 from auditkit import seeds
@@ -40,6 +41,7 @@ from auditkit.errors import ConfigError
 from auditkit.extract import Embedder, EmbeddingTable
 from auditkit.measures.classification import measure_probe, probe_details, score_measurements
 from auditkit.measures.style_sampling import DEFAULT_PER_IMAGE, embed_assigned
+from auditkit.power import planted_check
 from auditkit.probes import LinearProbe, ProbeScore, score_predictions
 from auditkit.registry import register_audit
 from auditkit.transforms.base import ORIGINAL, Variant
@@ -256,15 +258,24 @@ def measure_generalisation(
     table = table.select(np.array([family_of[v] in kept for v in table.variant_ids], bool))
     y = np.array([family_of[v] for v in table.variant_ids], dtype=object)
     classes = list(kept)
-    runs, preds = [], []
+    runs, preds, first_cs = [], [], [1.0]
     for r in range(repeats):
-        held_out, pred = _held_out_predictions(table, y, kept, seed, r)
+        held_out, pred, chosen = _held_out_predictions(table, table.X, y, kept, seed, r)
+        first_cs = chosen if r == 0 else first_cs
         preds.append(pred)
         score = score_predictions(y, pred, table.groups, classes=classes, seed=seed)
         runs.append({"held_out": held_out, **_summary(score)})
     pooled = score_predictions(
         np.tile(y, repeats), np.concatenate(preds), np.tile(table.groups, repeats),
         classes=classes, seed=seed,
+    )
+    # What a threshold-sized family signal reads as under this held-out design,
+    # on the first partition (the pooled headline only narrows its interval).
+    probe = LinearProbe(Cs=(min(first_cs),), random_state=seed)
+    check = planted_check(
+        table.X, y, table.groups, preds[0], seed=seed,
+        predict=lambda X, labels: _held_out_predictions(table, X, labels, kept, seed, 0,
+                                                        probe)[1],
     )
     details = probe_details(pooled)
     details.update(_variant_details(variants, per_image, len(set(table.image_ids.tolist()))))
@@ -279,12 +290,15 @@ def measure_generalisation(
                  "members of each family and half the source groups, tested on the other "
                  f"halves of both; {repeats} random member partitions pooled",
     })
-    return score_measurements(pooled, details, n=len(y))
+    return score_measurements(pooled, details, n=len(y), planted=check)
 
 
 def _held_out_predictions(
-    table: EmbeddingTable, y: np.ndarray, kept: Mapping[str, list[Variant]], seed: int, r: int
-) -> tuple[dict[str, list[list[str]]], np.ndarray]:
+    table: EmbeddingTable, X: np.ndarray, y: np.ndarray, kept: Mapping[str, list[Variant]],
+    seed: int, r: int, probe: LinearProbe | None = None,
+) -> tuple[dict[str, list[list[str]]], np.ndarray, list[float]]:
+    """Predictions of ``y`` from rows of ``X`` (``table``'s design) by probes that saw
+    neither the row's transformation nor its source group; the halves and the Cs chosen."""
     rng = seeds.rng(seed, r, seeds.STYLE_PARTITION)
     half_a: set[str] = set()
     halves = {}
@@ -296,20 +310,25 @@ def _held_out_predictions(
     member_half = np.array([v in half_a for v in table.variant_ids], dtype=int)
     group_half = np.zeros(len(y), dtype=int)
     folds = StratifiedGroupKFold(2, shuffle=True, random_state=seeds.partition_state(seed, r))
-    _, second = next(folds.split(table.X, y, table.groups))
+    # Stratified by the real families, not ``y``: a planted copy gets the same halves.
+    family_of = {v.id: name for name, members in kept.items() for v in members}
+    families = np.array([family_of[v] for v in table.variant_ids], dtype=object)
+    _, second = next(folds.split(X, families, table.groups))
     group_half[second] = 1
     pred = np.empty(len(y), dtype=object)
+    chosen = []
     for mh in (0, 1):
         for gh in (0, 1):
             train = (member_half == mh) & (group_half == gh)
             test = (member_half != mh) & (group_half != gh)
             if not test.any():
                 continue
-            probe = LinearProbe(random_state=seed).fit(
-                table.X[train], y[train], table.groups[train]
+            model = (LinearProbe(random_state=seed) if probe is None else clone(probe)).fit(
+                X[train], y[train], table.groups[train]
             )
-            pred[test] = probe.predict(table.X[test])
-    return halves, pred
+            pred[test] = model.predict(X[test])
+            chosen.append(model.C_)
+    return halves, pred, chosen
 
 
 def _summary(score: ProbeScore) -> dict[str, Any]:

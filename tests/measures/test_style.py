@@ -215,3 +215,17 @@ def test_measure_dispatches_by_audit_name(probe_set):
     assert set(ms) == {"leakage", "accuracy"} and ms["accuracy"].chance == 0.5
     with pytest.raises(ConfigError, match="unknown style audit 'style_colour'"):
         style.measure("style_colour", Extractor(ThumbnailEncoder()), probe_set)
+
+
+def test_generalisation_passes_only_what_a_planted_family_signal_shows():
+    # At D = 768 on 192 rows, each held-out probe trains on a quarter of them: a
+    # planted family signal of 0.5 reads near 0, so a low reading vouches for nothing.
+    # Without the planted check the power bound alone let this pass max_leakage = 0.3.
+    wide = Extractor(NoiseEncoder(dim=768))
+    m = _measure(style.measure_generalisation, wide, builtin_probe_set(seed=0, max_images=48),
+                 repeats=1)["leakage"]
+    check = m.details["planted_check"]
+    assert [p["leakage"] for p in check["planted"]] == [0.1, 0.5]
+    assert check["planted"][1]["reads"] < 0.3
+    assert m.detectable >= check["detectable_leakage"] > 0.3
+    assert Threshold("max_leakage", 0.3).judge(m)[0] == "inconclusive"
