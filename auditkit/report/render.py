@@ -37,6 +37,7 @@ from auditkit.report.overview import (
 from auditkit.report.views import (
     COUNT_ORDER,
     SEVERITY,
+    breakable,
     detectable_figure,
     fmt,
     group_cases,
@@ -117,7 +118,7 @@ def make_environment(template_dir: Path | None = None) -> Environment:
         loader=loader, autoescape=autoescape, undefined=StrictUndefined,
         trim_blocks=True, lstrip_blocks=True,
     )
-    env.filters.update(fmt=fmt, short=shorten, threshold=threshold_text)
+    env.filters.update(fmt=fmt, short=shorten, threshold=threshold_text, breakable=breakable)
     env.globals.update(
         interval_bar=interval_bar, COUNT_ORDER=COUNT_ORDER, split_details=split_details,
         reference_rows=reference_rows, thumbnail_items=thumbnail_items, score_bars=score_bars,

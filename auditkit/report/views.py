@@ -14,6 +14,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
+from markupsafe import Markup, escape
+
 from auditkit.report.families import DEFAULT_CARD, card_of
 from auditkit.thumbnails import is_png_data_uri
 
@@ -44,6 +46,17 @@ def fmt(x: Any, digits: int = 3) -> str:
         # "-0.000" reads like a real negative value; it is rounding noise.
         return f"{0.0:.{digits}f}" if float(text) == 0 else text
     return str(x)
+
+
+def breakable(text: Any) -> Markup:
+    """``text`` escaped, with a line-break opportunity after each ``_`` (long audit names).
+
+    Examples
+    --------
+    >>> str(breakable("max_leakage=<0.1>"))
+    'max_<wbr>leakage=&lt;0.1&gt;'
+    """
+    return Markup("_<wbr>").join(escape(part) for part in str(text).split("_"))
 
 
 def threshold_text(threshold: float | None, direction: str, digits: int = 3) -> str:
