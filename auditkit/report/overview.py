@@ -287,7 +287,7 @@ class Chart:
 def _nice(x: float) -> float:
     """The smallest of 1, 2, 2.5, 5 times a power of ten that is at least ``x`` (> 0)."""
     power = 10.0 ** math.floor(math.log10(x))
-    return next(m * power for m in (1.0, 2.0, 2.5, 5.0, 10.0) if m * power >= x * (1 - 1e-9))
+    return next(m * power for m in (1.0, 2.0, 2.5, 5.0, 10.0) if m * power >= x)
 
 
 def axis_scale(metric: str, rows: Iterable[OverviewRow]) -> tuple[float, float]:
@@ -373,7 +373,8 @@ def layout_chart(rows: Sequence[OverviewRow],
             for r in members:
                 placed.append(_place(r, y + ROW_HEIGHT / 2, lo, hi))
                 y += ROW_HEIGHT
-            cuts = [PlacedCut(c, _x(c.value, lo, hi)) for c in own.cuts if lo <= c.value <= hi]
+            cuts = [PlacedCut(c, _x(c.value, lo, hi)) for c in own.cuts
+                    if lo - 1e-9 <= c.value <= hi + 1e-9]
             bands.append(Band(audit, own.link, f"{audit}: {verdicts}" if verdicts else audit,
                               y0, y, cuts, placed))
             y += BAND_GAP

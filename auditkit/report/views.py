@@ -346,8 +346,11 @@ def thumbnail_items(details: Mapping[str, Any]) -> list[tuple[str, str]]:
 
 
 def _score(v: Any, key: str = "accuracy") -> float | None:
-    # A score is a number, or a mapping that holds it under ``key`` (per family).
-    return _num(v.get(key)) if isinstance(v, Mapping) else _num(v)
+    # A score is a mapping that holds it under ``key`` (per family), or a bare
+    # number, which is an accuracy.
+    if isinstance(v, Mapping):
+        return _num(v.get(key))
+    return _num(v) if key == "accuracy" else None
 
 
 def score_bars(
