@@ -5,6 +5,8 @@ reads a ``results.json`` document into a flat list of :class:`OverviewRow`
 (this encoder's measurement of each audit, then the same audit on each
 reference encoder of the run), and :func:`layout_chart` places any list of
 rows on one axis per metric, in SVG units the template draws as they are.
+Another figure joins the chart as more rows with its own ``metric`` (a
+panel of its own) before :func:`layout_chart`.
 x positions are in % of the plot width, y positions in px, so the chart
 keeps its text at the page's size at any width.
 """
@@ -332,7 +334,7 @@ def _place(row: OverviewRow, y: float, lo: float, hi: float) -> PlacedRow:
     x = None if row.value is None else _x(row.value, lo, hi)
     x0, x1 = (_x(row.ci[0], lo, hi), _x(row.ci[1], lo, hi)) if row.ci else (x, x)
     words = " ".join(w for w in (row.name, fmt(row.value) if row.value is not None else
-                                 "not measured") if w)
+                                 _unmeasured(row)) if w)
     if x is None:
         return PlacedRow(row, y, None, None, None, 0.0, "start", words)
     left, right = min(x0 or x, x), max(x1 or x, x)
@@ -340,6 +342,14 @@ def _place(row: OverviewRow, y: float, lo: float, hi: float) -> PlacedRow:
     if 100.0 - right >= left:
         return PlacedRow(row, y, x, x0, x1, round(right + 1.0, 2), "start", words)
     return PlacedRow(row, y, x, x0, x1, round(left - 1.0, 2), "end", words)
+
+
+def _unmeasured(row: OverviewRow) -> str:
+    # An outcome other than an error (e.g. "not applicable") names itself.
+    verdicts = {v for _, v in row.verdicts}
+    if len(verdicts) == 1 and verdicts != {"error"}:
+        return verdicts.pop().replace("_", " ")
+    return "not measured"
 
 
 def layout_chart(rows: Sequence[OverviewRow],

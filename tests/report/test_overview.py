@@ -196,3 +196,11 @@ def test_the_index_draws_one_chart_per_encoder_on_one_axis(doc: dict[str, Any]) 
     # Both leakage axes start below zero, as the first document's control needs.
     assert html.count("axis -0.20 to 1.00") == 2
     assert 'href="b/card.html#audit-1-jpeg_quality"' in html
+
+
+def test_a_row_without_a_value_names_its_outcome() -> None:
+    rows = [OverviewRow("a", "e", "encoder", "", None, None, verdicts=(("c", "error"),)),
+            OverviewRow("b", "e", "encoder", "", None, None,
+                        verdicts=(("c", "not_applicable"),))]
+    labels = [b.rows[0].label for b in layout_chart(rows).panels[0].bands]
+    assert labels == ["not measured", "not applicable"]
