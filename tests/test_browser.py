@@ -170,3 +170,113 @@ def test_every_verdict_in_the_overview_shows_on_a_phone_without_scrolling(driver
         assert shown == 3 and hidden == 0
     finally:
         driver.set_window_size(1000, 1400)
+
+
+WIDTHS = (1280, 390)  # a laptop, and a phone held upright, in CSS pixels
+#: Tables that must show every column without a sideways scroll: the chart's
+#: text, the cases of each audit and the index of cases.
+FITTING = "table.overview, table.cases"
+
+
+def _run_docs() -> list[dict]:
+    """A run as the default job writes it: an encoder, its random control and pixels.
+
+    Ten audits, nineteen threshold cases, long verdict notes: the sizes that
+    once cut off the notes column at 1280 px and hid 15 of 19 index columns.
+    """
+    audits = ["camera_model", "camera_model_masked", "jpeg_quality", "processing_sharpening",
+              "processing_resizing", "processing_interpolation", "processing_masked_jpeg",
+              "style_fine_grained", "style_generalisation", "retrieval_shift"]
+    note = ("; the masked control keeps 48% of the unmasked leakage (0.108 of 0.225); "
+            "found nothing, but the smallest effect this sample could tell apart (0.148) is "
+            "above 0.1: add images")
+
+    def results(shift: float) -> list[AuditResult]:
+        out = []
+        for i, audit in enumerate(audits):
+            metric, kind = ("delta", "max_delta") if audit == "retrieval_shift" else (
+                "leakage", "max_leakage")
+            value = min(0.95, 0.03 * (i + 1) + shift)
+            ci = (value - 0.03, value + 0.03)
+            for t in ((0.1,) if audit == "style_generalisation" else (0.1, 0.5)):
+                verdict = "fail" if ci[0] > t else "pass" if ci[1] <= t else "inconclusive"
+                details = {"detectable_" + metric: 0.1, "accuracy": 0.4, "accuracy_ci": [0.3, 0.5],
+                           "n_groups": 206, "n_classes": 6,
+                           "reason": f"interval [{ci[0]:.3f}, {ci[1]:.3f}] straddles {t}{note}"}
+                out.append(AuditResult(audit, f"{kind}={t:g}", metric, value, ci, 1 / 6, t,
+                                       "max", verdict, 1440, details))
+        return out
+
+    specs = {"timm:tf_efficientnet_lite0": 0.2, "random:timm:tf_efficientnet_lite0": 0.0,
+             "pixels": 0.6}
+    runs = {spec: results(shift) for spec, shift in specs.items()}
+    return [build_document({"spec": spec, "fingerprint": "f" * 64, "reference": spec == "pixels"},
+                           {"seed": 0}, cases,
+                           references={s: c for s, c in runs.items() if s != spec})
+            for spec, cases in runs.items()]
+
+
+_OVERFLOW = """
+const w = window.innerWidth;
+const out = {page: document.documentElement.scrollWidth, view: w, boxes: [], clipped: []};
+for (const t of document.querySelectorAll('table')) {
+  const box = t.parentElement;
+  const r = box.getBoundingClientRect();
+  if (r.left < -0.5 || r.right > w + 0.5) out.boxes.push([t.className, r.left, r.right]);
+  if (t.matches(arguments[0]) && t.scrollWidth > box.clientWidth + 1)
+    out.clipped.push([t.className, t.scrollWidth, box.clientWidth]);
+}
+return out;"""
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_the_card_opens_with_a_visible_chart_and_nothing_overflows(driver, tmp_path: Path,
+                                                                  width: int):
+    docs = _run_docs()
+    card = write_card(docs[0], tmp_path / "enc")
+    driver.set_window_size(width, 900)
+    try:
+        driver.get(card.as_uri())
+        chart = driver.find_element("css selector", "#summary svg.overview-chart")
+        assert chart.is_displayed()
+        box = driver.execute_script(
+            "const r = arguments[0].getBoundingClientRect();"
+            "return [r.left, r.right, r.top, r.height, window.innerWidth];", chart)
+        left, right, top, height, view = box
+        assert 0 <= left and right <= view and right - left >= 0.75 * min(view, 1100)
+        # It opens the card: it starts in the first screen, before the first case table.
+        assert top < 900 and height > 200
+        assert driver.execute_script(
+            "return arguments[0].compareDocumentPosition(document.querySelector('table.cases'))"
+            " & Node.DOCUMENT_POSITION_FOLLOWING", chart)
+        # One dot per audit per encoder: ten audits on this encoder and on each reference.
+        assert len(chart.find_elements("css selector", "circle.dot")) == 30
+        assert chart.get_attribute("role") == "img" and chart.get_attribute("aria-labelledby")
+        found = driver.execute_script(_OVERFLOW, FITTING)
+        assert found["page"] <= found["view"], f"card is {found['page']}px wide at {width}px"
+        assert found["boxes"] == [], f"table containers outside the view at {width}px"
+        assert found["clipped"] == [], f"tables cut off inside their box at {width}px"
+    finally:
+        driver.set_window_size(1000, 1400)
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_the_index_sets_each_encoders_chart_side_by_side(driver, tmp_path: Path, width: int):
+    docs = _run_docs()
+    entries = [(doc, write_card(doc, tmp_path / str(i))) for i, doc in enumerate(docs)]
+    index = write_index(tmp_path, entries)
+    driver.set_window_size(width, 900)
+    try:
+        driver.get(index.as_uri())
+        charts = driver.find_elements("css selector", "svg.overview-chart")
+        assert len(charts) == 3 and all(c.is_displayed() for c in charts)
+        tops = [c.rect["y"] for c in charts]
+        if width >= 1280:  # side by side: a base and a fine-tune compare at a glance
+            assert tops[0] == tops[1]
+        # On a phone three encoders side by side need a sideways scroll, inside its box.
+        fitting = "table.index" if width >= 1280 else ":not(*)"
+        found = driver.execute_script(_OVERFLOW, fitting)
+        assert found["page"] <= found["view"], f"index is {found['page']}px wide at {width}px"
+        assert found["boxes"] == [] and found["clipped"] == []
+    finally:
+        driver.set_window_size(1000, 1400)

@@ -2,6 +2,7 @@
 
 :mod:`~auditkit.report.render` owns the Jinja environment and the writes,
 :mod:`~auditkit.report.views` the geometry and formatting the templates draw,
+:mod:`~auditkit.report.overview` the chart that opens the card and the index,
 and :mod:`~auditkit.report.families` which card partial shows an audit.
 """
 

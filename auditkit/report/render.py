@@ -27,10 +27,18 @@ from jinja2 import (
 
 from auditkit.layout import CARD_FILE, INDEX_FILE
 from auditkit.report.families import card_keys
+from auditkit.report.overview import (
+    OverviewRow,
+    by_audit,
+    layout_chart,
+    overview_rows,
+    shared_scales,
+)
 from auditkit.report.views import (
     COUNT_ORDER,
     SEVERITY,
-    AuditGroup,
+    breakable,
+    detectable_figure,
     fmt,
     group_cases,
     interval_bar,
@@ -110,11 +118,12 @@ def make_environment(template_dir: Path | None = None) -> Environment:
         loader=loader, autoescape=autoescape, undefined=StrictUndefined,
         trim_blocks=True, lstrip_blocks=True,
     )
-    env.filters.update(fmt=fmt, short=shorten, threshold=threshold_text)
+    env.filters.update(fmt=fmt, short=shorten, threshold=threshold_text, breakable=breakable)
     env.globals.update(
         interval_bar=interval_bar, COUNT_ORDER=COUNT_ORDER, split_details=split_details,
         reference_rows=reference_rows, thumbnail_items=thumbnail_items, score_bars=score_bars,
         card_keys=functools.partial(card_keys, env), retrieval_view=retrieval_view,
+        detectable_figure=detectable_figure,
     )
     return env
 
@@ -131,12 +140,16 @@ def render_card(doc: Mapping[str, Any], template_dir: Path | None = None) -> str
     """
     audits = list(doc.get("audits") or [])
     counts = {v: sum(1 for a in audits if a["verdict"] == v) for v in COUNT_ORDER}
+    groups = group_cases(audits)
+    rows = overview_rows(doc, {g.audit: f"#{g.anchor}" for g in groups})
     context = {
         "doc": doc,
         "encoder": dict(doc.get("encoder") or {}),
         "provenance": dict(doc.get("provenance") or {}),
         "audits": audits,
-        "groups": group_cases(audits),
+        "groups": groups,
+        "overview": layout_chart(rows),
+        "overview_table": by_audit(rows),
         "counts": counts,
         "overall": min((a["verdict"] for a in audits), key=SEVERITY.index, default=None),
         "worst_sentence": worst_sentence(audits),
@@ -161,10 +174,6 @@ def write_card(doc: Mapping[str, Any], out_dir: Path, template_dir: Path | None 
     return path
 
 
-def _anchor_of(audit: str, groups: Sequence[AuditGroup]) -> str:
-    return next((g.anchor for g in groups if g.audit == audit), "")
-
-
 def render_index(entries: Sequence[tuple[Mapping[str, Any], str]],
                  template_dir: Path | None = None) -> str:
     """The run index for ``(results document, link to its card)`` pairs.
@@ -176,25 +185,32 @@ def render_index(entries: Sequence[tuple[Mapping[str, Any], str]],
     >>> "pixels/card.html" in render_index([(doc, "pixels/card.html")])
     True
     """
-    columns: dict[tuple[str, str], dict[str, Any]] = {}
-    rows = []
+    encoders: list[dict[str, Any]] = []
+    docs_rows: list[list[OverviewRow]] = []
+    cases: dict[tuple[str, str], dict[int, dict[str, Any]]] = {}
     for doc, href in entries:
         audits = list(doc.get("audits") or [])
-        groups = group_cases(audits)
-        cells = {}
+        anchors = {g.audit: g.anchor for g in group_cases(audits)}
+        encoder = dict(doc.get("encoder") or {})
+        spec = encoder.get("spec") or "unknown encoder"
         for case in audits:
             key = (str(case["audit"]), str(case["case"]))
-            columns.setdefault(key, {"key": key, "audit": key[0], "case": key[1]})
-            cells[key] = {**case, "anchor": _anchor_of(key[0], groups)}
-        encoder = dict(doc.get("encoder") or {})
-        rows.append({
-            "spec": encoder.get("spec") or "unknown encoder",
+            link = f"{href}#{anchors.get(key[0], '')}"
+            cases.setdefault(key, {})[len(encoders)] = {**case, "link": link}
+        docs_rows.append(overview_rows(doc, {a: f"{href}#{k}" for a, k in anchors.items()}))
+        encoders.append({
+            "spec": spec,
             "reference": bool(encoder.get("reference")),
             "href": href,
             "counts": {v: sum(1 for a in audits if a["verdict"] == v) for v in COUNT_ORDER},
-            "cells": cells,
         })
-    context = {"rows": rows, "columns": list(columns.values())}
+    # One axis per metric across encoders: a base and a fine-tune compare at a glance.
+    scales = shared_scales(docs_rows)
+    for entry, rows in zip(encoders, docs_rows, strict=True):
+        entry["chart"] = layout_chart(rows, scales)
+    table = [{"audit": audit, "case": case, "cells": cells}
+             for (audit, case), cells in cases.items()]
+    context = {"rows": encoders, "cases": table}
     return make_environment(template_dir).get_template(INDEX_TEMPLATE).render(context)
 
 

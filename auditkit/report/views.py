@@ -14,6 +14,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
+from markupsafe import Markup, escape
+
 from auditkit.report.families import DEFAULT_CARD, card_of
 from auditkit.thumbnails import is_png_data_uri
 
@@ -44,6 +46,17 @@ def fmt(x: Any, digits: int = 3) -> str:
         # "-0.000" reads like a real negative value; it is rounding noise.
         return f"{0.0:.{digits}f}" if float(text) == 0 else text
     return str(x)
+
+
+def breakable(text: Any) -> Markup:
+    """``text`` escaped, with a line-break opportunity after each ``_`` (long audit names).
+
+    Examples
+    --------
+    >>> str(breakable("max_leakage=<0.1>"))
+    'max_<wbr>leakage=&lt;0.1&gt;'
+    """
+    return Markup("_<wbr>").join(escape(part) for part in str(text).split("_"))
 
 
 def threshold_text(threshold: float | None, direction: str, digits: int = 3) -> str:
@@ -240,6 +253,11 @@ class AuditGroup:
         return next((c.get("details") or {} for c in self.cases if c.get("details")), {})
 
     @property
+    def measured(self) -> Mapping[str, Any]:
+        """The case that carries the shared measurement: the first with a value."""
+        return next((c for c in self.cases if _num(c.get("value")) is not None), self.cases[0])
+
+    @property
     def has_baseline(self) -> bool:
         return any((c.get("details") or {}).get("baseline") for c in self.cases)
 
@@ -327,14 +345,70 @@ def thumbnail_items(details: Mapping[str, Any]) -> list[tuple[str, str]]:
     return [(labels.get(str(k), str(k)), uri) for k, uri in thumbs.items() if is_png_data_uri(uri)]
 
 
+def _score(v: Any, key: str = "accuracy") -> float | None:
+    # A score is a mapping that holds it under ``key`` (per family), or a bare
+    # number, which is an accuracy.
+    if isinstance(v, Mapping):
+        return _num(v.get(key))
+    return _num(v) if key == "accuracy" else None
+
+
 def score_bars(
-    scores: Any, chance: float | None = None
+    scores: Any, chance: float | str | None = None, key: str = "accuracy",
 ) -> list[tuple[str, float | None, BarGeometry]]:
-    """Bars for ``{name: accuracy}`` (per class, per family), on [0, 1] with chance marked."""
+    """Bars for ``{name: accuracy}`` on [0, 1] with chance marked.
+
+    A value may be a mapping that holds the score under ``key`` (the style
+    audit's ``per_family`` entries), and ``chance`` the name of the key that
+    holds each entry's own chance.
+
+    Examples
+    --------
+    >>> [(n, v) for n, v, _ in score_bars({"a": 0.5, "b": {"accuracy": 0.25}})]
+    [('a', 0.5), ('b', 0.25)]
+    """
     if not isinstance(scores, Mapping):
         return []
-    return [(str(k), _num(v), interval_bar(_num(v), None, chance, None, scale=(0.0, 1.0)))
-            for k, v in scores.items()]
+    out = []
+    for k, v in scores.items():
+        value = _score(v, key)
+        own_chance = _score(v, chance) if isinstance(chance, str) else chance
+        out.append((str(k), value,
+                    interval_bar(value, None, own_chance, None, scale=(0.0, 1.0))))
+    return out
+
+
+def detectable_figure(case: Mapping[str, Any]) -> tuple[str, float | None]:
+    """The smallest effect a case's sample could tell apart, as its verdict compares it.
+
+    A verdict compares an ``accuracy`` threshold with chance plus the
+    detectable gain (:meth:`auditkit.verdicts.Threshold.judge`), so the card
+    shows that sum, named as the verdict's reason names it.
+
+    Examples
+    --------
+    >>> detectable_figure({"metric": "leakage", "details": {"detectable_leakage": 0.128}})
+    ('smallest effect this sample could tell apart', 0.128)
+    >>> detectable_figure({"metric": "accuracy", "chance": 0.25,
+    ...                    "details": {"detectable_accuracy": 0.05}})
+    ('smallest accuracy this sample could tell apart', 0.3)
+    """
+    metric = str(case.get("metric") or "")
+    gain = _num((case.get("details") or {}).get(f"detectable_{metric}"))
+    chance = _num(case.get("chance"))
+    if metric == "accuracy" and gain is not None and chance is not None:
+        return "smallest accuracy this sample could tell apart", round(chance + gain, 12)
+    return "smallest effect this sample could tell apart", gain
+
+
+def _per_processing(fam: Mapping[str, Any]) -> list[tuple[str, float | None, float | None]]:
+    """``(processing, baseline accuracy, uniform-database accuracy)`` of one family."""
+    base = fam.get("baseline_per_processing")
+    uniform = fam.get("uniform_per_processing")
+    base = base if isinstance(base, Mapping) else {}
+    uniform = uniform if isinstance(uniform, Mapping) else {}
+    names = dict.fromkeys([*base, *uniform])
+    return [(str(p), _num(base.get(p)), _num(uniform.get(p))) for p in names]
 
 
 def retrieval_view(details: Mapping[str, Any]) -> dict[str, Any]:
@@ -342,8 +416,10 @@ def retrieval_view(details: Mapping[str, Any]) -> dict[str, Any]:
 
     Each cell is ``(value, ci)`` of the balanced k-NN accuracy of that setting
     in that family; ``columns`` holds each family's delta, its simultaneous
-    interval, mean ``|delta|``, whether it is the judged family and whether
-    its baseline is at the ceiling; ``pairs`` lists every ordered pair.
+    interval, mean ``|delta|``, whether it is the judged family, whether its
+    baseline is at the ceiling, its smallest detectable delta, its number of
+    ordered pairs and its accuracy per processing (baseline and uniform
+    database); ``pairs`` lists every ordered pair.
     """
     families: Mapping[str, Any] = (
         details["families"] if isinstance(details.get("families"), Mapping) else {}
@@ -367,6 +443,9 @@ def retrieval_view(details: Mapping[str, Any]) -> dict[str, Any]:
         "mean_abs_delta": _num(((fam or {}).get("mean_abs_delta") or {}).get("value")),
         "judged": name == details.get("judged_family"),
         "at_ceiling": bool((fam or {}).get("at_ceiling")),
+        "detectable": _num((fam or {}).get("detectable_delta")),
+        "n_pairs": (fam or {}).get("n_pairs"),
+        "per_processing": _per_processing(fam or {}),
     } for name, fam in families.items()]
     pairs = [dict(p, family=name) for name, fam in families.items()
              for p in ((fam or {}).get("pairs") or []) if isinstance(p, Mapping)]

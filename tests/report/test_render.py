@@ -348,3 +348,63 @@ def test_an_override_can_add_a_card_partial(tmp_path: Path) -> None:
         "<p>TOY CARD {{ group.audit }}</p>\n", encoding="utf-8")
     html = render_card(style_doc("my_toy_audit", "toy"), template_dir=tmp_path)
     assert "TOY CARD my_toy_audit" in html
+
+
+def _section(html: str, anchor: str) -> str:
+    start = html.index(f'id="{anchor}"')
+    return html[start:html.index("</section>", start)]
+
+
+def test_style_families_are_drawn_from_the_measured_entries() -> None:
+    # As the style audit writes them: a mapping per family, not a number.
+    families = {"colour": {"members": 6, "accuracy": 0.431, "in_family": 0.565,
+                           "in_family_chance": 0.15},
+                "filter": {"members": 5, "accuracy": 0.05, "in_family": 0.167,
+                           "in_family_chance": 0.125}}
+    doc = style_doc("style_fine_grained", "style")
+    doc["audits"][0]["details"]["per_family"] = families
+    figure = render_card(doc).split("Accuracy per transformation family", 1)[1]
+    figure = figure[:figure.index("</figure>")]
+    assert all(v in figure for v in ("0.431", "0.565", "0.050", "0.167"))
+    cells = re.findall(r'<td class="num">([^<]*)</td>', figure)
+    assert "\N{EN DASH}" not in cells and cells[:3] == ["6", "0.431", "0.565"]
+
+
+def test_retrieval_per_family_figures_are_drawn() -> None:
+    fam = {"accuracy": {"baseline": {"value": 0.47, "ci": [0.34, 0.58]}},
+           "delta": {"value": 0.041, "ci": [0.012, 0.071]}, "n_pairs": 30,
+           "delta_simultaneous_ci": [0.0005, 0.08], "detectable_delta": 0.0557,
+           "mean_abs_delta": {"value": 0.047},
+           "baseline_per_processing": {"sharpness 2": 0.4667, "sharpness 4": 0.4292},
+           "uniform_per_processing": {"sharpness 2": 0.4579, "sharpness 4": 0.4738}}
+    details = {"settings": {"baseline": "positives and negatives under p_test"},
+               "families": {"sharpening": fam}, "judged_family": "sharpening", "chance": 1 / 6}
+    case = AuditResult("retrieval_shift", "max_delta=0.05", "delta", 0.041, (0.0005, 0.08),
+                       1 / 6, 0.05, "max", "inconclusive", 60, details, card="retrieval")
+    html = render_card(build_document({"spec": "e", "fingerprint": "f"}, {}, [case]))
+    for figure in ("0.056", ">30<", "sharpness 2", "0.467", "0.458", "0.429", "0.474"):
+        assert figure in html, figure
+
+
+def test_an_audits_measurement_appears_once_in_its_section(html: str) -> None:
+    # Two threshold cases share the jpeg_quality measurement: its figures are shown once.
+    # Text only: an interval bar's own label names the value for screen readers.
+    section = re.sub(r"<svg.*?</svg>", "", _section(html, "audit-1-jpeg_quality"), flags=re.S)
+    assert section.count("0.620") == 1 and section.count("[0.550, 0.700]") == 1
+    assert section.count("0.715") == 1 and section.count("0.040") == 1
+    assert 'class="verdict-fail"' in section and 'class="verdict-pass"' in section
+
+
+def test_the_detectable_figure_is_the_one_the_verdict_cites() -> None:
+    from auditkit.verdicts import Measurement, Threshold, to_result
+
+    # An accuracy threshold is judged against chance + the detectable gain.
+    m = Measurement("accuracy", 0.15, (0.1, 0.2), chance=0.25, n=100, detectable=0.05,
+                    details={"n_classes": 4})
+    case = to_result("camera_model", Threshold("min_accuracy", 0.28), m)
+    cited = re.search(r"tell apart \((\d\.\d{3})\)", case.details["reason"])
+    assert cited is not None and cited.group(1) == "0.300"
+    html = render_card(build_document({"spec": "e", "fingerprint": "f"}, {}, [case]))
+    shown = re.search(r"<dt>smallest accuracy this sample could tell apart</dt><dd>([^<]*)</dd>",
+                      html)
+    assert shown is not None and shown.group(1) == cited.group(1)

@@ -7,11 +7,13 @@ from typing import Any
 import pytest
 
 from auditkit.report.views import (
+    breakable,
     confusion_cells,
     fmt,
     group_cases,
     interval_bar,
     retrieval_view,
+    score_bars,
     threshold_text,
     worst_finding,
 )
@@ -146,3 +148,26 @@ def test_retrieval_view_has_a_column_per_family_and_marks_the_judged_one() -> No
     assert [p["family"] for p in v["pairs"]] == ["jpeg", "resizing"]
     # A document from before the families were judged apart has numbers for settings.
     assert retrieval_view({"settings": {"baseline": 0.5}})["rows"][0]["definition"] == ""
+
+
+def test_score_bars_read_a_score_from_a_mapping_with_its_own_chance() -> None:
+    per_family = {"colour": {"accuracy": 0.4, "in_family": 0.6, "in_family_chance": 0.15},
+                  "blur": 0.8}
+    bars = score_bars(per_family, 0.25)
+    assert [(n, v, g.value_x, g.chance_x) for n, v, g in bars] == [
+        ("colour", 0.4, 40.0, 25.0), ("blur", 0.8, 80.0, 25.0)]
+    within = score_bars(per_family, "in_family_chance", key="in_family")
+    assert [(v, g.chance_x) for _, v, g in within] == [(0.6, 15.0), (None, None)]
+
+
+def test_retrieval_view_carries_each_familys_detectable_pairs_and_processings() -> None:
+    fam = {"detectable_delta": 0.056, "n_pairs": 6,
+           "baseline_per_processing": {"x0.5": 0.45, "x2": 0.49},
+           "uniform_per_processing": {"x0.5": 0.47, "x2": 0.48}}
+    (col,) = retrieval_view({"families": {"resizing": fam}})["columns"]
+    assert (col["detectable"], col["n_pairs"]) == (0.056, 6)
+    assert col["per_processing"] == [("x0.5", 0.45, 0.47), ("x2", 0.49, 0.48)]
+
+
+def test_breakable_escapes_and_breaks_after_underscores() -> None:
+    assert str(breakable("<b>_x")) == "&lt;b&gt;_<wbr>x"
