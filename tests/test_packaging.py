@@ -19,7 +19,7 @@ def wheel(tmp_path_factory):
          "-q", "-w", str(out)],
         check=True, capture_output=True,
     )
-    (path,) = out.glob("auditkit-*.whl")
+    (path,) = out.glob("pytest_auditkit-*.whl")
     return path
 
 
