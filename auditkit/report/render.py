@@ -37,6 +37,7 @@ from auditkit.report.views import (
     reference_rows,
     retrieval_view,
     score_bars,
+    semantic_utility,
     shorten,
     split_details,
     threshold_text,
@@ -115,6 +116,7 @@ def make_environment(template_dir: Path | None = None) -> Environment:
         interval_bar=interval_bar, COUNT_ORDER=COUNT_ORDER, split_details=split_details,
         reference_rows=reference_rows, thumbnail_items=thumbnail_items, score_bars=score_bars,
         card_keys=functools.partial(card_keys, env), retrieval_view=retrieval_view,
+        semantic_utility=semantic_utility,
     )
     return env
 
@@ -193,6 +195,7 @@ def render_index(entries: Sequence[tuple[Mapping[str, Any], str]],
             "href": href,
             "counts": {v: sum(1 for a in audits if a["verdict"] == v) for v in COUNT_ORDER},
             "cells": cells,
+            "utility": semantic_utility(audits),
         })
     context = {"rows": rows, "columns": list(columns.values())}
     return make_environment(template_dir).get_template(INDEX_TEMPLATE).render(context)
