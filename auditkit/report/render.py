@@ -45,6 +45,7 @@ from auditkit.report.views import (
     reference_rows,
     retrieval_view,
     score_bars,
+    semantic_utility,
     shorten,
     split_details,
     threshold_text,
@@ -124,6 +125,7 @@ def make_environment(template_dir: Path | None = None) -> Environment:
         reference_rows=reference_rows, thumbnail_items=thumbnail_items, score_bars=score_bars,
         card_keys=functools.partial(card_keys, env), retrieval_view=retrieval_view,
         detectable_figure=detectable_figure,
+        semantic_utility=semantic_utility,
     )
     return env
 
@@ -203,6 +205,7 @@ def render_index(entries: Sequence[tuple[Mapping[str, Any], str]],
             "reference": bool(encoder.get("reference")),
             "href": href,
             "counts": {v: sum(1 for a in audits if a["verdict"] == v) for v in COUNT_ORDER},
+            "utility": semantic_utility(audits),
         })
     # One axis per metric across encoders: a base and a fine-tune compare at a glance.
     scales = shared_scales(docs_rows)

@@ -195,9 +195,12 @@ def confusion_cells(classes: Sequence[Any], matrix: Sequence[Sequence[float]]) -
     return ConfusionView(names, rows)
 
 
-def _worst_key(case: Mapping[str, Any]) -> tuple[int, float]:
+def _worst_key(case: Mapping[str, Any]) -> tuple[int, bool, float]:
     value = _num(case.get("value"))
-    return (SEVERITY.index(case["verdict"]), -value if value is not None else math.inf)
+    # A large value is the worst only of a "max" case (a leakage); a "min"
+    # case (a capability, such as semantic accuracy) comes after those.
+    return (SEVERITY.index(case["verdict"]), case.get("direction") == "min",
+            -value if value is not None else math.inf)
 
 
 def worst_finding(audits: Sequence[Mapping[str, Any]]) -> Mapping[str, Any] | None:
@@ -209,6 +212,26 @@ def worst_finding(audits: Sequence[Mapping[str, Any]]) -> Mapping[str, Any] | No
     {'verdict': 'fail', 'value': 0.2}
     """
     return min(audits, key=_worst_key) if audits else None
+
+
+#: The details key holding an audit's semantic-utility figures (k-NN and linear probe),
+#: which the card's overview and the run index show beside the leakage figures.
+UTILITY_KEY = "semantic_utility"
+
+
+def semantic_utility(audits: Sequence[Mapping[str, Any]]) -> Mapping[str, Any] | None:
+    """The semantic-utility figures of the first case that carries them, or None.
+
+    Examples
+    --------
+    >>> semantic_utility([{"details": {"semantic_utility": {"chance": 0.5}}}])
+    {'chance': 0.5}
+    """
+    for case in audits:
+        record = (case.get("details") or {}).get(UTILITY_KEY)
+        if isinstance(record, Mapping):
+            return record
+    return None
 
 
 def worst_sentence(audits: Sequence[Mapping[str, Any]]) -> str:
