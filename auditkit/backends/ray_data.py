@@ -51,8 +51,9 @@ LOCAL_CPUS = 4
 CPU_ACTORS = 2
 #: Source images per preparing task.
 IMAGES_PER_TASK = 16
-#: Memory reserved by a preparing task (bytes): decoded images and model inputs.
-PREPARE_MEMORY = 256 * 1024**2
+#: Memory reserved by a preparing task (bytes): a worker with torch imported
+#: holds about 550 MiB before its decoded images and model inputs.
+PREPARE_MEMORY = 1024**3
 
 
 def require_ray() -> ModuleType:
@@ -276,6 +277,7 @@ class RayDataBackend:
         )
         for rows_back in dataset.iter_batches(batch_size=None, batch_format="numpy"):
             yield _batch(rows_back)
+        log.debug("ray engine, %s: %s", encoder.spec, dataset.stats())
 
     def close(self) -> None:
         """Stop the Ray instance this backend started (one it joined is left running)."""
