@@ -123,3 +123,18 @@ def test_without_ray_the_option_is_a_usage_error(pytester, monkeypatch):
     result = pytester.runpytest_inprocess("--audit-engine=ray")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*--audit-engine ray needs*pytest-auditkit[[]ray[]]*"])
+
+
+def test_the_session_gives_its_extractors_the_ray_engine_and_closes_it(tmp_path, monkeypatch):
+    from auditkit.session import AuditSession
+
+    run = RunConfig.resolve({"encoder": ["pixels"], "audit_engine": "ray", "audit_seed": 3,
+                             "audit_batch_size": 8, "audit_no_cache": True}, tmp_path)
+    session = AuditSession(run)
+    backend = session.extractor("pixels").backend
+    assert isinstance(backend, RayDataBackend)
+    assert (backend.batch_size, backend.options.seed) == (8, 3)
+    closed = []
+    monkeypatch.setattr(backend, "close", lambda: closed.append(True))
+    session.close()
+    assert closed == [True]
