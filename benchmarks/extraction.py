@@ -94,7 +94,7 @@ def pairs_of(n: int, variants: int, seed: int = 0) -> tuple[list[SourceImage], l
     --------
     >>> images, variants = pairs_of(7, 3)
     >>> len(images), [v.id for v in variants][:1]
-    (3, ['jpeg/q95-444'])
+    (3, ['jpeg/q75-420'])
     """
     grid = jpeg_grid()
     if variants > len(grid):
