@@ -47,3 +47,7 @@ class ConfigError(AuditkitError, ValueError):
 
 class CacheError(AuditkitError):
     """An embedding cache directory that cannot be used."""
+
+
+class EngineError(AuditkitError):
+    """An extraction engine whose workers cannot compute what the keys promise."""

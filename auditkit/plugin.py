@@ -320,6 +320,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     audit_session = session.config.stash.get(session_key, None)
     if audit_session is None:
         return
+    audit_session.close()
     workeroutput = getattr(session.config, "workeroutput", None)
     if workeroutput is not None:
         # A pytest-xdist worker: the controller merges and writes the reports.

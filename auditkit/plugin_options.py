@@ -16,6 +16,8 @@ from typing import Any
 INCONCLUSIVE_OUTCOMES = ("skip", "fail")
 #: Precisions of ``--audit-amp`` (kept in step with ``torch_encoder.AMP_DTYPES`` by a test).
 AMP_CHOICES = ("none", "bf16", "fp16")
+#: Extraction engines of ``--audit-engine`` (and ``engine`` in ``[tool.auditkit]``).
+ENGINE_CHOICES = ("local", "ray")
 
 #: Every option of the ``auditkit`` group: its flag and the keywords of ``addoption``.
 OPTIONS: tuple[tuple[str, dict[str, Any]], ...] = (
@@ -84,6 +86,11 @@ OPTIONS: tuple[tuple[str, dict[str, Any]], ...] = (
     ("--audit-batch-size", dict(
         type=int, default=None, metavar="N",
         help="images per forward pass; default: the encoder's.")),
+    ("--audit-engine", dict(
+        choices=ENGINE_CHOICES, default=None,
+        help="where misses are embedded: local (this process) or ray (a Ray Data "
+             "pipeline, on RAY_ADDRESS's cluster or a local one; needs "
+             "pytest-auditkit[ray]); default: [tool.auditkit] engine, else local.")),
     ("--audit-inconclusive", dict(
         choices=INCONCLUSIVE_OUTCOMES, default="skip",
         help="pytest outcome of an inconclusive case (default: skip).")),

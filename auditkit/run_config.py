@@ -23,9 +23,9 @@ from auditkit.errors import ConfigError, SpecError
 
 # The choices live with the options, which the plugin defines without importing
 # this module (and numpy through the encoder specs) in every pytest run.
-from auditkit.plugin_options import AMP_CHOICES, INCONCLUSIVE_OUTCOMES
+from auditkit.plugin_options import AMP_CHOICES, ENGINE_CHOICES, INCONCLUSIVE_OUTCOMES
 
-__all__ = ["AMP_CHOICES", "INCONCLUSIVE_OUTCOMES", "RunConfig"]
+__all__ = ["AMP_CHOICES", "ENGINE_CHOICES", "INCONCLUSIVE_OUTCOMES", "RunConfig"]
 
 
 @dataclass(frozen=True)
@@ -62,6 +62,8 @@ class RunConfig:
     baseline: Baseline | None = None
     update_baseline: bool = False
     amp: str = "none"
+    #: Extraction engine: ``local`` or ``ray`` (:mod:`auditkit.backends.ray_data`).
+    engine: str = "local"
     #: ``--audit-base``: the base measured in this run (one of :attr:`references`).
     base: SameRunBase | None = None
     specs: Mapping[str, EncoderSpec] = field(default_factory=dict)
@@ -109,6 +111,7 @@ class RunConfig:
         amp = cli.get("audit_amp") or "none"
         if amp not in AMP_CHOICES:
             raise ConfigError(f"--audit-amp={amp!r}: expected one of {', '.join(AMP_CHOICES)}")
+        engine = _engine(cli.get("audit_engine"), project.get("engine", "local"))
         check_thresholds(project)
         check_device(cli.get("audit_device"))
         data = cli.get("audit_data")
@@ -148,6 +151,7 @@ class RunConfig:
             baseline=_baseline(cli, tolerance),
             update_baseline=bool(cli.get("audit_update_baseline")),
             amp=amp,
+            engine=engine,
             base=base,
             specs=MappingProxyType(_parsed(all_specs, origin)),
         )
@@ -159,6 +163,19 @@ def _seed(given: Any, configured: Any, key: str) -> Any:
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
         raise ConfigError(f"[tool.auditkit] {key} = {seed!r}: expected an integer")
     return seed
+
+
+def _engine(given: Any, configured: Any) -> str:
+    """The extraction engine, checked; ``ray`` only where Ray is installed."""
+    engine = configured if given is None else given
+    where = "--audit-engine" if given is not None else "[tool.auditkit] engine ="
+    if engine not in ENGINE_CHOICES:
+        raise ConfigError(f"{where} {engine!r}: expected one of {', '.join(ENGINE_CHOICES)}")
+    if engine == "ray":
+        from auditkit.backends.ray_data import require_ray
+
+        require_ray()
+    return str(engine)
 
 
 def _path(value: Any) -> Path | None:

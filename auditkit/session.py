@@ -110,15 +110,27 @@ class AuditSession:
 
     def extractor(self, spec: str) -> Extractor:
         return self._extractors.setdefault(spec, Once()).get(
-            lambda: Extractor(
-                self.encoder(spec),
-                cache=self.cache(),
-                batch_size=self.run.batch_size,
-                num_workers=self.run.workers,
-                seed=self.run.seed,
-                progress=self.run.progress,
-            )
+            lambda: Extractor(self.encoder(spec), cache=self.cache(), seed=self.run.seed,
+                              **self._engine())
         )
+
+    def _engine(self) -> dict[str, Any]:
+        """The extractor's arguments that choose and configure its backend."""
+        if self.run.engine == "ray":
+            from auditkit.backends.ray_data import RayDataBackend
+
+            return {"backend": RayDataBackend(self.run.batch_size, LoadOptions(seed=self.run.seed),
+                                              amp=self.run.amp, progress=self.run.progress)}
+        return {"batch_size": self.run.batch_size, "num_workers": self.run.workers,
+                "progress": self.run.progress}
+
+    def close(self) -> None:
+        """Stop what the extractors' backends started (workers, a local Ray instance)."""
+        for once in self._extractors.values():
+            # A test's own backend may have nothing to close.
+            close = getattr(getattr(once.value, "backend", None), "close", None)
+            if callable(close):
+                close()
 
     def probe_set(self) -> ProbeSet:
         return self._probe_set.get(

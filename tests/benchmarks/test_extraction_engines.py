@@ -1,0 +1,23 @@
+"""benchmarks/extraction.py (issue 15, 5a): its pairs and one local run, on the pixels encoder."""
+
+import json
+
+from extraction import main, pairs_of
+
+
+def test_every_pair_has_its_own_key_past_one_seed_of_images():
+    images, variants = pairs_of(245 * 2 - 1, 2)
+    assert len(images) == 245 and len(variants) == 2
+    # Images of the second seed have other pixels, so no pair is a cache hit of another.
+    assert len({image.sha256 for image in images}) == 245
+
+
+def test_local_engine_against_the_forward_limit(tmp_path):
+    out = tmp_path / "extraction.json"
+    assert main(["--pairs", "12", "--variants", "2", "--encoder", "pixels", "--engines", "local",
+                 "--workers", "0", "--json", str(out)]) == 0
+    result = json.loads(out.read_text())
+    local = result["engines"]["local"]
+    assert result["pairs"] == local["pairs"] == 12
+    assert local["ratio"] == local["pairs_per_s"] / local["forward_pairs_per_s"] > 0
+    assert "ray" not in result["engines"]
