@@ -18,7 +18,7 @@ def _project(tmp_path: Path, text: str = "") -> Path:
 @pytest.mark.parametrize(
     ("cli", "pyproject", "encoders", "references", "seed"),
     [
-        pytest.param({}, "", ("random:timm:resnet18",), ("pixels",), 0,
+        pytest.param({}, "", ("efficientnet-lite0",), ("random:efficientnet-lite0", "pixels"), 0,
                      id="nothing given: the stock defaults"),
         pytest.param({}, '[tool.auditkit]\nencoders = ["clip"]\nreferences = []\nseed = 4\n',
                      ("clip",), (), 4, id="pyproject over the defaults"),
