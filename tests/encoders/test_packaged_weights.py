@@ -116,7 +116,8 @@ def test_imagenet_classes_of_scikit_image_photos(classifier):
 
 
 def test_encoder_is_pooled_features_fingerprinted_by_the_file(weights_path, classifier):
-    encoder = build_encoder("efficientnet-lite0")
+    encoder = build_encoder("efficientnet-lite0").to("cpu")
+    assert encoder._channels_last  # measured faster on the CPU for this architecture
     assert encoder.weights_sha256 == file_sha256(weights_path)
     assert encoder.describe_preprocessing()["config"]["mean"] == (0.5, 0.5, 0.5)
     x = torch.randn(2, 3, 224, 224, generator=torch.Generator().manual_seed(1))
@@ -124,7 +125,7 @@ def test_encoder_is_pooled_features_fingerprinted_by_the_file(weights_path, clas
         pooled = classifier.forward_head(classifier.forward_features(x), pre_logits=True)
     emb = encoder.embed_batch(x)
     assert emb.shape == (2, 1280)
-    torch.testing.assert_close(torch.from_numpy(emb), pooled)
+    torch.testing.assert_close(torch.from_numpy(emb), pooled, rtol=1e-4, atol=1e-4)
 
 
 def test_alias_listed_and_its_control_needs_no_package(monkeypatch):
