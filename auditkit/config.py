@@ -24,9 +24,13 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 #: What a project without ``[tool.auditkit]`` runs; thresholds come from the audit registry.
+#: A real pretrained encoder whose weights ship in a package (``pytest-auditkit[demo]``),
+#: its random-initialised control and the pixels baseline as reference rows: a
+#: reference's failure is expected (xfail), so only the pretrained model's own
+#: leakage can fail the run.
 RUN_DEFAULTS: dict[str, Any] = {
-    "encoders": ["random:timm:resnet18"],
-    "references": ["pixels"],
+    "encoders": ["efficientnet-lite0"],
+    "references": ["random:efficientnet-lite0", "pixels"],
     "seed": 0,
 }
 

@@ -54,6 +54,7 @@ def provenance(session: AuditSession, spec: str) -> dict[str, Any]:
         **interpreter(),
         "git_commit": git_commit(run.root),
         "seed": run.seed,
+        "profile": run.profile,
         # What a later run must share to be compared with this one as its baseline.
         "comparable": comparable(run, digest),
         "split_seed": run.split_seed,

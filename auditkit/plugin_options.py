@@ -77,9 +77,14 @@ OPTIONS: tuple[tuple[str, dict[str, Any]], ...] = (
         help="seed of splits, probe folds, bootstraps and random controls; another "
              "value re-draws them on the same data and embeddings (default: "
              "[tool.auditkit] split_seed, else the seed).")),
+    ("--audit-profile", dict(
+        default=None, metavar="NAME",
+        help="quick (default: 120 of the built-in set's 240 images, the first run in "
+             "minutes) or full (every image, the papers' protocol); default: "
+             "[tool.auditkit] profile.")),
     ("--audit-max-images", dict(
         type=int, default=None, metavar="N",
-        help="use at most N source images (class-balanced).")),
+        help="use at most N source images (class-balanced); overrides the profile.")),
     ("--audit-workers", dict(
         type=int, default=None, metavar="N",
         help="DataLoader workers for decoding and preprocessing.")),

@@ -24,6 +24,7 @@ from auditkit.errors import ConfigError, SpecError
 # The choices live with the options, which the plugin defines without importing
 # this module (and numpy through the encoder specs) in every pytest run.
 from auditkit.plugin_options import AMP_CHOICES, ENGINE_CHOICES, INCONCLUSIVE_OUTCOMES
+from auditkit.profiles import DEFAULT_PROFILE, check_profile, resolve_max_images
 
 __all__ = ["AMP_CHOICES", "ENGINE_CHOICES", "INCONCLUSIVE_OUTCOMES", "RunConfig"]
 
@@ -53,6 +54,8 @@ class RunConfig:
     #: Seed of splits, folds, bootstraps and random controls (``seeds.split_seed``).
     split_seed: int = 0
     max_images: int | None = None
+    #: ``--audit-profile`` (:mod:`auditkit.profiles`): it set :attr:`max_images` unless given.
+    profile: str = DEFAULT_PROFILE
     workers: int | None = None
     batch_size: int | None = None
     inconclusive: str = "skip"
@@ -115,6 +118,9 @@ class RunConfig:
         check_thresholds(project)
         check_device(cli.get("audit_device"))
         data = cli.get("audit_data")
+        profile = cli.get("audit_profile") or project.get("profile", DEFAULT_PROFILE)
+        check_profile(profile, "--audit-profile" if cli.get("audit_profile")
+                      else "[tool.auditkit] profile")
         if data and not Path(data).exists():
             raise ConfigError(f"--audit-data={data!r}: no such file or folder (relative paths "
                               "are taken from the current directory)")
@@ -140,7 +146,8 @@ class RunConfig:
             device=cli.get("audit_device"),
             seed=seed,
             split_seed=split_seed,
-            max_images=cli.get("audit_max_images"),
+            max_images=resolve_max_images(profile, cli.get("audit_max_images"), data),
+            profile=profile,
             workers=cli.get("audit_workers"),
             batch_size=cli.get("audit_batch_size"),
             inconclusive=inconclusive,

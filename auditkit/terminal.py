@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from auditkit.layout import ReportLayout
+from auditkit.profiles import profile_note
 from auditkit.results import AuditResult
 from auditkit.session import AuditSession
 
@@ -52,6 +53,9 @@ def _mismatches(results: list[AuditResult]) -> list[str]:
 def summary_lines(session: AuditSession, cards: dict[str, Path]) -> list[str]:
     """The auditkit section of the terminal summary."""
     lines = baseline_notes(session)
+    profile_line = profile_note(session.run)
+    if profile_line:
+        lines.insert(0, profile_line)
     errors: dict[str, set[str]] = {}
     for spec, results in session.results.items():
         role = " (reference)" if session.is_reference(spec) else ""

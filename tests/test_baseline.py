@@ -101,7 +101,7 @@ def test_an_older_baseline_and_other_settings_are_refused_unless_allowed(tmp_pat
 
     made = _write(tmp_path / "made.json", "pixels",
                   comparable(_run(tmp_path, audit_max_images=60), "d1"))
-    other = _run(tmp_path, encoder=["pixels"], audit_baseline=str(made))
+    other = _run(tmp_path, encoder=["pixels"], audit_baseline=str(made), audit_profile="full")
     with pytest.raises(ConfigError, match="max_images: baseline 60, this run None"):
         check_baseline(other)
     same = _run(tmp_path, encoder=["pixels"], audit_baseline=str(made), audit_max_images=60)

@@ -8,7 +8,8 @@ from auditkit.cli import main
 def test_encoders_lists_aliases_and_forms(capsys):
     assert main(["encoders"]) == 0
     out = capsys.readouterr().out
-    for text in ("clip", "open_clip:ViT-B-32/openai", "dinov2", "random:SPEC", "SPEC@PATH"):
+    for text in ("clip", "open_clip:ViT-B-32/openai", "dinov2", "random:SPEC", "SPEC@PATH",
+                 "efficientnet-lite0", "package:efficientnet-lite0", "package:NAME"):
         assert text in out
 
 

@@ -18,7 +18,7 @@ def _project(tmp_path: Path, text: str = "") -> Path:
 @pytest.mark.parametrize(
     ("cli", "pyproject", "encoders", "references", "seed"),
     [
-        pytest.param({}, "", ("random:timm:resnet18",), ("pixels",), 0,
+        pytest.param({}, "", ("efficientnet-lite0",), ("random:efficientnet-lite0", "pixels"), 0,
                      id="nothing given: the stock defaults"),
         pytest.param({}, '[tool.auditkit]\nencoders = ["clip"]\nreferences = []\nseed = 4\n',
                      ("clip",), (), 4, id="pyproject over the defaults"),
@@ -149,3 +149,36 @@ def test_a_session_stores_embeddings_at_a_fsspec_url(tmp_path):
                             _project(tmp_path))
     cache = AuditSession(run).cache()
     assert cache is not None and cache.url.startswith("memory://")
+
+
+@pytest.mark.parametrize(
+    ("cli", "pyproject", "profile", "max_images"),
+    [
+        pytest.param({}, "", "quick", 120, id="default: quick, half the built-in set"),
+        pytest.param({"audit_profile": "full"}, "", "full", None, id="full: every image"),
+        pytest.param({}, '[tool.auditkit]\nprofile = "full"\n', "full", None,
+                     id="configured profile"),
+        pytest.param({"audit_profile": "quick"}, '[tool.auditkit]\nprofile = "full"\n',
+                     "quick", 120, id="command line over pyproject"),
+        pytest.param({"audit_max_images": 36}, "", "quick", 36, id="max images over the profile"),
+        pytest.param({"audit_data": "."}, "", "quick", None,
+                     id="the user's own folder is used whole"),
+    ],
+)
+def test_profile_sets_the_image_cap(tmp_path, cli, pyproject, profile, max_images):
+    run = RunConfig.resolve(cli, _project(tmp_path, pyproject))
+    assert (run.profile, run.max_images) == (profile, max_images)
+
+
+@pytest.mark.parametrize(
+    ("cli", "pyproject", "match"),
+    [
+        pytest.param({"audit_profile": "fast"}, "", r"--audit-profile='fast'.*quick, full",
+                     id="unknown profile"),
+        pytest.param({}, "[tool.auditkit]\nprofile = 1\n", r"\[tool.auditkit\] profile=1",
+                     id="configured profile not a name"),
+    ],
+)
+def test_bad_profile_is_one_config_error(tmp_path, cli, pyproject, match):
+    with pytest.raises(ConfigError, match=match):
+        RunConfig.resolve(cli, _project(tmp_path, pyproject))

@@ -7,6 +7,7 @@
 from auditkit.encoders import pixels  # noqa: F401
 from auditkit.encoders import openclip_adapter  # noqa: F401
 from auditkit.encoders import timm_adapter  # noqa: F401
+from auditkit.encoders import packaged_weights  # noqa: F401
 from auditkit.encoders import torchscript_adapter  # noqa: F401
 from auditkit.encoders import python_adapter  # noqa: F401
 from auditkit.encoders import hf_adapter  # noqa: F401

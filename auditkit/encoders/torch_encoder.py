@@ -92,6 +92,9 @@ class TorchEncoder(Encoder):
         self._batch_size = batch_size_for("cpu", None)
         #: Autocast dtype of the forward pass (None: full precision).
         self.amp_dtype: torch.dtype | None = None
+        #: Run channels_last on the CPU too: set by a builder that measured it
+        #: helping its architecture (placement.wants_channels_last decides the rest).
+        self.cpu_channels_last = False
 
     @classmethod
     def from_timm_config(
@@ -169,7 +172,8 @@ class TorchEncoder(Encoder):
     def to(self, device: str) -> TorchEncoder:
         self.module.to(device)
         self._device = str(device)
-        self._channels_last = wants_channels_last(self.module, self._device)
+        self._channels_last = wants_channels_last(self.module, self._device) or (
+            self.cpu_channels_last and self._device == "cpu")
         self._batch_size = batch_size_for(self._device, free_memory(self._device))
         if self._channels_last:
             self.module.to(memory_format=torch.channels_last)

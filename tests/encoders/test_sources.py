@@ -22,6 +22,7 @@ def test_builtin_forms_in_the_order_they_were_listed():
         "pixels",
         "open_clip:ARCH/PRETRAINED",
         "timm:NAME",
+        "package:NAME",
         "torchscript:PATH",
         "python:MODULE:FACTORY",
         "hf:REPO_OR_FOLDER[#pool=POOL]",

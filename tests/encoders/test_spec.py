@@ -102,14 +102,17 @@ def test_every_alias_states_the_input_its_library_configures():
     import open_clip
     import timm
 
+    from auditkit.encoders.packaged_weights import PACKAGES
+
     for name, alias in ALIASES.items():
         match = re.fullmatch(r"(\d+) px \((?:resize (\d+), crop (\d+)|resize to \d+ x \d+)\)",
                              alias.input)
         assert match, f"{name}: {alias.input!r}"
         size = int(match.group(1))
         target = parse_spec(alias.target)
-        if target.source == "timm":
-            cfg = timm.models.get_pretrained_cfg(target.name)
+        if target.source in ("timm", "package"):
+            arch = target.name if target.source == "timm" else PACKAGES[target.name].arch
+            cfg = timm.models.get_pretrained_cfg(arch)
             assert cfg.input_size[-1] == size, name
             assert int(match.group(2)) == math.floor(size / cfg.crop_pct), name
         elif target.source == "open_clip":
