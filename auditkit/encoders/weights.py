@@ -326,8 +326,8 @@ def load_into(model: Any, state: Mapping[str, Any], path: str, spec: str) -> Non
         f"{len(missing)} keys missing (e.g. {missing[:3]!r}), "
         f"{len(unexpected)} unexpected (e.g. {unexpected[:3]!r}). "
         "Check that the checkpoint was saved from this architecture. If it was, under other "
-        "names, rename the keys and save a safetensors file, or load it yourself in a "
-        "python:MODULE:FACTORY spec that lists the file in weights_files (see the README)."
+        "names, rename the keys and save a safetensors file, or map them in a "
+        "python:MODULE:FACTORY spec (a recipe: docs/checkpoints.md in auditkit's repository)."
     )
 
 
