@@ -89,7 +89,6 @@ def _session(config: pytest.Config) -> AuditSession:
         from auditkit.baseline import check_baseline
         from auditkit.encoders.availability import check_available
         from auditkit.run_config import RunConfig
-        from auditkit.session import AuditSession
 
         worker = hasattr(config, "workerinput")
         run = RunConfig.resolve(vars(config.option), config.rootpath, worker=worker,
@@ -97,6 +96,9 @@ def _session(config: pytest.Config) -> AuditSession:
         # A broken or mismatched baseline stops the run before any work.
         check_baseline(run)
         check_available(run.specs.values())
+        # Imported once the settings are known to be good: it loads torch.
+        from auditkit.session import AuditSession
+
         session = AuditSession(run)
         if run.baseline is not None and not worker:
             # The probe set's digest needs the set: checked once, by the

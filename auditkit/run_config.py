@@ -89,6 +89,10 @@ class RunConfig:
             A malformed ``[tool.auditkit]``, an encoder spec that does not
             parse, or an option value out of range.
         """
+        given_specs = [*(cli.get("encoder") or []), *(cli.get("audit_reference") or [])]
+        # The command line's specs first: a typo is refused before the stock
+        # audits (and torch) load for the defaults.
+        _parsed([s for s in given_specs if s != NO_REFERENCE], "--encoder/--audit-reference")
         user = read_table(root)
         project = merge_defaults(user, root)
         encoders = list(cli.get("encoder") or project["encoders"])
@@ -97,7 +101,7 @@ class RunConfig:
             not cli.get("encoder") or "references" in user) else [])
         origin = "--encoder/--audit-reference" if cli.get("encoder") or given else (
             f"[tool.auditkit] encoders/references in {str(Path(root) / 'pyproject.toml')!r}")
-        # Specs first: a typo ends the run before anything heavy is imported.
+        # Specs before the other settings: a typo is the first thing said.
         specs = _parsed(list(dict.fromkeys([*encoders, *references])), origin)
         seed = _seed(cli.get("audit_seed"), project.get("seed", 0), "seed")
         split_seed = seeds.split_seed(seed, _seed(cli.get("audit_split_seed"),
