@@ -8,6 +8,7 @@ every value is one parametrised test case.
 from __future__ import annotations
 
 import copy
+import difflib
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -48,10 +49,14 @@ def defaults() -> dict[str, Any]:
 
 def load_config(root: Path) -> dict[str, Any]:
     """Merge ``root/pyproject.toml``'s ``[tool.auditkit]`` over :func:`defaults`."""
-    config = defaults()
+    return merge_defaults(read_table(root), root)
+
+
+def read_table(root: Path) -> dict[str, Any]:
+    """``root/pyproject.toml``'s ``[tool.auditkit]`` table as written (empty when none)."""
     path = Path(root) / "pyproject.toml"
     if not path.is_file():
-        return config
+        return {}
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, tomllib.TOMLDecodeError) as exc:
@@ -59,6 +64,25 @@ def load_config(root: Path) -> dict[str, Any]:
     user = data.get("tool", {}).get("auditkit", {})
     if not isinstance(user, Mapping):
         raise ConfigError(f"[tool.auditkit] in {str(path)!r} is not a table")
+    return dict(user)
+
+
+#: The run's own ``[tool.auditkit]`` keys; any other names an audit's table.
+RUN_KEYS = frozenset({"encoders", "references", "seed", "split_seed", "baseline_tolerance",
+                      "thresholds", "engine", "profile"})
+
+
+def merge_defaults(user: Mapping[str, Any], root: Path) -> dict[str, Any]:
+    """``user`` (a ``[tool.auditkit]`` table read from ``root``) over :func:`defaults`.
+
+    Raises
+    ------
+    ConfigError
+        A value of the wrong type, or a key that is neither a setting nor a table.
+    """
+    config = defaults()
+    path = Path(root) / "pyproject.toml"
+    check_keys(user, str(path))
     for key, value in user.items():
         if key == "thresholds":
             if not isinstance(value, Mapping):
@@ -68,12 +92,42 @@ def load_config(root: Path) -> dict[str, Any]:
             config["thresholds"].update(value)
         else:
             config[key] = value
-    if not isinstance(config["encoders"], list) or not config["encoders"]:
-        raise ConfigError(
-            f"[tool.auditkit] encoders = {config['encoders']!r} in {str(path)!r}: "
-            "expected a non-empty list of encoder specs"
-        )
+    for key in ("encoders", "references"):
+        value = config[key]
+        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value) or (
+                key == "encoders" and not value):
+            empty = "non-empty " if key == "encoders" else ""
+            raise ConfigError(
+                f"[tool.auditkit] {key} = {value!r} in {str(path)!r}: expected a {empty}list of "
+                'encoder specs, e.g. ["clip", "random:clip"]'
+            )
     return config
+
+
+def check_keys(user: Mapping[str, Any], where: str) -> None:
+    """A key of ``[tool.auditkit]`` that is no setting, or an audit's table that is not a table.
+
+    Whether a table names an audit can only be told once every audit is
+    imported (:func:`unknown_tables`); a plain value can be told now.
+    """
+    from auditkit.registry import all_audits
+
+    tables = {a.config_table for a in all_audits() if a.config_table}
+    for key, value in user.items():
+        if key in tables and not isinstance(value, Mapping):
+            raise ConfigError(f"[tool.auditkit] {key} = {value!r} in {where!r}: expected a "
+                              f"table, [tool.auditkit.{key}]")
+        if key in RUN_KEYS or key in RUN_DEFAULTS or isinstance(value, Mapping):
+            continue
+        known = sorted(RUN_KEYS | set(RUN_DEFAULTS))
+        raise ConfigError(f"[tool.auditkit] {key} = {value!r} in {where!r} is not a setting."
+                          f"{_close(key, known)} Known: {', '.join(known)}")
+
+
+def _close(value: str, choices: list[str]) -> str:
+    """A " Did you mean: ...?" hint naming the choices close to ``value`` (empty when none)."""
+    close = difflib.get_close_matches(value, choices, n=3, cutoff=0.6)
+    return f" Did you mean: {', '.join(close)}?" if close else ""
 
 
 def baseline_tolerance(config: Mapping[str, Any]) -> float:
@@ -124,19 +178,26 @@ def check_thresholds(config: Mapping[str, Any]) -> None:
 
 def unknown_threshold_tables(config: Mapping[str, Any]) -> list[str]:
     """Messages for threshold tables that name no registered audit, with close matches."""
-    import difflib
-
     from auditkit.registry import all_audits
 
     known = sorted(a.name for a in all_audits())
     out = []
     for audit in config.get("thresholds", {}):
         if audit not in known:
-            close = difflib.get_close_matches(audit, known, n=3, cutoff=0.6)
-            hint = f" Did you mean: {', '.join(close)}?" if close else ""
-            out.append(f"[tool.auditkit.thresholds.{audit}] names no audit.{hint} "
+            out.append(f"[tool.auditkit.thresholds.{audit}] names no audit.{_close(audit, known)} "
                        f"Known: {', '.join(known)}")
     return out
+
+
+def unknown_tables(config: Mapping[str, Any]) -> list[str]:
+    """Messages for ``[tool.auditkit.NAME]`` tables that no registered audit reads."""
+    from auditkit.registry import all_audits
+
+    known = sorted({a.config_table for a in all_audits() if a.config_table})
+    return [f"[tool.auditkit.{key}] is read by no audit.{_close(key, known)} Audit tables: "
+            f"{', '.join(known) or 'none'}; run settings: {', '.join(sorted(RUN_KEYS))}"
+            for key, value in config.items()
+            if isinstance(value, Mapping) and key not in RUN_KEYS and key not in known]
 
 
 def audit_thresholds(config: Mapping[str, Any], audit: str) -> list[Threshold]:

@@ -27,11 +27,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import pytest
 
-from auditkit.errors import AuditkitError, ConfigError
+from auditkit.errors import AuditkitError
 from auditkit.plugin_options import OPTIONS, given_options
 
 # The rest of auditkit (numpy, torch) is imported inside the hooks that need
@@ -47,6 +47,8 @@ if TYPE_CHECKING:
     from auditkit.verdicts import Measurement, Threshold
 
 session_key = pytest.StashKey["AuditSession"]()
+#: Why the session could not be built when the first audit test was collected.
+_startup_error_key = pytest.StashKey[str]()
 _cards_key = pytest.StashKey[dict[str, Path]]()
 
 
@@ -63,8 +65,12 @@ def pytest_configure(config: pytest.Config) -> None:
         # baseline stops it here, before collection, as a usage error.
         try:
             _session(config)
-        except ConfigError as exc:
-            raise pytest.UsageError(str(exc)) from exc
+        except AuditkitError as exc:
+            error = exc
+        else:
+            return
+        # Raised outside the except block, so that nothing rides along with the message.
+        raise pytest.UsageError(str(error))
 
 
 def _session(config: pytest.Config) -> AuditSession:
@@ -74,18 +80,25 @@ def _session(config: pytest.Config) -> AuditSession:
     ------
     ConfigError
         A malformed ``[tool.auditkit]``, a bad option value or a broken baseline.
+    SpecError, WeightsUnavailableError
+        An encoder that cannot be built: unknown to its source, or weights
+        that are neither on disk nor in the hub cache with the hub reachable.
     """
     session = config.stash.get(session_key, None)
     if session is None:
         from auditkit.baseline import check_baseline
+        from auditkit.encoders.availability import check_available
         from auditkit.run_config import RunConfig
-        from auditkit.session import AuditSession
 
         worker = hasattr(config, "workerinput")
         run = RunConfig.resolve(vars(config.option), config.rootpath, worker=worker,
                                 progress=config.option.capture == "no")
         # A broken or mismatched baseline stops the run before any work.
         check_baseline(run)
+        check_available(run.specs.values())
+        # Imported once the settings are known to be good: it loads torch.
+        from auditkit.session import AuditSession
+
         session = AuditSession(run)
         if run.baseline is not None and not worker:
             # The probe set's digest needs the set: checked once, by the
@@ -111,21 +124,44 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         return
     from auditkit.config import audit_thresholds
 
+    config = metafunc.config
+    if _startup_error_key in config.stash:
+        return  # said once, by pytest_make_collect_report
     try:
-        session = _session(metafunc.config)
-    except ConfigError as exc:
-        # The first audit test collected builds the session. A collection error
-        # shows just the message (a UsageError would bring a traceback), and
-        # stops the run the same way with or without pytest-xdist workers.
-        raise pytest.Collector.CollectError(f"auditkit: {exc}") from exc
+        session = _session(config)
+    except AuditkitError as exc:
+        # The first audit test collected builds the session. Raised here, a
+        # UsageError would be a collection error with a traceback, repeated
+        # for every audit module: it is kept and raised once the module's
+        # report is out (pytest_make_collect_report), which ends the run with
+        # pytest's usage-error status. An xdist worker reports a collection
+        # error, which its controller shows and stops on.
+        if hasattr(config, "workerinput"):
+            raise pytest.Collector.CollectError(f"auditkit: {exc}") from None
+        config.stash[_startup_error_key] = str(exc)
+        return
     specs = session.run.all_specs
     metafunc.parametrize("encoder_spec", specs, ids=specs, scope="session")
     thresholds = audit_thresholds(session.run.project, name)
     metafunc.parametrize("audit_threshold", thresholds, ids=[t.case for t in thresholds])
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_make_collect_report(collector: pytest.Collector) -> Any:
+    """End the run with the usage error the first audit module's collection met (see above).
+
+    Raised out here, past the collector's own error handling, it reaches
+    pytest as a usage error: one ``ERROR:`` line and exit status 4.
+    """
+    report = yield
+    error = collector.config.stash.get(_startup_error_key, None)
+    if error is not None:
+        raise pytest.UsageError(error)
+    return report
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[Any]) -> None:
-    """A threshold table that names no audit is a usage error, once every audit is imported.
+    """A table that names no audit is a usage error, once every audit is imported.
 
     Checked here and not at start-up: a project's own audit registers when
     its test module is imported, during collection.
@@ -133,9 +169,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[Any]) -> No
     session = config.stash.get(session_key, None)
     if session is None or not any(_audit_name(item) for item in items):
         return
-    from auditkit.config import unknown_threshold_tables
+    from auditkit.config import unknown_tables, unknown_threshold_tables
 
-    unknown = unknown_threshold_tables(session.run.project)
+    unknown = [*unknown_threshold_tables(session.run.project),
+               *unknown_tables(session.run.project)]
     if unknown:
         raise pytest.UsageError("\n".join(unknown))
 
@@ -177,8 +214,18 @@ class AuditCase:
         try:
             return get()
         except AuditkitError as exc:
-            self._error(str(exc))
-            pytest.fail(f"{type(exc).__name__}: {exc}", pytrace=False)
+            error = exc
+        self._fail(error)
+
+    def _fail(self, error: AuditkitError) -> NoReturn:
+        """Record ``error`` and fail the case with its message, said once.
+
+        Called outside the ``except`` block: a failure raised inside it would
+        carry the error as its context, and pytest would print the message
+        again under "During handling of the above exception".
+        """
+        self._error(str(error))
+        pytest.fail(f"{type(error).__name__}: {error}", pytrace=False)
 
     def _error(self, message: str) -> None:
         from auditkit.verdicts import error_result
@@ -214,14 +261,16 @@ class AuditCase:
         from auditkit.verdicts import decide, to_result
 
         record = self.record
+        failed: AuditkitError | None = None
         try:
             measurements = self.session.measure(self.spec, record, compute)
         except AuditkitError as exc:
-            self._error(str(exc))
-            pytest.fail(f"{type(exc).__name__}: {exc}", pytrace=False)
+            failed = exc
         except Exception as exc:
             self._error(f"{type(exc).__name__}: {exc}")
             raise
+        if failed is not None:
+            self._fail(failed)
         m = measurements.get(self.threshold.metric)
         if m is None:
             self._error(f"audit {self.name!r} does not measure {self.threshold.metric!r}")
@@ -302,8 +351,9 @@ def audit_session(request: pytest.FixtureRequest) -> AuditSession:
     """The run's :class:`AuditSession` (encoders, caches, results)."""
     try:
         return _session(request.config)
-    except ConfigError as exc:
-        raise pytest.UsageError(str(exc)) from exc
+    except AuditkitError as exc:
+        error = exc
+    raise pytest.UsageError(str(error))
 
 
 @pytest.fixture
@@ -361,3 +411,20 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     terminalreporter.section("auditkit")
     for line in summary_lines(audit_session, cards):
         terminalreporter.write_line(line)
+    terminalreporter.write_line(_references_line(audit_session.run.references))
+
+
+def _references_line(references: tuple[str, ...]) -> str:
+    """Which references ran beside the audited encoders, and how to change them.
+
+    Examples
+    --------
+    >>> _references_line(("pixels",))
+    'references: pixels (--audit-reference=SPEC replaces them, --audit-reference=none drops them)'
+    >>> _references_line(())
+    'references: none (--audit-reference=SPEC adds one)'
+    """
+    if not references:
+        return "references: none (--audit-reference=SPEC adds one)"
+    return (f"references: {', '.join(references)} (--audit-reference=SPEC replaces them, "
+            "--audit-reference=none drops them)")

@@ -27,7 +27,8 @@ OPTIONS: tuple[tuple[str, dict[str, Any]], ...] = (
     ("--audit-reference", dict(
         action="append", default=None, metavar="SPEC",
         help="reference encoder (repeatable), audited alongside; its failures are "
-             "expected (xfail); default without --encoder: [tool.auditkit] references.")),
+             "expected (xfail); default: [tool.auditkit] references, which stay with "
+             "--encoder; 'none' drops them.")),
     ("--audit-data", dict(
         default=None, metavar="PATH",
         help="probe images: a folder or a CSV manifest; default: the built-in set.")),

@@ -16,8 +16,7 @@ from typing import Any
 
 from auditkit import seeds
 from auditkit.baseline import Baseline, SameRunBase
-from auditkit.config import baseline_tolerance, check_thresholds, load_config
-from auditkit.device import check_device
+from auditkit.config import baseline_tolerance, check_thresholds, merge_defaults, read_table
 from auditkit.encoders.spec import EncoderSpec, parse_spec
 from auditkit.errors import ConfigError, SpecError
 
@@ -95,12 +94,20 @@ class RunConfig:
             A malformed ``[tool.auditkit]``, an encoder spec that does not
             parse, or an option value out of range.
         """
-        project = load_config(root)
+        given_specs = [*(cli.get("encoder") or []), *(cli.get("audit_reference") or [])]
+        # The command line's specs first: a typo is refused before the stock
+        # audits (and torch) load for the defaults.
+        _parsed([s for s in given_specs if s != NO_REFERENCE], "--encoder/--audit-reference")
+        user = read_table(root)
+        project = merge_defaults(user, root)
         encoders = list(cli.get("encoder") or project["encoders"])
-        # Configured references join the default run; with --encoder, name them.
         given = cli.get("audit_reference")
-        references = list(given if given is not None
-                          else [] if cli.get("encoder") else project.get("references", []))
+        references = _references(given, cli.get("encoder") or [], project["references"] if (
+            not cli.get("encoder") or "references" in user) else [])
+        origin = "--encoder/--audit-reference" if cli.get("encoder") or given else (
+            f"[tool.auditkit] encoders/references in {str(Path(root) / 'pyproject.toml')!r}")
+        # Specs before the other settings: a typo is the first thing said.
+        specs = _parsed(list(dict.fromkeys([*encoders, *references])), origin)
         seed = _seed(cli.get("audit_seed"), project.get("seed", 0), "seed")
         split_seed = seeds.split_seed(seed, _seed(cli.get("audit_split_seed"),
                                                   project.get("split_seed"), "split_seed"))
@@ -116,6 +123,8 @@ class RunConfig:
             raise ConfigError(f"--audit-amp={amp!r}: expected one of {', '.join(AMP_CHOICES)}")
         engine = _engine(cli.get("audit_engine"), project.get("engine", "local"))
         check_thresholds(project)
+        from auditkit.device import check_device  # imports torch: after the cheap checks
+
         check_device(cli.get("audit_device"))
         data = cli.get("audit_data")
         profile = cli.get("audit_profile") or project.get("profile", DEFAULT_PROFILE)
@@ -127,13 +136,10 @@ class RunConfig:
         tolerance = baseline_tolerance(project)  # validated even when no baseline is given
         base = _base(cli, tolerance)
         if base is not None:
-            _parsed([base.spec], "--audit-base")  # a bad spec is blamed on the option
+            specs.update(_parsed([base.spec], "--audit-base"))  # a bad spec blames the option
         if base is not None and base.spec not in references:
             # Audited with the rest, its failures expected: the gate judges the candidates.
             references.append(base.spec)
-        all_specs = list(dict.fromkeys([*encoders, *references]))
-        origin = "--encoder/--audit-reference" if cli.get("encoder") or given else (
-            f"[tool.auditkit] encoders/references in {str(Path(root) / 'pyproject.toml')!r}")
         return cls(
             encoders=tuple(encoders),
             references=tuple(references),
@@ -160,8 +166,36 @@ class RunConfig:
             amp=amp,
             engine=engine,
             base=base,
-            specs=MappingProxyType(_parsed(all_specs, origin)),
+            specs=MappingProxyType(specs),
         )
+
+
+#: ``--audit-reference=none``: no references, not even the configured ones.
+NO_REFERENCE = "none"
+
+
+def _references(given: list[str] | None, encoders: list[str],
+                configured: list[str]) -> list[str]:
+    """The run's references: the command line's, else the configured ones.
+
+    A reference configured in ``[tool.auditkit]`` stays when ``--encoder`` is
+    given (a project that compares with ``pixels`` keeps that row), unless it
+    is one of the ``encoders`` given: those are audited as encoders.
+    ``--audit-reference`` replaces the configured list, and
+    ``--audit-reference=none`` empties it.
+
+    Examples
+    --------
+    >>> _references(None, ["clip"], ["pixels"])
+    ['pixels']
+    >>> _references(["none"], ["clip"], ["pixels"])
+    []
+    >>> _references(None, ["pixels"], ["pixels"])
+    []
+    """
+    if given is not None:
+        return [s for s in given if s != NO_REFERENCE]
+    return [s for s in configured if s not in encoders]
 
 
 def _seed(given: Any, configured: Any, key: str) -> Any:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from types import TracebackType
 from typing import Any, Generic, TypeVar
 
 from auditkit.cache import EmbeddingCache, default_cache_dir
@@ -51,16 +52,19 @@ class Once(Generic[T]):
         self.built = False
         self.value: T | None = None
         self.error: Exception | None = None
+        self._traceback: TracebackType | None = None
 
     def get(self, build: Callable[[], T]) -> T:
         if not self.built:
             try:
                 self.value = build()
             except Exception as exc:
-                self.error = exc
+                self.error, self._traceback = exc, exc.__traceback__
             self.built = True
         if self.error is not None:
-            raise self.error
+            # Raised with the traceback of the build: raising the kept object
+            # as it is would add this call's frames to it, case after case.
+            raise self.error.with_traceback(self._traceback)
         return self.value  # type: ignore[return-value]
 
 

@@ -144,13 +144,12 @@ def test_reference_encoder_failures_are_expected(project, pytester):
     run.stdout.fnmatch_lines(["*index: out*index.html*"])
 
 
-def test_bad_spec_is_an_error_with_close_matches_not_a_pass(project, pytester):
+def test_bad_spec_is_a_usage_error_with_close_matches_not_a_pass(project, pytester):
     run = project("--encoder=timm:resnt18")
-    run.assert_outcomes(failed=2)
-    run.stdout.fnmatch_lines(["*error (timm:resnt18)*Did you mean: resnet18*"])
-    doc = _results(pytester, "timm_resnt18")
-    assert {c["verdict"] for c in doc["audits"]} == {"error"}
-    assert "Traceback" not in run.stdout.str()
+    assert run.ret == pytest.ExitCode.USAGE_ERROR
+    run.stderr.fnmatch_lines(["ERROR: timm has no model 'resnt18'*Did you mean: resnet18*"])
+    assert not (pytester.path / "out").exists()
+    assert "Traceback" not in run.stdout.str() + run.stderr.str()
 
 
 def test_default_encoders_come_from_pyproject(project, pytester):

@@ -1,5 +1,8 @@
 """RunConfig: command line over [tool.auditkit] over the defaults, validated once."""
 
+import os
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
@@ -28,6 +31,16 @@ def _project(tmp_path: Path, text: str = "") -> Path:
                      id="command line over pyproject; --encoder drops configured references"),
         pytest.param({"encoder": ["clip"], "audit_reference": ["pixels"]}, "",
                      ("clip",), ("pixels",), 0, id="--encoder with named references"),
+        pytest.param({"encoder": ["clip"]}, '[tool.auditkit]\nreferences = ["pixels"]\n',
+                     ("clip",), ("pixels",), 0, id="--encoder keeps configured references"),
+        pytest.param({"encoder": ["clip"], "audit_reference": ["none"]},
+                     '[tool.auditkit]\nreferences = ["pixels"]\n',
+                     ("clip",), (), 0, id="--audit-reference=none drops them"),
+        pytest.param({"encoder": ["clip"], "audit_reference": ["random:clip"]},
+                     '[tool.auditkit]\nreferences = ["pixels"]\n',
+                     ("clip",), ("random:clip",), 0, id="--audit-reference replaces them"),
+        pytest.param({"encoder": ["pixels"]}, '[tool.auditkit]\nreferences = ["pixels"]\n',
+                     ("pixels",), (), 0, id="an encoder given is audited as an encoder"),
     ],
 )
 def test_precedence(tmp_path, cli, pyproject, encoders, references, seed):
@@ -46,6 +59,15 @@ def test_precedence(tmp_path, cli, pyproject, encoders, references, seed):
         pytest.param({}, '[tool.auditkit]\nencoders = ["tim:resnet18"]\n', "Did you mean: timm",
                      id="typo in a configured spec"),
         pytest.param({}, '[tool.auditkit]\nseed = "0"\n', "seed = '0'", id="seed not an integer"),
+        pytest.param({}, '[tool.auditkit]\nencoders = ["clip", 3]\n',
+                     "encoders = \\['clip', 3\\].*expected a non-empty list of encoder specs",
+                     id="a spec not a string"),
+        pytest.param({}, '[tool.auditkit]\nreferences = "pixels"\n',
+                     "references = 'pixels'.*expected a list", id="references not a list"),
+        pytest.param({}, '[tool.auditkit]\nsed = 3\n', "sed = 3.*is not a setting. Did you "
+                     "mean: seed", id="a misspelled setting"),
+        pytest.param({}, '[tool.auditkit]\ncamera = "distinct_jpeg"\n',
+                     "camera = 'distinct_jpeg'.*expected a table", id="an audit table not a table"),
         pytest.param({"audit_max_images": 0}, "", "--audit-max-images=0", id="no images"),
         pytest.param({"audit_workers": -1}, "", "--audit-workers=-1", id="negative workers"),
         pytest.param({"audit_update_baseline": True}, "", "needs --audit-baseline",
@@ -182,3 +204,25 @@ def test_profile_sets_the_image_cap(tmp_path, cli, pyproject, profile, max_image
 def test_bad_profile_is_one_config_error(tmp_path, cli, pyproject, match):
     with pytest.raises(ConfigError, match=match):
         RunConfig.resolve(cli, _project(tmp_path, pyproject))
+
+
+def test_a_misspelled_spec_is_refused_before_torch_is_imported(tmp_path):
+    """`pytest audits/ --encoder=clpi` answers at once: the spec is parsed before torch loads."""
+    code = textwrap.dedent("""
+        import sys
+        from pathlib import Path
+        from auditkit.errors import ConfigError
+        from auditkit.run_config import RunConfig
+        try:
+            RunConfig.resolve({"encoder": ["clpi"], "audit_device": "cuda"}, Path(sys.argv[1]))
+        except ConfigError as exc:
+            print("refused:", exc)
+        print("torch imported:", "torch" in sys.modules)
+    """)
+    root = str(Path(__file__).resolve().parents[1])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([root, os.environ.get("PYTHONPATH", "")])}
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True,
+                         text=True, check=True, env=env).stdout
+    assert "refused: --encoder/--audit-reference: unknown encoder 'clpi'" in out
+    assert "Did you mean: clip" in out
+    assert "torch imported: False" in out

@@ -136,14 +136,15 @@ def split_name(spec: EncoderSpec) -> tuple[str, str | None]:
     return location, _options(options).get("pool") if options else None
 
 
-def _is_folder(location: str) -> bool:
+def is_folder(location: str) -> bool:
+    """Whether ``location`` names a local folder rather than a hub repo id."""
     return location.startswith((".", "/", "~")) or Path(location).expanduser().is_dir()
 
 
 def resolve_folder(spec: EncoderSpec, options: LoadOptions) -> Path:
     """The local folder of ``spec``'s model: the user's own, or the hub snapshot."""
     location, _ = split_name(spec)
-    if _is_folder(location):
+    if is_folder(location):
         folder = Path(location).expanduser()
         if not (folder / "config.json").is_file():
             raise WeightsUnavailableError(
@@ -174,7 +175,7 @@ def architecture_key(spec: EncoderSpec, cache_dir: str | None = None) -> str | N
     """
     location, _ = split_name(spec)
     path: Path | None = None
-    if _is_folder(location):
+    if is_folder(location):
         path = Path(location).expanduser() / "config.json"
     else:
         from huggingface_hub import try_to_load_from_cache

@@ -96,8 +96,12 @@ def hub_reachable(timeout: float = 3.0) -> bool:
         return False
 
 
-def resolve_hub_file(spec: str, hub: HubFile, cache_dir: str | None = None) -> str:
+def resolve_hub_file(spec: str, hub: HubFile, cache_dir: str | None = None,
+                     download: bool = True) -> str:
     """Return a local path for ``hub``: from the cache, else downloaded if the hub answers.
+
+    With ``download=False`` nothing is fetched: a file not cached gives ``""``
+    where the hub may be asked (the start-up check of a run).
 
     Raises
     ------
@@ -112,7 +116,8 @@ def resolve_hub_file(spec: str, hub: HubFile, cache_dir: str | None = None) -> s
         for filename in hub.filenames
     }
     return _offline_first(
-        spec, fetches, cache, tried=f"hub repo {hub.repo_id!r}, files {list(hub.filenames)!r}"
+        spec, fetches, cache, tried=f"hub repo {hub.repo_id!r}, files {list(hub.filenames)!r}",
+        download=download,
     )
 
 
@@ -121,11 +126,13 @@ def resolve_hub_snapshot(
     repo_id: str,
     allow_patterns: Sequence[str] | None = None,
     cache_dir: str | None = None,
+    download: bool = True,
 ) -> str:
     """Return the local folder of hub repo ``repo_id``: from the cache, else downloaded.
 
     The folder holds the files matching ``allow_patterns`` (all files when
-    None), at the revision the cache's ``refs/main`` names.
+    None), at the revision the cache's ``refs/main`` names. ``download=False``
+    as in :func:`resolve_hub_file`.
 
     Raises
     ------
@@ -139,18 +146,21 @@ def resolve_hub_snapshot(
     patterns = list(allow_patterns) if allow_patterns is not None else None
     fetch = functools.partial(snapshot_download, repo_id, allow_patterns=patterns, cache_dir=cache)
     files = "all files" if patterns is None else f"files matching {patterns!r}"
-    return _offline_first(spec, {"snapshot": fetch}, cache, tried=f"hub repo {repo_id!r}, {files}")
+    return _offline_first(spec, {"snapshot": fetch}, cache,
+                          tried=f"hub repo {repo_id!r}, {files}", download=download)
 
 
 def _offline_first(
-    spec: str, fetches: Mapping[str, Callable[..., Any]], cache: str, tried: str
+    spec: str, fetches: Mapping[str, Callable[..., Any]], cache: str, tried: str,
+    download: bool = True,
 ) -> str:
     """Run each fetch on the cache alone, then, if the hub may be asked, for real.
 
     ``fetches`` maps a candidate's label to a hub-client call that takes
     ``local_files_only``. The first that returns wins; when none does, one
     :class:`WeightsUnavailableError` says why, raised outside any ``except``
-    so no hub traceback rides along.
+    so no hub traceback rides along. Without ``download``, ``""`` stands for
+    "not cached, but the hub may be asked".
     """
     for fetch in fetches.values():
         try:
@@ -161,6 +171,8 @@ def _offline_first(
     reason = "HF_HUB_OFFLINE is set" if offline else ""
     if not offline and not hub_reachable():
         reason = "the hub cannot be reached from this machine"
+    if not reason and not download:
+        return ""
     if not reason:
         errors = []
         for label, fetch in fetches.items():
@@ -214,18 +226,24 @@ def _byte_dtype() -> Any:
     return torch.uint8
 
 
-def load_checkpoint(path: str | Path, spec: str = "") -> dict[str, Any]:
-    """Load a state dict from safetensors or a weights-only torch file.
-
-    A pickle that needs code to run is refused with :class:`UnsafeCheckpointError`.
-    Wrappers ``{"state_dict": ...}`` / ``{"model": ...}`` are unwrapped.
-    """
+def check_weights_file(path: str | Path, spec: str = "") -> Path:
+    """``path`` as a ``Path``, if it is a file; else the error that names the ``@PATH``."""
     path = Path(path)
     if not path.is_file():
         raise WeightsUnavailableError(
             f"weights file {str(path)!r} for encoder {spec!r} does not exist: "
             "check the path after '@' (relative paths are taken from the current directory)"
         )
+    return path
+
+
+def load_checkpoint(path: str | Path, spec: str = "") -> dict[str, Any]:
+    """Load a state dict from safetensors or a weights-only torch file.
+
+    A pickle that needs code to run is refused with :class:`UnsafeCheckpointError`.
+    Wrappers ``{"state_dict": ...}`` / ``{"model": ...}`` are unwrapped.
+    """
+    path = check_weights_file(path, spec)
     if path.suffix == ".safetensors":
         from safetensors.torch import load_file
 
@@ -308,8 +326,8 @@ def load_into(model: Any, state: Mapping[str, Any], path: str, spec: str) -> Non
         f"{len(missing)} keys missing (e.g. {missing[:3]!r}), "
         f"{len(unexpected)} unexpected (e.g. {unexpected[:3]!r}). "
         "Check that the checkpoint was saved from this architecture. If it was, under other "
-        "names, rename the keys and save a safetensors file, or load it yourself in a "
-        "python:MODULE:FACTORY spec that lists the file in weights_files (see the README)."
+        "names, rename the keys and save a safetensors file, or map them in a "
+        "python:MODULE:FACTORY spec (a recipe: docs/checkpoints.md in auditkit's repository)."
     )
 
 
