@@ -110,6 +110,9 @@ class RunConfig:
         if amp not in AMP_CHOICES:
             raise ConfigError(f"--audit-amp={amp!r}: expected one of {', '.join(AMP_CHOICES)}")
         check_thresholds(project)
+        camera = _camera_table(cli, project.get("camera", {}))
+        if camera:  # a project without the table keeps its measurement keys
+            project["camera"] = camera
         check_device(cli.get("audit_device"))
         data = cli.get("audit_data")
         if data and not Path(data).exists():
@@ -159,6 +162,24 @@ def _seed(given: Any, configured: Any, key: str) -> Any:
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
         raise ConfigError(f"[tool.auditkit] {key} = {seed!r}: expected an integer")
     return seed
+
+
+def _camera_table(cli: Mapping[str, Any], table: Any) -> dict[str, Any]:
+    """``[tool.auditkit.camera]`` with ``--audit-camera-*`` over it, checked.
+
+    Merged into the project table, so the measurement key sees the options.
+    """
+    from auditkit.measures.camera_model import camera_options
+
+    if not isinstance(table, Mapping):
+        raise ConfigError(f"[tool.auditkit.camera] = {table!r}: expected a table")
+    merged = dict(table)
+    for key in ("level", "min_per_class"):
+        given = cli.get(f"audit_camera_{key}")
+        if given is not None:
+            merged[key] = given
+    camera_options(merged)
+    return merged
 
 
 def _path(value: Any) -> Path | None:
