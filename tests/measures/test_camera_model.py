@@ -170,12 +170,8 @@ def test_bad_arguments_are_config_errors(bad):
         camera_model.measure(Extractor(NoiseEncoder()), builtin_probe_set(max_images=6), **bad)
 
 
-def test_stock_audit_file_reports_exif_cameras_in_results_json(pytester, photos):
-    # Ten photos of each camera: balanced, so one repeat each (the repeats are tested above).
-    (pytester.path / "photos").mkdir()
-    for model in ("Canon_EOS_5D", "NIKON_D70", "iPhone_12"):
-        for file in sorted(photos.glob(f"{model}_*.jpg"))[:10]:
-            shutil.copy(file, pytester.path / "photos" / file.name)
+def _stock_project(pytester) -> None:
+    """The stock camera audit file, for pixels, at the lenient threshold only."""
     pytester.makepyfile(**{"audits/test_camera_model": STOCK.read_text()})
     pytester.makefile(".toml", pyproject=textwrap.dedent("""
         [tool.auditkit]
@@ -185,6 +181,15 @@ def test_stock_audit_file_reports_exif_cameras_in_results_json(pytester, photos)
         [tool.auditkit.thresholds.camera_model_masked]
         max_leakage = [0.5]
     """))
+
+
+def test_stock_audit_file_reports_exif_cameras_in_results_json(pytester, photos):
+    # Ten photos of each camera: balanced, so one repeat each (the repeats are tested above).
+    (pytester.path / "photos").mkdir()
+    for model in ("Canon_EOS_5D", "NIKON_D70", "iPhone_12"):
+        for file in sorted(photos.glob(f"{model}_*.jpg"))[:10]:
+            shutil.copy(file, pytester.path / "photos" / file.name)
+    _stock_project(pytester)
     def run():
         result = pytester.runpytest_inprocess(
             "audits", "-p", "no:cacheprovider", "--encoder=pixels", "--audit-data=photos",
@@ -324,15 +329,7 @@ def test_camera_options_are_checked():
 
 def test_a_folder_without_exif_runs_green_with_camera_audits_not_applicable(pytester):
     _write_photos(pytester.path / "photos", cameras=[], without_exif=8)
-    pytester.makepyfile(**{"audits/test_camera_model": STOCK.read_text()})
-    pytester.makefile(".toml", pyproject=textwrap.dedent("""
-        [tool.auditkit]
-        encoders = ["pixels"]
-        [tool.auditkit.thresholds.camera_model]
-        max_leakage = [0.5]
-        [tool.auditkit.thresholds.camera_model_masked]
-        max_leakage = [0.5]
-    """))
+    _stock_project(pytester)
 
     def run(*extra):
         result = pytester.runpytest_inprocess(
