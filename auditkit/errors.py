@@ -7,6 +7,7 @@ Every error auditkit raises on purpose derives from :class:`AuditkitError`::
     ├── WeightsUnavailableError   weights that cannot be found locally or fetched
     ├── UnsafeCheckpointError     a checkpoint that would run code when loaded
     ├── ProbeSetError             a probe set that cannot be used at all
+    │   └── NotApplicable         a probe set without what one audit measures
     ├── BadImageError             one image that cannot be read (the run skips it)
     ├── ConfigError               an invalid ``[tool.auditkit]`` value or option
     └── CacheError                an embedding cache that cannot be used
@@ -35,6 +36,15 @@ class UnsafeCheckpointError(AuditkitError):
 
 class ProbeSetError(AuditkitError):
     """A probe set that is empty, unreadable as a whole or malformed."""
+
+
+class NotApplicable(ProbeSetError):
+    """The probe set lacks the input one audit measures (camera labels, query groups,
+    a second class): the audit is not applicable, which says nothing about the model.
+
+    The message gives the reason and the remedy; the case is recorded as
+    ``not_applicable`` and skipped (failed under ``--audit-inconclusive=fail``).
+    """
 
 
 class BadImageError(AuditkitError):

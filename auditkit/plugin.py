@@ -12,8 +12,9 @@ positive control exists to show that the trace is there to be found.
 
 Outcomes: ``pass`` passes; ``fail`` fails; ``error`` (the audit could not be
 measured: missing weights, unusable data, an exception) fails with the reason;
-``inconclusive`` is skipped with the reason by default, or fails under
-``--audit-inconclusive=fail``. Every verdict is in ``results.json`` either way.
+``inconclusive`` and ``not_applicable`` (the probe set lacks the audit's input:
+no camera labels, one class) are skipped with the reason by default, or fail
+under ``--audit-inconclusive=fail``. Every verdict is in ``results.json`` either way.
 
 pytest loads the plugin in every run where auditkit is installed, so it stays
 out of the way until a run is an audit run: it is given an auditkit option
@@ -44,7 +45,7 @@ if TYPE_CHECKING:
     from auditkit.registry import Audit
     from auditkit.results import AuditResult
     from auditkit.session import AuditSession
-    from auditkit.verdicts import Measurement, Threshold
+    from auditkit.verdicts import Measurement, Outcome, Threshold
 
 session_key = pytest.StashKey["AuditSession"]()
 #: Why the session could not be built when the first audit test was collected.
@@ -258,12 +259,20 @@ class AuditCase:
         The measurement is the registry record's ``measure(ctx)``; ``compute``
         replaces it, for audit tests written before the registry.
         """
-        from auditkit.verdicts import decide, to_result
+        from auditkit.errors import NotApplicable
+        from auditkit.verdicts import decide, not_applicable_result, to_result
 
         record = self.record
         failed: AuditkitError | None = None
         try:
             measurements = self.session.measure(self.spec, record, compute)
+        except NotApplicable as exc:
+            # Recorded like any verdict, then left to decide(): a skip with the
+            # reason and the remedy, or a fail under --audit-inconclusive=fail.
+            skipped = not_applicable_result(self.name, self.threshold.case, str(exc), record.card)
+            self._add(skipped)
+            _apply(decide(skipped, f"{self.name} {self.threshold.case} for {self.spec}: {exc}",
+                          inconclusive=self.session.run.inconclusive))
         except AuditkitError as exc:
             failed = exc
         except Exception as exc:
@@ -283,12 +292,7 @@ class AuditCase:
                    f"{m.value:.3f} [{m.ci[0]:.3f}, {m.ci[1]:.3f}] — {result.details['reason']}")
         outcome = decide(result, message, reference=self.session.is_reference(self.spec),
                          comparison=comparison, inconclusive=self.session.run.inconclusive)
-        if outcome.kind == "fail":
-            pytest.fail(outcome.message, pytrace=False)
-        if outcome.kind == "xfail":
-            pytest.xfail(outcome.message)
-        if outcome.kind == "skip":
-            pytest.skip(outcome.message)
+        _apply(outcome)
 
     def _compare(self, result: AuditResult, own_compute: bool = False) -> Comparison | None:
         """Compare with the base's same case (this run's or the baseline's) and note it."""
@@ -344,6 +348,16 @@ class AuditCase:
                                 f"the base {spec} could not be measured: {exc}", record.card)
         m = measurements.get(self.threshold.metric)
         return None if m is None else to_result(self.name, self.threshold, m, record.card)
+
+
+def _apply(outcome: Outcome) -> None:
+    """Tell pytest what :func:`~auditkit.verdicts.decide` made of a case (a pass returns)."""
+    if outcome.kind == "fail":
+        pytest.fail(outcome.message, pytrace=False)
+    if outcome.kind == "xfail":
+        pytest.xfail(outcome.message)
+    if outcome.kind == "skip":
+        pytest.skip(outcome.message)
 
 
 @pytest.fixture(scope="session")

@@ -100,6 +100,15 @@ OPTIONS: tuple[tuple[str, dict[str, Any]], ...] = (
     ("--audit-inconclusive", dict(
         choices=INCONCLUSIVE_OUTCOMES, default="skip",
         help="pytest outcome of an inconclusive case (default: skip).")),
+    ("--audit-camera-level", dict(
+        default=None, metavar="LEVEL",
+        help="camera classes of the camera audits: auto (model when two models have "
+             "enough photos, else make), model, make or smartphone (default: "
+             "[tool.auditkit.camera] level, else auto).")),
+    ("--audit-camera-min-per-class", dict(
+        type=int, default=None, metavar="N",
+        help="photos a camera class needs to be kept (default: [tool.auditkit.camera] "
+             "min_per_class, else 10).")),
     ("--audit-template-dir", dict(
         default=None, metavar="DIR",
         help="templates overriding the stock card partials.")),

@@ -29,8 +29,9 @@ SCHEMA_VERSION = 1
 #: What a card keeps of a reference encoder's case.
 REFERENCE_KEYS = ("audit", "case", "metric", "value", "ci", "chance", "verdict", "n")
 
-#: The verdicts an audit case can have, from best to worst.
-VERDICTS = ("pass", "inconclusive", "fail", "error")
+#: The verdicts an audit case can have, from best to worst. ``not_applicable``: the
+#: probe set lacks the audit's input (no camera labels, one class), so nothing was measured.
+VERDICTS = ("pass", "not_applicable", "inconclusive", "fail", "error")
 
 #: ``direction`` says which side of the threshold is acceptable.
 DIRECTIONS = ("max", "min")

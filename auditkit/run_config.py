@@ -123,6 +123,9 @@ class RunConfig:
             raise ConfigError(f"--audit-amp={amp!r}: expected one of {', '.join(AMP_CHOICES)}")
         engine = _engine(cli.get("audit_engine"), project.get("engine", "local"))
         check_thresholds(project)
+        camera = _camera_table(cli, project.get("camera", {}))
+        if camera:  # a project without the table keeps its measurement keys
+            project["camera"] = camera
         from auditkit.device import check_device  # imports torch: after the cheap checks
 
         check_device(cli.get("audit_device"))
@@ -217,6 +220,24 @@ def _engine(given: Any, configured: Any) -> str:
 
         require_ray()
     return str(engine)
+
+
+def _camera_table(cli: Mapping[str, Any], table: Any) -> dict[str, Any]:
+    """``[tool.auditkit.camera]`` with ``--audit-camera-*`` over it, checked.
+
+    Merged into the project table, so the measurement key sees the options.
+    """
+    from auditkit.measures.camera_model import camera_options
+
+    if not isinstance(table, Mapping):
+        raise ConfigError(f"[tool.auditkit.camera] = {table!r}: expected a table")
+    merged = dict(table)
+    for key in ("level", "min_per_class"):
+        given = cli.get(f"audit_camera_{key}")
+        if given is not None:
+            merged[key] = given
+    camera_options(merged)
+    return merged
 
 
 def _path(value: Any) -> Path | None:

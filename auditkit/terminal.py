@@ -69,7 +69,7 @@ def summary_lines(session: AuditSession, cards: dict[str, Path]) -> list[str]:
             thr = f"{sign} {r.threshold:g}" if r.threshold is not None else ""
             lines.append(
                 f"  {r.audit:<{aw}} {r.case:<{cw}} {r.metric:<9} {_num(r.value):>7} {ci:<17} "
-                f"{thr:<8} {r.verdict.upper()}"
+                f"{thr:<8} {r.verdict.replace('_', ' ').upper()}"
             )
             base = r.details.get("baseline")
             if base:

@@ -211,9 +211,20 @@ def to_result(audit: str, threshold: Threshold, m: Measurement, card: str | None
 
 def error_result(audit: str, case: str, message: str, card: str | None = None) -> AuditResult:
     """An ``error`` case: the audit could not be measured."""
+    return _unmeasured("error", audit, case, message, card)
+
+
+def not_applicable_result(audit: str, case: str, message: str, card: str | None = None
+                          ) -> AuditResult:
+    """A ``not_applicable`` case: the probe set lacks the audit's input (the reason and remedy)."""
+    return _unmeasured("not_applicable", audit, case, message, card)
+
+
+def _unmeasured(verdict: str, audit: str, case: str, message: str, card: str | None
+                ) -> AuditResult:
     return AuditResult(
         audit=audit, case=case, metric="", value=None, ci=None, chance=None, threshold=None,
-        direction="max", verdict="error", n=0, details={"reason": message}, card=card,
+        direction="max", verdict=verdict, n=0, details={"reason": message}, card=card,
     )
 
 
@@ -250,7 +261,8 @@ def decide(result: AuditResult, message: str, *, reference: bool = False,
     -----
     In order, the first rule that applies:
 
-    1. an ``error`` verdict fails;
+    1. an ``error`` verdict fails; a ``not_applicable`` one (the probe set lacks
+       the audit's input) follows ``inconclusive``, since it says nothing about the model;
     2. a regression against the baseline fails;
     3. a reference's ``fail`` is an expected failure;
     4. a ``fail`` that the baseline failed too is an expected failure only when
@@ -269,6 +281,8 @@ def decide(result: AuditResult, message: str, *, reference: bool = False,
     cmp = comparison.outcome if comparison is not None else None
     if result.verdict == "error":
         return Outcome("fail", message)
+    if result.verdict == "not_applicable":
+        return Outcome("fail" if inconclusive == "fail" else "skip", "not applicable: " + message)
     if cmp == "regression":
         assert comparison is not None
         return Outcome("fail", f"regression against the baseline: {message}; {comparison.reason}")

@@ -226,3 +226,23 @@ def test_a_misspelled_spec_is_refused_before_torch_is_imported(tmp_path):
     assert "refused: --encoder/--audit-reference: unknown encoder 'clpi'" in out
     assert "Did you mean: clip" in out
     assert "torch imported: False" in out
+
+
+def test_camera_options_override_the_table_and_are_checked_at_start_up(tmp_path):
+    root = _project(tmp_path, """
+        [tool.auditkit.camera]
+        simulated = "distinct_jpeg"
+        level = "model"
+    """)
+    run = RunConfig.resolve({"encoder": ["pixels"], "audit_camera_level": "make",
+                             "audit_camera_min_per_class": 4}, root)
+    assert dict(run.table("camera")) == {"simulated": "distinct_jpeg", "level": "make",
+                                         "min_per_class": 4}
+    for cli in ({"audit_camera_level": "lens"}, {"audit_camera_min_per_class": 1}):
+        with pytest.raises(ConfigError, match="--audit-camera"):
+            RunConfig.resolve({"encoder": ["pixels"], **cli}, root)
+    with pytest.raises(ConfigError, match=r"\[tool.auditkit.camera\] min_per_class = 'ten'"):
+        RunConfig.resolve({"encoder": ["pixels"]},
+                          _project(tmp_path, "[tool.auditkit.camera]\nmin_per_class = \"ten\"\n"))
+    # A project without the table keeps its measurement keys: no empty table appears.
+    assert "camera" not in RunConfig.resolve({"encoder": ["pixels"]}, _project(tmp_path)).project

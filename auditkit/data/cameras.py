@@ -29,7 +29,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,12 +37,14 @@ from auditkit.data.base import SourceImage
 
 __all__ = [
     "LEVELS",
+    "LEVEL_CHOICES",
     "MAKER_ALIASES",
     "MAX_FIELD_CHARS",
     "Camera",
     "CameraLabels",
     "camera_label",
     "canonical_make",
+    "choose_level",
     "clean_field",
     "is_smartphone",
     "label_images",
@@ -53,6 +55,9 @@ __all__ = [
 
 #: Levels of camera labels: ``"Make Model"``, ``"Make"``, or smartphone or not.
 LEVELS: tuple[str, ...] = ("model", "make", "smartphone")
+
+#: What a run may ask for: a level, or ``"auto"`` (:func:`choose_level`).
+LEVEL_CHOICES: tuple[str, ...] = ("auto", *LEVELS)
 
 #: Longer Make/Model values are not camera names (real ones stay under 45).
 MAX_FIELD_CHARS = 64
@@ -301,7 +306,10 @@ class Camera:
         if level == "model":
             if self.model is None:
                 return None
-            return f"{self.make} {self.model}" if self.make else self.model
+            # A model that still starts with its make ("LG-H850") is not prefixed again.
+            if not self.make or self.model.casefold().startswith(self.make.casefold()):
+                return self.model
+            return f"{self.make} {self.model}"
         if level == "make":
             return self.make
         if level == "smartphone":
@@ -334,7 +342,12 @@ def normalise_camera(make: Any, model: Any, source: str = "exif") -> Camera:
     if display is None and model_text:
         display = _infer_make(model_text)
     if display is not None and model_text:
-        model_text = strip_make(model_text, display, make_text)
+        if _maker_key(model_text) in {_maker_key(display), _maker_key(make_text or display)}:
+            # Model repeats the make and nothing else (Make="Canon", Model="CANON").
+            model_text = None
+            problems = (*problems, "Model repeats the Make")
+        else:
+            model_text = strip_make(model_text, display, make_text)
     return Camera(make=display, model=model_text, source=source, problems=problems)
 
 
@@ -350,6 +363,10 @@ def _manifest_camera(metadata: Mapping[str, Any]) -> Camera | None:
         if text is None:
             return Camera(None, None, "manifest", (problem or "camera column unusable",))
         make = _infer_make(text)
+        if make is not None and _maker_key(text) == _maker_key(make):
+            # Only a maker ("CANON"): a make label, no model (not "Canon CANON").
+            return Camera(make=make, model=None, source="manifest",
+                          problems=(f"camera column {text!r} names only the maker",))
         model = strip_make(text, make) if make else text
         return Camera(make=make, model=model, source="manifest")
     make_column, model_column = columns.get("make"), columns.get("model")
@@ -453,3 +470,31 @@ def label_images(images: Iterable[SourceImage], level: str = "model") -> CameraL
     }
     out.sources = dict(sorted(sources.items()))
     return out
+
+
+def choose_level(images: Sequence[SourceImage], level: str, min_per_class: int
+                 ) -> tuple[CameraLabels, str]:
+    """Labels at ``level``, and a sentence saying which level and why.
+
+    ``"auto"`` takes the model level when at least two camera models have
+    ``min_per_class`` photos or more, else the make level: a folder of many
+    cameras with a few photos each can still be measured by maker.
+
+    Examples
+    --------
+    >>> found, why = choose_level(probe_set.images, "auto", 10)  # doctest: +SKIP
+    >>> found.level, why                                         # doctest: +SKIP
+    ('make', "camera classes at level 'make' (auto: 1 camera model has 10 or more photos, ...)")
+    """
+    if level not in LEVEL_CHOICES:
+        raise ValueError(f"level={level!r} is unknown, expected one of {LEVEL_CHOICES!r}")
+    if level != "auto":
+        return label_images(images, level), f"camera classes at level {level!r}"
+    by_model = label_images(images, "model")
+    enough = sum(n >= min_per_class for n in Counter(by_model.labels.values()).values())
+    if enough >= 2:
+        return by_model, (f"camera classes at level 'model' (auto: {enough} camera models "
+                          f"have {min_per_class} or more photos)")
+    return label_images(images, "make"), (
+        f"camera classes at level 'make' (auto: {enough} camera model(s) have "
+        f"{min_per_class} or more photos, fewer than 2; --audit-camera-level=model insists)")

@@ -2,7 +2,12 @@
 
 Classes are the cameras of the probe set's photos, from EXIF ``Make`` and
 ``Model`` or a manifest column (see :mod:`auditkit.data.cameras`), at one of
-three levels: ``"Make Model"`` (default), ``"Make"``, or smartphone or not.
+three levels: ``"Make Model"``, ``"Make"``, or smartphone or not. The default,
+``"auto"``, takes the model level when at least two models have
+``min_per_class`` photos, else the make level (``--audit-camera-level``,
+``--audit-camera-min-per-class`` or ``[tool.auditkit.camera]`` ``level`` and
+``min_per_class``). A probe set without camera labels, or with fewer than two
+classes large enough, is not applicable (:class:`~auditkit.errors.NotApplicable`).
 Each photo is embedded once, as it is (or with the centre masked, the
 semantic control), and a grouped linear probe predicts its camera.
 
@@ -32,7 +37,7 @@ spread across repeats are in the details.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,9 +47,9 @@ from auditkit import seeds
 from auditkit.context import AuditContext
 from auditkit.data.base import ProbeSet, SourceImage
 from auditkit.data.builtin import BuiltinRecipe
-from auditkit.data.cameras import LEVELS, label_images
+from auditkit.data.cameras import LEVEL_CHOICES, choose_level
 from auditkit.encoders.base import stable_hash
-from auditkit.errors import ConfigError, ProbeSetError
+from auditkit.errors import ConfigError, NotApplicable, ProbeSetError
 from auditkit.extract import Embedder
 from auditkit.measures.classification import probe_details, score_measurements
 from auditkit.power import planted_check
@@ -67,9 +72,11 @@ MASKED_AUDIT = "camera_model_masked"
 #: A class with fewer photos gives too few test photos per fold to score.
 DEFAULT_MIN_PER_CLASS = 10
 DEFAULT_REPEATS = 5
-#: The level the stock audits measure at.
-STOCK_LEVEL = "model"
+#: The level the stock audits measure at unless configured (see :func:`choose_level`).
+DEFAULT_LEVEL = "auto"
 _EXAMPLES = 5
+#: Classes a message names before it says "and N more".
+_NAMED_CLASSES = 5
 
 
 @dataclass
@@ -89,7 +96,7 @@ def measure(
     probe_set: ProbeSet,
     seed: int = 0,
     masked: bool = False,
-    level: str = "model",
+    level: str = DEFAULT_LEVEL,
     min_per_class: int = DEFAULT_MIN_PER_CLASS,
     n_repeats: int = DEFAULT_REPEATS,
     simulated: str = DEFAULT_SIMULATED,
@@ -107,7 +114,8 @@ def measure(
     masked : bool
         The semantic control: blank the centre 95 % after preprocessing.
     level : str
-        ``"model"``, ``"make"`` or ``"smartphone"`` (photos only).
+        ``"auto"`` (model when two models have ``min_per_class`` photos, else
+        make), ``"model"``, ``"make"`` or ``"smartphone"`` (photos only).
     min_per_class : int
         Classes with fewer photos are dropped (recorded in the details).
     n_repeats : int
@@ -124,10 +132,11 @@ def measure(
 
     Raises
     ------
+    NotApplicable
+        No photo has a camera label, or fewer than two classes are left once
+        small and single-group classes are dropped.
     ProbeSetError
-        No photo has a camera label, fewer than two classes are left once
-        small and single-group classes are dropped, or the balanced sample
-        cannot be split by group.
+        The balanced sample cannot be split by group.
     ConfigError
         An unknown ``level``, or ``min_per_class`` / ``n_repeats`` out of range.
 
@@ -137,17 +146,19 @@ def measure(
     >>> ms["leakage"].details["note"]                                         # doctest: +SKIP
     'simulated cameras: ...'
     """
-    if level not in LEVELS:
-        raise ConfigError(f"level={level!r} is unknown, expected one of {LEVELS!r}")
+    if level not in LEVEL_CHOICES:
+        raise ConfigError(f"level={level!r} is unknown, expected one of {LEVEL_CHOICES!r}")
     for name, value, least in (("min_per_class", min_per_class, 2), ("n_repeats", n_repeats, 1)):
         if isinstance(value, bool) or not isinstance(value, int) or value < least:
             raise ConfigError(f"{name}={value!r}: expected an integer >= {least}")
     camera_set(simulated)  # an unknown set is an error before anything is embedded
     if _is_builtin(probe_set):
+        level = "model" if level == "auto" else level
         rows = _simulated(extractor, probe_set.images, masked, level, simulated)
+        rows.details["level"] = level
     else:
-        rows = _photographed(extractor, probe_set, masked, level)
-    rows.details.update(level=level, masked=masked, min_per_class=min_per_class)
+        rows = _photographed(extractor, probe_set, masked, level, min_per_class)
+    rows.details.update(masked=masked, min_per_class=min_per_class)
     return _balanced_measurements(rows, seed, min_per_class, n_repeats)
 
 
@@ -204,12 +215,23 @@ def _simulated(
     return rows
 
 
-def _photographed(extractor: Embedder, probe_set: ProbeSet, masked: bool, level: str) -> _Rows:
-    found = label_images(probe_set.images, level)
+def _photographed(extractor: Embedder, probe_set: ProbeSet, masked: bool, level: str,
+                  min_per_class: int) -> _Rows:
+    found, why = choose_level(probe_set.images, level, min_per_class)
+    level = found.level
     missing = [{"path": path, "reason": reason} for path, reason in found.missing]
     if not found.labels:
         raise _no_labels(probe_set, missing, level)
     images = [im for im in probe_set.images if im.id in found.labels]
+    # Refused before any embedding: too few photos per class is the data's, not the model's.
+    labelled = _Rows(np.zeros((len(images), 0)),
+                     np.array([found.labels[im.id] for im in images], dtype=object).astype(str),
+                     np.array([im.group for im in images], dtype=object).astype(str),
+                     np.array([im.id for im in images], dtype=object).astype(str),
+                     dict(found.display))
+    kept, _ = _drop_small(labelled, min_per_class)
+    if len(kept) < 2:
+        raise _too_few_classes(labelled, min_per_class, level)
     variant: Variant = (masked_variants([ORIGINAL], geometry=encoder_geometry(extractor))[0]
                         if masked else ORIGINAL)
     table = extractor.embed(images, [variant])
@@ -221,10 +243,13 @@ def _photographed(extractor: Embedder, probe_set: ProbeSet, masked: bool, level:
         details={
             "cameras": "photographed",
             "note": (
-                f"camera classes from the photos' "
-                f"{' and '.join(found.sources) or 'EXIF'} (level {level!r}), each photo "
+                f"{why}, from the photos' {' and '.join(found.sources) or 'EXIF'}, each photo "
                 f"embedded {'with the centre masked' if masked else 'as it is'}"
             ),
+            "level": level,
+            "level_choice": why,
+            # Which level was measured qualifies every verdict: it is in the reason.
+            "caveats": [why],
             "label_sources": found.sources,
             "variants": [variant.id],
             "n_images": len(images),
@@ -253,11 +278,11 @@ def _shared_jpeg() -> str:
     return describe_camera({**first, **SHARED_JPEG}).rsplit(", ", 1)[-1]
 
 
-def _no_labels(probe_set: ProbeSet, missing: list[dict[str, str]], level: str) -> ProbeSetError:
+def _no_labels(probe_set: ProbeSet, missing: list[dict[str, str]], level: str) -> NotApplicable:
     reasons = Counter(m["reason"].split(" (", 1)[0] for m in missing)
     examples = ", ".join(repr(m["path"]) for m in missing[:3])
     why = ", ".join(f"{r} x{n}" for r, n in reasons.most_common(3))
-    return ProbeSetError(
+    return NotApplicable(
         f"no image of probe set {probe_set.name!r} has a camera label at level {level!r}: "
         f"{len(missing)} file(s) lack EXIF Make/Model ({why}), e.g. {examples}. "
         "Supply the cameras in a CSV manifest with a 'camera' column (e.g. "
@@ -292,12 +317,7 @@ def _balanced_measurements(
     details["class_counts_before"] = {rows.names.get(c, c): n for c, n in sorted(before.items())}
     details["dropped_classes"] = dropped
     if len(kept) < 2:
-        counts = ", ".join(f"{rows.names.get(c, c)!r}: {n}" for c, n in before.most_common())
-        raise ProbeSetError(
-            f"the camera audit needs at least 2 camera classes with {min_per_class} or more "
-            f"images in 2 or more groups; found {counts or 'none'}. Add photos of more "
-            "cameras or pass a smaller min_per_class"
-        )
+        raise _too_few_classes(rows, min_per_class, str(details.get("level", "")))
     size = min(before[c] for c in kept)
     repeats = 1 if len({before[c] for c in kept}) == 1 else n_repeats
     ys, preds, groups, scores, used = [], [], [], [], set()
@@ -329,6 +349,20 @@ def _balanced_measurements(
     n = size * len(kept)
     return score_measurements(pooled, details, n=n, detectable_accuracy=detectable,
                               planted=check)
+
+
+def _too_few_classes(rows: _Rows, min_per_class: int, level: str) -> NotApplicable:
+    """Fewer than two usable classes: the reason, the largest classes and the remedies."""
+    counts = Counter(rows.y.tolist()).most_common()
+    named = ", ".join(f"{rows.names.get(c, c)!r}: {n}" for c, n in counts[:_NAMED_CLASSES])
+    more = f" and {len(counts) - _NAMED_CLASSES} more" if len(counts) > _NAMED_CLASSES else ""
+    coarser = (" or --audit-camera-level=make," if level == "model" else "")
+    return NotApplicable(
+        f"the camera audit needs at least 2 camera classes with {min_per_class} or more "
+        f"images in 2 or more groups; found {len(counts)} class(es) at level {level!r}, largest "
+        f"{named or 'none'}{more}. Add photos of more cameras, or pass{coarser} "
+        "--audit-camera-min-per-class=N (or [tool.auditkit.camera] level / min_per_class)"
+    )
 
 
 def _subsample(y: np.ndarray, kept: list[str], size: int, rng: np.random.Generator) -> np.ndarray:
@@ -373,19 +407,53 @@ def _repeat_details(
     }
 
 
-def _simulated_option(ctx: AuditContext) -> str:
-    """``[tool.auditkit.camera] simulated``: the built-in set of simulated cameras."""
-    value = ctx.options.get("simulated", DEFAULT_SIMULATED)
-    if not isinstance(value, str):
-        raise ConfigError(f"[tool.auditkit.camera] simulated = {value!r}: expected a set name")
-    camera_set(value)
-    return value
+@dataclass(frozen=True)
+class CameraOptions:
+    """``[tool.auditkit.camera]``, with the command line's ``--audit-camera-*`` over it."""
+
+    level: str = DEFAULT_LEVEL
+    min_per_class: int = DEFAULT_MIN_PER_CLASS
+    simulated: str = DEFAULT_SIMULATED
+
+
+def camera_options(table: Mapping[str, Any]) -> CameraOptions:
+    """The camera audits' options from their table, checked (run at start-up too).
+
+    Raises
+    ------
+    ConfigError
+        An unknown key, level or simulated set, or a ``min_per_class`` under 2.
+
+    Examples
+    --------
+    >>> camera_options({"level": "make", "min_per_class": 5})
+    CameraOptions(level='make', min_per_class=5, simulated='shared_jpeg')
+    """
+    where = "[tool.auditkit.camera]"
+    unknown = sorted(set(table) - {"level", "min_per_class", "simulated"})
+    if unknown:
+        raise ConfigError(f"{where} has unknown key(s) {unknown!r}: expected level, "
+                          "min_per_class or simulated")
+    out = CameraOptions(**table)
+    if out.level not in LEVEL_CHOICES:
+        raise ConfigError(f"{where} level = {out.level!r} (--audit-camera-level): expected one "
+                          f"of {', '.join(LEVEL_CHOICES)}")
+    least = 2
+    if (isinstance(out.min_per_class, bool) or not isinstance(out.min_per_class, int)
+            or out.min_per_class < least):
+        raise ConfigError(f"{where} min_per_class = {out.min_per_class!r} "
+                          f"(--audit-camera-min-per-class): expected an integer >= {least}")
+    if not isinstance(out.simulated, str):
+        raise ConfigError(f"{where} simulated = {out.simulated!r}: expected a set name")
+    camera_set(out.simulated)
+    return out
 
 
 def _measure_camera(ctx: AuditContext, masked: bool) -> dict[str, Measurement]:
-    simulated = _simulated_option(ctx)
-    out = measure(ctx.embedder, ctx.probe_set, seed=ctx.seed, masked=masked, level=STOCK_LEVEL,
-                  simulated=simulated)
+    options = camera_options(ctx.options)
+    out = measure(ctx.embedder, ctx.probe_set, seed=ctx.seed, masked=masked,
+                  level=options.level, min_per_class=options.min_per_class,
+                  simulated=options.simulated)
     if masked:
         # The camera_model audit's own measurement of the same photos: the run
         # measures it once, whichever of the two asks first.
@@ -426,10 +494,11 @@ def _camera_inputs(ctx: AuditContext) -> dict[str, Any]:
     simulated by auditkit's own code, which the key covers already.
     """
     probe_set = ctx.probe_set
+    options = camera_options(ctx.options)
     if _is_builtin(probe_set):
-        return {"cameras": "simulated", "simulated": _simulated_option(ctx)}
-    found = label_images(probe_set.images, STOCK_LEVEL)
-    return {"cameras": stable_hash(
+        return {"cameras": "simulated", "simulated": options.simulated}
+    found, _ = choose_level(probe_set.images, options.level, options.min_per_class)
+    return {"level": found.level, "cameras": stable_hash(
         sorted(found.labels.items()), sorted(found.display.items()), found.sources,
         sorted(reason for _, reason in found.missing),
     )}

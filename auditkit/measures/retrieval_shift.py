@@ -116,7 +116,7 @@ from scipy.stats import norm
 from auditkit import seeds
 from auditkit.context import AuditContext
 from auditkit.data.base import ProbeSet
-from auditkit.errors import ProbeSetError
+from auditkit.errors import NotApplicable, ProbeSetError
 from auditkit.extract import Embedder
 from auditkit.knn import MAX_BLOCK_CELLS, K, block_rows, l2_normalise, vote_composed
 from auditkit.registry import register_audit
@@ -349,7 +349,7 @@ def measure(
 
     Raises
     ------
-    ProbeSetError
+    NotApplicable
         Fewer than two classes, a class with fewer than two groups, or fewer
         than :data:`MIN_QUERY_GROUPS` query groups.
 
@@ -450,22 +450,30 @@ def measure(
 
 def _checked_split(name: str, labels: np.ndarray, groups: np.ndarray, fraction: float, seed: int
                    ) -> tuple[QuerySplit, list[str], list[str]]:
-    """The query split, its classes and query groups; ProbeSetError when unusable."""
+    """The query split, its classes and query groups.
+
+    A set without what retrieval needs (two classes, two groups a class,
+    :data:`MIN_QUERY_GROUPS` query groups) is :class:`NotApplicable`: the
+    audit says nothing about the model on it.
+    """
     classes = sorted(set(labels.tolist()))
     if len(classes) < 2:
-        raise ProbeSetError(
-            f"probe set {name!r} has {len(classes)} usable class(es) {classes!r}, "
-            "expected at least 2 for retrieval: add labelled images"
+        raise NotApplicable(
+            f"probe set {name!r} has {len(classes)} usable class(es) {classes[:5]!r}, "
+            "expected at least 2 for retrieval: add images of a second class (one subfolder "
+            "per class, or the manifest's 'label' column)"
         )
     try:
         split = split_queries(labels, groups, fraction, seed)
     except ProbeSetError as exc:
-        raise ProbeSetError(f"probe set {name!r}: {exc}") from exc
+        raise NotApplicable(f"probe set {name!r}: {exc}") from exc
     q_groups = sorted(set(groups[split.queries].tolist()))
     if len(q_groups) < MIN_QUERY_GROUPS:
-        raise ProbeSetError(
+        raise NotApplicable(
             f"probe set {name!r} gives {len(q_groups)} query groups, expected at least "
-            f"{MIN_QUERY_GROUPS} for an interval over query groups: add images"
+            f"{MIN_QUERY_GROUPS} for an interval over query groups: add images (about "
+            f"{round(MIN_QUERY_GROUPS / QUERY_FRACTION)} source images or more, in distinct "
+            "groups), or raise --audit-max-images"
         )
     return split, classes, q_groups
 

@@ -22,9 +22,9 @@ from auditkit.thumbnails import is_png_data_uri
 #: What the card shows for a missing or non-finite value (an en dash).
 DASH = "\N{EN DASH}"
 #: Verdicts from most to least severe: the order "worst finding" uses.
-SEVERITY = ("error", "fail", "inconclusive", "pass")
+SEVERITY = ("error", "fail", "inconclusive", "not_applicable", "pass")
 #: The order the summary shows the counts in.
-COUNT_ORDER = ("pass", "fail", "inconclusive", "error")
+COUNT_ORDER = ("pass", "fail", "inconclusive", "not_applicable", "error")
 
 
 def fmt(x: Any, digits: int = 3) -> str:
@@ -252,6 +252,8 @@ def worst_sentence(audits: Sequence[Mapping[str, Any]]) -> str:
         return f"Every case passes ({len(audits)}); largest: {name}, {measured}, threshold {limit}."
     if verdict == "error":
         return f"Worst finding: {name} could not be measured{why}"
+    if verdict == "not_applicable":
+        return f"Worst finding: {name} is not applicable to this probe set{why}"
     side = "above the allowed maximum" if worst["direction"] == "max" else "below the minimum"
     if verdict == "fail":
         return f"Worst finding: {name} fails with {measured}, {side} {fmt(worst['threshold'])}{why}"

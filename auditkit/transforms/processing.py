@@ -23,8 +23,12 @@ from typing import Any
 from PIL import Image, ImageEnhance
 
 from auditkit import seeds
+from auditkit.errors import BadImageError
 from auditkit.transforms.base import Variant
 from auditkit.transforms.quality import jpeg, jpeg_variant
+
+#: Smallest side a resized image may have: one JPEG block (the probe set's own minimum).
+MIN_OUTPUT_SIDE = 8
 
 FINAL_JPEG: dict[str, Any] = {"quality": 95, "subsampling": "444"}
 
@@ -52,7 +56,13 @@ def resize_then_jpeg(image: Image.Image, params: Mapping[str, Any], seed: int) -
         scale *= 1.0 + rng.uniform(-params["jitter"], params["jitter"])
     if scale != 1.0:
         w, h = image.size
-        image = image.resize((max(1, round(w * scale)), max(1, round(h * scale))), method)
+        size = (max(1, round(w * scale)), max(1, round(h * scale)))
+        if min(size) < MIN_OUTPUT_SIDE:
+            # Raised, not drawn: the pair is left out by name and the audit goes on.
+            raise BadImageError(
+                f"{w}x{h} pixels is too small for a x{scale:.3g} resize: {size[0]}x{size[1]} "
+                f"holds no {MIN_OUTPUT_SIDE}-pixel JPEG block; use the full-size original")
+        image = image.resize(size, method)
     return jpeg(image, FINAL_JPEG, seed)
 
 

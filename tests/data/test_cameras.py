@@ -15,6 +15,7 @@ from auditkit.data.cameras import (
     MAX_FIELD_CHARS,
     camera_label,
     canonical_make,
+    choose_level,
     clean_field,
     is_smartphone,
     label_images,
@@ -46,7 +47,8 @@ def _image(id_: str, **metadata: object) -> SourceImage:
         pytest.param("PENTAX Corporation", "PENTAX K10D", "PENTAX K10D", id="pentax"),
         pytest.param("RICOH IMAGING COMPANY, LTD.", "PENTAX K-3", "RICOH PENTAX K-3",
                      id="ricoh"),
-        pytest.param("LG Electronics", "LG-H850", "LG LG-H850", id="lg-model-not-a-word"),
+        pytest.param("LG Electronics", "LG-H850", "LG-H850",
+                     id="model-starting-with-the-make-not-prefixed-again"),
         pytest.param("FUJIFILM", "X-T3", "FUJIFILM X-T3", id="fujifilm"),
         pytest.param("Panasonic", "DMC-FZ28", "Panasonic DMC-FZ28", id="panasonic"),
         pytest.param("HUAWEI", "ELE-L29", "HUAWEI ELE-L29", id="huawei"),
@@ -201,3 +203,35 @@ def test_manifest_camera_column_labels_files_without_exif(tmp_path):
     assert found.counts() == {"Canon EOS 5D": 1}
     assert found.sources == {"manifest": 1}
     assert found.missing[0][0].endswith("b.png")
+
+
+@pytest.mark.parametrize("camera", ["CANON", "Canon", "canon inc."])
+def test_manifest_camera_column_naming_only_the_maker_is_a_make_label(camera):
+    read = read_camera(_image("a", camera=camera))
+    assert (read.make, read.model) == ("Canon", None)
+    assert read.label("make") == "Canon" and read.label("model") is None
+    assert "names only the maker" in read.missing("model")
+
+
+def test_exif_model_repeating_the_make_is_not_doubled():
+    camera = normalise_camera("Canon", "CANON")
+    assert camera.label("model") is None and camera.label("make") == "Canon"
+
+
+def _photos(cameras: dict[str, int]) -> list[SourceImage]:
+    return [_image(f"{name}{i}", camera=name) for name, n in cameras.items() for i in range(n)]
+
+
+def test_auto_level_takes_models_when_two_have_enough_photos():
+    found, why = choose_level(_photos({"Canon EOS 5D": 10, "NIKON D70": 10, "NIKON D80": 3}),
+                              "auto", 10)
+    assert found.level == "model" and "2 camera models" in why
+    assert found.counts() == {"Canon EOS 5D": 10, "NIKON D70": 10, "NIKON D80": 3}
+
+
+def test_auto_level_falls_back_to_makes_and_says_so():
+    found, why = choose_level(_photos({"Canon EOS 5D": 6, "Canon EOS 6D": 6, "NIKON D70": 6,
+                                       "NIKON D80": 6}), "auto", 10)
+    assert found.level == "make" and found.counts() == {"Canon": 12, "NIKON": 12}
+    assert "level 'make'" in why and "--audit-camera-level=model" in why
+    assert choose_level(_photos({"Canon EOS 5D": 6}), "model", 10)[0].level == "model"

@@ -15,7 +15,7 @@ from PIL import Image
 from auditkit.data import builtin_probe_set, folder_probe_set, manifest_probe_set
 from auditkit.encoders import build_encoder
 from auditkit.encoders.planted import NoiseEncoder
-from auditkit.errors import ConfigError, ProbeSetError
+from auditkit.errors import ConfigError, NotApplicable
 from auditkit.extract import Extractor
 from auditkit.measures import camera_model
 from auditkit.verdicts import Threshold
@@ -121,18 +121,18 @@ def test_masked_control_and_levels(photos):
                                                                "smartphone": 16}
 
 
-def test_folder_without_exif_is_an_error_naming_files_and_the_fix(tmp_path):
+def test_folder_without_exif_is_not_applicable_naming_files_and_the_fix(tmp_path):
     _write_photos(tmp_path, cameras=[], without_exif=3)
-    with pytest.raises(ProbeSetError) as info:
+    with pytest.raises(NotApplicable) as info:
         camera_model.measure(Extractor(build_encoder("pixels")), folder_probe_set(tmp_path))
     message = str(info.value)
     assert "3 file(s) lack EXIF Make/Model" in message and "scan_0.jpg" in message
     assert "'camera' column" in message and "--audit-data=manifest.csv" in message
 
 
-def test_one_camera_class_left_is_an_error(tmp_path):
+def test_one_camera_class_left_is_not_applicable(tmp_path):
     _write_photos(tmp_path, cameras=PLANTED[:1] + PLANTED[3:], without_exif=0)
-    with pytest.raises(ProbeSetError, match="at least 2 camera classes"):
+    with pytest.raises(NotApplicable, match="at least 2 camera classes"):
         camera_model.measure(Extractor(build_encoder("pixels")), folder_probe_set(tmp_path))
 
 
@@ -170,12 +170,8 @@ def test_bad_arguments_are_config_errors(bad):
         camera_model.measure(Extractor(NoiseEncoder()), builtin_probe_set(max_images=6), **bad)
 
 
-def test_stock_audit_file_reports_exif_cameras_in_results_json(pytester, photos):
-    # Ten photos of each camera: balanced, so one repeat each (the repeats are tested above).
-    (pytester.path / "photos").mkdir()
-    for model in ("Canon_EOS_5D", "NIKON_D70", "iPhone_12"):
-        for file in sorted(photos.glob(f"{model}_*.jpg"))[:10]:
-            shutil.copy(file, pytester.path / "photos" / file.name)
+def _stock_project(pytester) -> None:
+    """The stock camera audit file, for pixels, at the lenient threshold only."""
     pytester.makepyfile(**{"audits/test_camera_model": STOCK.read_text()})
     pytester.makefile(".toml", pyproject=textwrap.dedent("""
         [tool.auditkit]
@@ -185,6 +181,15 @@ def test_stock_audit_file_reports_exif_cameras_in_results_json(pytester, photos)
         [tool.auditkit.thresholds.camera_model_masked]
         max_leakage = [0.5]
     """))
+
+
+def test_stock_audit_file_reports_exif_cameras_in_results_json(pytester, photos):
+    # Ten photos of each camera: balanced, so one repeat each (the repeats are tested above).
+    (pytester.path / "photos").mkdir()
+    for model in ("Canon_EOS_5D", "NIKON_D70", "iPhone_12"):
+        for file in sorted(photos.glob(f"{model}_*.jpg"))[:10]:
+            shutil.copy(file, pytester.path / "photos" / file.name)
+    _stock_project(pytester)
     def run():
         result = pytester.runpytest_inprocess(
             "audits", "-p", "no:cacheprovider", "--encoder=pixels", "--audit-data=photos",
@@ -272,3 +277,76 @@ def test_builtin_cameras_share_jpeg_unless_told(tmp_path):
     with pytest.raises(ConfigError, match="simulated"):
         audit.measure(AuditContext.of(camera_model.AUDIT, extractor, probe_set,
                                       options={"simulated": "jpeg"}))
+
+
+#: Two makers, two models each, six photos a model: too few per model, enough per make.
+MAKES_ONLY = [
+    ("Canon", "Canon EOS 5D", 6, {"quality": 95, "subsampling": 0}),
+    ("Canon", "Canon EOS 6D", 6, {"quality": 95, "subsampling": 0}),
+    ("NIKON CORPORATION", "NIKON D70", 6, {"quality": 75, "subsampling": 2}),
+    ("NIKON CORPORATION", "NIKON D80", 6, {"quality": 75, "subsampling": 2}),
+]
+
+
+def test_auto_level_measures_makes_when_models_have_too_few_photos(tmp_path):
+    from auditkit.verdicts import to_result
+
+    _write_photos(tmp_path, cameras=MAKES_ONLY, without_exif=0)
+    extractor, probe_set = Extractor(NoiseEncoder()), folder_probe_set(tmp_path)
+    leak = camera_model.measure(extractor, probe_set, n_repeats=1)["leakage"]
+    assert leak.details["level"] == "make" and leak.details["classes"] == ["Canon", "NIKON"]
+    reason = to_result("camera_model", Threshold("max_leakage", 0.5), leak).details["reason"]
+    assert "camera classes at level 'make'" in reason
+    with pytest.raises(NotApplicable) as info:
+        camera_model.measure(extractor, probe_set, level="model")
+    message = str(info.value)
+    # The remedies it names are options that exist.
+    assert "--audit-camera-level=make" in message and "--audit-camera-min-per-class" in message
+    assert "smaller min_per_class" not in message
+    by_model = camera_model.measure(extractor, probe_set, level="model", min_per_class=5,
+                                    n_repeats=1)["leakage"]
+    assert by_model.details["n_classes"] == 4 and by_model.details["level"] == "model"
+
+
+def test_a_long_class_list_is_summarised(tmp_path):
+    _write_photos(tmp_path, cameras=[("Acme", f"Acme Z{i:02d}", 2, {"quality": 90})
+                                     for i in range(12)], without_exif=0)
+    with pytest.raises(NotApplicable) as info:
+        camera_model.measure(Extractor(NoiseEncoder()), folder_probe_set(tmp_path),
+                             level="model")
+    message = str(info.value)
+    assert "found 12 class(es)" in message and "and 7 more" in message
+    assert message.count("': 2") == 5
+
+
+def test_camera_options_are_checked():
+    assert camera_model.camera_options({"level": "make", "min_per_class": 4}) == \
+        camera_model.CameraOptions(level="make", min_per_class=4)
+    for bad in ({"level": "lens"}, {"min_per_class": 1}, {"min_per_clas": 4}):
+        with pytest.raises(ConfigError, match=r"\[tool.auditkit.camera\]"):
+            camera_model.camera_options(bad)
+
+
+def test_a_folder_without_exif_runs_green_with_camera_audits_not_applicable(pytester):
+    _write_photos(pytester.path / "photos", cameras=[], without_exif=8)
+    _stock_project(pytester)
+
+    def run(*extra):
+        result = pytester.runpytest_inprocess(
+            "audits", "-p", "no:cacheprovider", "-rs", "--encoder=pixels", "--audit-data=photos",
+            "--audit-max-images=6", "--audit-cache-dir=cache", "--audit-report-dir=out", *extra)
+        doc = json.loads((pytester.path / "out" / "pixels" / "results.json").read_text())
+        return result, doc
+
+    result, doc = run()
+    result.assert_outcomes(skipped=2)
+    assert result.ret == 0
+    result.stdout.fnmatch_lines(["*not applicable: camera_model*lack EXIF Make/Model*"])
+    assert [c["verdict"] for c in doc["audits"]] == ["not_applicable"] * 2
+    assert "'camera' column" in doc["audits"][0]["details"]["reason"]
+    card = (pytester.path / "out" / "pixels" / "card.html").read_text()
+    assert "not applicable" in card
+    # The strict mode that fails inconclusive cases fails these too; still not errors.
+    strict, doc = run("--audit-inconclusive=fail")
+    strict.assert_outcomes(failed=2)
+    assert [c["verdict"] for c in doc["audits"]] == ["not_applicable"] * 2

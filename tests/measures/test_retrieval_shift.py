@@ -1,7 +1,9 @@
 import dataclasses
+import warnings
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from auditkit.data import builtin_probe_set
 from auditkit.encoders import build_encoder
@@ -11,7 +13,7 @@ from auditkit.encoders.planted import (
     SizePlantedEncoder,
     ThumbnailEncoder,
 )
-from auditkit.errors import ProbeSetError
+from auditkit.errors import NotApplicable, ProbeSetError
 from auditkit.extract import EmbeddingTable, Extractor
 from auditkit.knn import knn_predict, l2_normalise
 from auditkit.measures import retrieval_shift as rs
@@ -311,14 +313,32 @@ def test_constant_encoder_is_degenerate_not_a_pass(probe_set):
     assert SMALL.judge(d)[0] == "inconclusive"
 
 
-def test_too_few_query_groups_is_an_error():
-    with pytest.raises(ProbeSetError, match="6 query groups, expected at least 10"):
+def test_too_few_query_groups_is_not_applicable_with_the_remedy():
+    with pytest.raises(NotApplicable, match="6 query groups, expected at least 10") as info:
         rs.measure(Extractor(NoiseEncoder()), builtin_probe_set(seed=0, max_images=30))
+    assert "--audit-max-images" in str(info.value)
 
 
-def test_a_class_with_a_single_image_is_an_error(probe_set):
+def test_a_class_with_a_single_image_is_not_applicable(probe_set):
     one_face = [im for im in probe_set.images if im.label != "face"]
     one_face.append(next(im for im in probe_set.images if im.label == "face"))
     small = dataclasses.replace(probe_set, images=one_face)
-    with pytest.raises(ProbeSetError, match="class 'face' has 1 group"):
+    with pytest.raises(NotApplicable, match="class 'face' has 1 group"):
         rs.measure(Extractor(NoiseEncoder()), small)
+
+
+def test_a_single_class_is_not_applicable(probe_set):
+    faces = [im for im in probe_set.images if im.label == "face"]
+    with pytest.raises(NotApplicable, match="1 usable class"):
+        rs.measure(Extractor(NoiseEncoder()), dataclasses.replace(probe_set, images=faces))
+
+
+def test_an_image_too_small_for_a_variant_is_skipped_by_name_and_the_audit_goes_on(probe_set):
+    tiny = dataclasses.replace(probe_set.images[0], id="tiny.png", group="tiny.png",
+                               sha256="f" * 64, loader=lambda: Image.new("RGB", (8, 8), "red"))
+    with_tiny = dataclasses.replace(probe_set, images=[*probe_set.images, tiny])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "Mean of empty slice" either
+        d = rs.measure(Extractor(NoiseEncoder()), with_tiny)["delta"]
+    assert d.details["skipped_images"] == ["tiny.png"]
+    assert d.details["n_queries"] + d.details["n_database"] == len(probe_set.images)

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 from PIL import Image, JpegImagePlugin
 
+from auditkit.errors import BadImageError
 from auditkit.transforms.processing import (
     interpolation_variants,
     resizing_variants,
@@ -33,6 +34,14 @@ def test_every_class_ends_in_jpeg95_444_and_is_deterministic(variant, saved_byte
 def test_resizing_changes_size_by_the_stated_factor():
     sizes = [v.apply(_photo()).size for v in resizing_variants()]
     assert sizes == [(40, 32), (80, 64), (160, 128)]
+
+
+def test_a_resize_below_one_jpeg_block_is_refused_by_name():
+    # Refused with the reason, so the extractor leaves out that pair and the audit goes on.
+    half = resizing_variants()[0]
+    with pytest.raises(BadImageError, match=r"8x8 pixels is too small for a x0.5 resize: 4x4"):
+        half.apply(_photo(size=(8, 8)))
+    assert half.apply(_photo(size=(16, 16))).size == (8, 8)
 
 
 def test_interpolation_scale_is_random_per_seed_within_twenty_percent():
