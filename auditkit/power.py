@@ -172,6 +172,22 @@ class PlantedCheck:
                 "detectable_leakage": self.detectable}
 
 
+@dataclass
+class RepeatedCheck:
+    """Planted checks of several draws of one measurement (the camera audit's balanced
+    subsamples): the headline pools the draws, so a pass needs every draw to vouch."""
+
+    checks: list[PlantedCheck]
+
+    @property
+    def detectable(self) -> float:
+        return max((c.detectable for c in self.checks), default=1.0)
+
+    def json(self) -> dict[str, object]:
+        return {"repeats": [c.json() for c in self.checks],
+                "detectable_leakage": self.detectable}
+
+
 def detectable_from_replicates(real: np.ndarray, planted: np.ndarray, leakage: float) -> float:
     """Smallest ``t >= leakage`` with ``(t / leakage) * planted > real`` in ``1 - ALPHA`` of
     the paired replicates; 1.0 when there is none below 1.

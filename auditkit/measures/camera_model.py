@@ -52,7 +52,7 @@ from auditkit.encoders.base import stable_hash
 from auditkit.errors import ConfigError, NotApplicable, ProbeSetError
 from auditkit.extract import Embedder
 from auditkit.measures.classification import probe_details, score_measurements
-from auditkit.power import planted_check
+from auditkit.power import PlantedCheck, RepeatedCheck, planted_check
 from auditkit.probes import ProbeScore, cross_val_predictions, score_predictions
 from auditkit.registry import register_audit
 from auditkit.transforms.base import ORIGINAL, Variant
@@ -321,6 +321,7 @@ def _balanced_measurements(
     size = min(before[c] for c in kept)
     repeats = 1 if len({before[c] for c in kept}) == 1 else n_repeats
     ys, preds, groups, scores, used = [], [], [], [], set()
+    checks: list[PlantedCheck] = []
     for r in range(repeats):
         idx = _subsample(rows.y, kept, size, seeds.rng(seed, r))
         used.update(rows.image_ids[idx].tolist())
@@ -333,9 +334,10 @@ def _balanced_measurements(
                 "camera more distinct groups (the manifest's 'group' column)"
             ) from exc
         scores.append(score_predictions(y, pred, g, classes=kept, seed=seeds.repeat_seed(seed, r)))
-        if r == 0:
-            check = planted_check(rows.X[idx], y, g, pred, seed=seeds.repeat_seed(seed, r),
-                                  C=min(chosen))
+        # Every draw: the pooled headline is judged, and a draw whose sample could
+        # not see a threshold-sized leakage must not be vouched for by another.
+        checks.append(planted_check(rows.X[idx], y, g, pred, seed=seeds.repeat_seed(seed, r),
+                                    C=min(chosen)))
         ys.append(y)
         preds.append(pred)
         groups.append(g)
@@ -348,7 +350,7 @@ def _balanced_measurements(
     detectable = float(np.mean([s.detectable_accuracy for s in scores]))
     n = size * len(kept)
     return score_measurements(pooled, details, n=n, detectable_accuracy=detectable,
-                              planted=check)
+                              planted=RepeatedCheck(checks) if len(checks) > 1 else checks[0])
 
 
 def _too_few_classes(rows: _Rows, min_per_class: int, level: str) -> NotApplicable:

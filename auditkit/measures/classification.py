@@ -16,7 +16,7 @@ import numpy as np
 
 from auditkit.data.base import ProbeSet
 from auditkit.extract import Embedder
-from auditkit.power import PlantedCheck, planted_check
+from auditkit.power import PlantedCheck, RepeatedCheck, planted_check
 from auditkit.probes import (
     ProbeScore,
     cross_val_predictions,
@@ -64,7 +64,8 @@ def measure_probe(
 
 def score_measurements(score: ProbeScore, details: dict, n: int | None = None,
                        detectable_accuracy: float | None = None,
-                       planted: PlantedCheck | None = None) -> dict[str, Measurement]:
+                       planted: PlantedCheck | RepeatedCheck | None = None,
+                       ) -> dict[str, Measurement]:
     """``leakage`` and ``accuracy`` measurements of one probe score, sharing ``details``.
 
     ``n`` and ``detectable_accuracy`` override the score's own where an audit

@@ -89,6 +89,10 @@ def test_small_classes_dropped_rest_balanced_over_repeats(pixels_result):
         {"class": "SONY DSC-W55", "count": 3, "reason": "3 image(s), fewer than min_per_class=10"}]
     assert d["class_counts_after"] == {"Apple iPhone 12": 12, "Canon EOS 5D": 12, "NIKON D70": 12}
     assert d["n_repeats"] == 3 and len(d["repeats"]) == 3
+    # Each draw has its own planted check, and the pooled verdict needs all of them.
+    checks = d["planted_check"]["repeats"]
+    assert len(checks) == 3 and all(len(c["planted"]) == 2 for c in checks)
+    assert d["detectable_leakage"] >= max(c["detectable_leakage"] for c in checks)
     # The pooled point is the mean over repeats (equal class sizes in each).
     spread = d["repeat_spread"]
     assert d["accuracy"] == pytest.approx(spread["accuracy_mean"])
