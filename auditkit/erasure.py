@@ -47,6 +47,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import metadata as importlib_metadata
@@ -84,6 +85,10 @@ ERASABLE = ("jpeg_quality", "camera_model")
 HELD_OUT_FRACTION = 0.5
 #: The semantic-utility audit, measured instead of :func:`semantic_knn` where registered.
 SEMANTIC_AUDIT = "semantic_utility"
+#: Units of the MLP check's hidden layer, and its most epochs (it stops early on a
+#: tenth of each training fold).
+MLP_HIDDEN = 64
+MLP_EPOCHS = 200
 #: Singular values of the map's difference from the identity below this are dropped.
 _RANK_TOL = 1e-9
 
@@ -285,8 +290,6 @@ def held_out(probe_set: ProbeSet, eraser: Eraser) -> ProbeSet:
 
 def _leace_step(X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``(A, b)`` of one LEACE eraser, ``x' = x - (x - b) @ A``."""
-    import warnings
-
     import torch
 
     with warnings.catch_warnings():
@@ -407,11 +410,12 @@ def _refuse_overlap(eraser: Eraser | None, groups: np.ndarray) -> None:
 
 
 def mlp_leakage(rows: TraceRows, seed: int = 0, eraser: Eraser | None = None) -> ProbeScore:
-    """Grouped cross-validated leakage of a small MLP (one hidden layer of 128 units).
+    """Grouped cross-validated leakage of a small MLP (one hidden layer of :data:`MLP_HIDDEN`).
 
     LEACE leaves no *linear* signal; a non-linear probe may still find the
     trace. Passing ``eraser`` checks that no row is in a group it was fitted on.
     """
+    from sklearn.exceptions import ConvergenceWarning
     from sklearn.neural_network import MLPClassifier
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
@@ -423,8 +427,13 @@ def mlp_leakage(rows: TraceRows, seed: int = 0, eraser: Eraser | None = None) ->
     pred = np.empty(len(y), dtype=object)
     for train, test in folds:
         model = make_pipeline(StandardScaler(), MLPClassifier(
-            hidden_layer_sizes=(128,), alpha=1e-2, max_iter=300, random_state=seed))
-        model.fit(X[train], y[train].astype(str))
+            hidden_layer_sizes=(MLP_HIDDEN,), alpha=1e-2, max_iter=MLP_EPOCHS,
+            early_stopping=True, random_state=seed))
+        with warnings.catch_warnings():
+            # Where nothing is left to learn the loss never settles; the
+            # out-of-fold score says what it found either way.
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            model.fit(X[train], y[train].astype(str))
         pred[test] = model.predict(X[test])
     return score_predictions(y.astype(str), pred.astype(str), groups, seed=seed,
                              folds=fold_of(folds, len(y)))
