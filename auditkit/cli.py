@@ -205,7 +205,7 @@ def _cmd_mitigate(args: argparse.Namespace) -> int:
         eraser.save(out)
         print(f"eraser: {out} (rank {eraser.rank}, D {eraser.dim}, fitted on "
               f"{len(eraser.fitted_groups)} groups)")
-        print(f"audit it as: --audit-encoder '{spec.raw}+erase:{out}'")
+        print(f"audit it as: pytest audits/ --encoder='{spec.raw}+erase:{out}'")
         if args.no_compare:
             return 0
         rows = erasure.compare(extractor, eraser, probe_set, seed=args.seed)
