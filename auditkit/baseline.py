@@ -119,7 +119,7 @@ def architecture(spec: str) -> str:
         key = architecture_key(parsed)
         if key is not None:
             return key
-    return replace(parsed, random=False, weights_path=None).canonical
+    return replace(parsed, random=False, weights_path=None, erase_path=None).canonical
 
 
 def _same_encoder(a: str, b: str) -> bool:

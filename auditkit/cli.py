@@ -10,6 +10,9 @@
     auditkit compare BASE CAND   compare two results.json; exit 1 on a regression, an
                                  unmeasured or missing case (--strict: inconclusive too)
     auditkit report PATH...      re-render cards and the index from results.json files
+    auditkit mitigate --encoder SPEC --erase TRACES
+                                 fit an eraser for the traces on half the groups, write it,
+                                 and compare the audits before and after on the other half
 """
 
 from __future__ import annotations
@@ -175,6 +178,55 @@ def _cmd_report(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def _cmd_mitigate(args: argparse.Namespace) -> int:
+    from auditkit import erasure
+    from auditkit.cache import EmbeddingCache, default_cache_dir
+    from auditkit.data import load_probe_set
+    from auditkit.encoders import build_encoder, parse_spec
+    from auditkit.extract import Extractor
+    from auditkit.results import write_json_atomic
+
+    try:
+        traces = erasure.parse_traces(args.erase)
+        spec = parse_spec(args.encoder)
+        if spec.erase_path:
+            raise AuditkitError(f"--encoder {args.encoder!r} is erased already: pass its base "
+                                f"spec {spec.without_eraser().raw!r} and name every trace in "
+                                "--erase")
+        encoder = build_encoder(spec).to(args.device)
+        cache = None if args.no_cache else EmbeddingCache(args.cache_dir or default_cache_dir())
+        extractor = Extractor(encoder, cache=cache, seed=args.seed)
+        probe_set = load_probe_set(args.audit_data, seed=args.seed, max_images=args.max_images)
+        source = {"spec": spec.raw, "canonical": spec.canonical,
+                  "fingerprint": encoder.fingerprint}
+        eraser = erasure.fit_eraser(extractor, probe_set, traces, source=source,
+                                    seed=args.seed)
+        out = Path(args.out or f"{_slug(spec.raw)}-erase-{'-'.join(traces)}.safetensors")
+        eraser.save(out)
+        print(f"eraser: {out} (rank {eraser.rank}, D {eraser.dim}, fitted on "
+              f"{len(eraser.fitted_groups)} groups)")
+        print(f"audit it as: pytest audits/ --encoder='{spec.raw}+erase:{out}'")
+        if args.no_compare:
+            return 0
+        rows = erasure.compare(extractor, eraser, probe_set, seed=args.seed)
+    except AuditkitError as exc:
+        print(f"auditkit mitigate: {exc}", file=sys.stderr)
+        return 2
+    held = len({im.group for im in erasure.held_out(probe_set, eraser).images})
+    for line in erasure.comparison_lines(rows, eraser, held):
+        print(line)
+    if args.json:
+        write_json_atomic(Path(args.json), {
+            "encoder": spec.raw, "eraser": str(out), "traces": traces,
+            "eraser_digest": eraser.digest, "rows": [r.json() for r in rows],
+        })
+    return 0
+
+
+def _slug(spec: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "-" for c in spec).strip("-")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="auditkit", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -214,6 +266,27 @@ def build_parser() -> argparse.ArgumentParser:
                    help="where index.html goes (default: the report dir the results share)")
     p.add_argument("--template-dir", default=None, help="templates overriding the stock ones")
     p.set_defaults(fn=_cmd_report)
+    p = sub.add_parser("mitigate", help="fit a LEACE eraser for found traces and compare the "
+                                        "audits before and after on held-out groups")
+    p.add_argument("--encoder", required=True, help="encoder spec, e.g. pixels or clip")
+    p.add_argument("--erase", required=True, metavar="TRACES",
+                   help="comma-separated audits whose classes to erase: "
+                        "jpeg_quality, camera_model")
+    p.add_argument("--audit-data", default=None, metavar="PATH",
+                   help="probe set: a folder or a CSV manifest (default: the built-in set)")
+    p.add_argument("--out", default=None, metavar="PATH",
+                   help="where the eraser goes (default: <spec>-erase-<traces>.safetensors)")
+    p.add_argument("--max-images", type=int, default=None, help="use at most this many images")
+    p.add_argument("--seed", type=int, default=0,
+                   help="run seed: the images, and the fit / held-out split of the groups")
+    p.add_argument("--device", default="cpu", help="torch device of the encoder")
+    p.add_argument("--cache-dir", default=None, help="embedding cache (default: user cache)")
+    p.add_argument("--no-cache", action="store_true", help="keep embeddings in memory only")
+    p.add_argument("--no-compare", action="store_true",
+                   help="only fit and write the eraser")
+    p.add_argument("--json", default=None, metavar="PATH",
+                   help="also write the before / after comparison")
+    p.set_defaults(fn=_cmd_mitigate)
     return parser
 
 

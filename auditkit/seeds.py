@@ -37,7 +37,9 @@ Consumers of the split seed (``AuditContext.seed``, the measurement root):
 * the style generalisation audit's member and group halves
   (:data:`STYLE_PARTITION`, :func:`partition_state`);
 * the retrieval audit's query split, its uniform-setting draws and its
-  bootstrap (``measures/retrieval_shift.py``).
+  bootstrap (``measures/retrieval_shift.py``);
+* ``auditkit mitigate``'s split of the groups into the eraser's fit and
+  held-out halves (:func:`erasure_seed`, ``erasure.py``).
 
 Each consumer of randomness asks this module for its own stream, named by what
 it is for, so two consumers never share a stream by accident and a reader can
@@ -142,3 +144,16 @@ def repeat_seed(seed: int, repeat: int) -> int:
 def partition_state(seed: int, repeat: int) -> int:
     """scikit-learn's ``random_state`` for the group halves of partition ``repeat``."""
     return (seed * 7919 + repeat) % 2**31
+
+
+def erasure_seed(seed: int) -> int:
+    """The integer seed of the eraser's fit / held-out group split (``auditkit mitigate``).
+
+    Drawn from its own stream, so the split is not the retrieval audit's query split.
+
+    Examples
+    --------
+    >>> erasure_seed(0) == erasure_seed(0) != erasure_seed(1)
+    True
+    """
+    return int(rng(seed, "erasure").integers(2**31))

@@ -142,6 +142,20 @@ class AuditSession:
                                    max_images=self.run.max_images)
         )
 
+    def audited_set(self, spec: str) -> ProbeSet:
+        """The probe set ``spec``'s audits see: for ``SPEC+erase:PATH``, only the groups
+        its eraser was not fitted on (:func:`auditkit.erasure.held_out`)."""
+        from auditkit.encoders.spec import ERASE
+
+        if ERASE not in spec:
+            return self.probe_set()
+        from auditkit.encoders.erased import ErasedEncoder
+        from auditkit.erasure import held_out
+
+        encoder = self.encoder(spec)
+        assert isinstance(encoder, ErasedEncoder)  # build_encoder makes one of every +erase:
+        return held_out(self.probe_set(), encoder.eraser)
+
     def memo(self) -> MeasurementMemo | None:
         cache = self.cache()
         return None if cache is None else self._memo.get(lambda: MeasurementMemo(cache.root))
@@ -172,7 +186,7 @@ class AuditSession:
             seed=self.run.split_seed,
             data_seed=self.run.seed,
             embedder_of=lambda: self.extractor(spec),
-            probe_set_of=self.probe_set,
+            probe_set_of=lambda: self.audited_set(spec),
             options=self.run.table(audit.config_table),
             root=self.run.root,
             device=self.device,

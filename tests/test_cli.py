@@ -96,3 +96,32 @@ def test_init_config_block_spells_out_the_stock_defaults(tmp_path):
     written = tomllib.loads((tmp_path / "pyproject.toml").read_text())["tool"]["auditkit"]
     assert written["thresholds"] == defaults()["thresholds"]
     assert load_config(tmp_path)["thresholds"] == defaults()["thresholds"]
+
+
+def test_mitigate_fits_and_writes_an_eraser_with_its_provenance(tmp_path, capsys):
+    import json
+
+    from auditkit.encoders import build_encoder
+    from auditkit.erasure import Eraser
+
+    out = tmp_path / "e.safetensors"
+    assert main(["mitigate", "--encoder", "pixels", "--erase", "jpeg_quality",
+                 "--max-images", "24", "--no-compare", "--cache-dir", str(tmp_path / "cache"),
+                 "--out", str(out)]) == 0
+    assert f"--encoder='pixels+erase:{out}'" in capsys.readouterr().out
+    eraser = Eraser.load(out)
+    meta = eraser.metadata
+    assert meta["source"] == "pixels" and eraser.traces == ["jpeg_quality"]
+    assert meta["source_fingerprint"] == build_encoder("pixels").fingerprint
+    held = set(json.loads(meta["held_out_groups"]))
+    assert held and not held & eraser.fitted_groups
+    assert build_encoder(f"pixels+erase:{out}").fingerprint != meta["source_fingerprint"]
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--encoder", "pixels", "--erase", "jpeg"], "cannot erase 'jpeg'"),
+    (["--encoder", "pixels+erase:e.safetensors", "--erase", "jpeg_quality"], "erased already"),
+])
+def test_mitigate_refuses_what_it_cannot_erase(args, message, capsys):
+    assert main(["mitigate", *args]) == 2
+    assert message in capsys.readouterr().err

@@ -175,3 +175,35 @@ def test_a_tests_own_compute_is_never_stored_or_read_back(tmp_path, caplog):
     assert calls == [0.9, 0.1] and second["leakage"].value == 0.1
     assert not list((tmp_path / "cache").rglob("measurements/*.json"))
     assert "its own compute" in caplog.text
+
+
+def test_an_erased_encoder_is_audited_on_the_groups_its_eraser_never_saw(tmp_path):
+    import json
+
+    from auditkit.encoders import build_encoder
+    from auditkit.erasure import Eraser
+    from auditkit.errors import ProbeSetError
+
+    fingerprint = build_encoder("pixels").fingerprint
+    probe = _session(tmp_path, max_images=12).probe_set()
+    groups = sorted({im.group for im in probe.images})
+
+    def eraser_on(fitted, name):
+        eraser = Eraser(np.zeros((607, 1)), np.zeros((1, 607)), np.zeros(607), {
+            "source": "pixels", "source_fingerprint": fingerprint,
+            "fitted_groups": json.dumps(fitted)})
+        return f"pixels+erase:{eraser.save(tmp_path / name)}"
+
+    def session_of(*specs):
+        return AuditSession(RunConfig(encoders=specs, root=tmp_path, cache_dir=tmp_path / "cache",
+                                      write_reports=False, max_images=12))
+
+    half = eraser_on(groups[::2], "half.safetensors")
+    session = session_of("pixels", half)
+    audit = get_audit("jpeg_quality")
+    seen = {im.group for im in session.context(half, audit).probe_set.images}
+    assert seen == set(groups[1::2])
+    assert len(session.context("pixels", audit).probe_set) == len(probe)
+    every = eraser_on(groups, "all.safetensors")
+    with pytest.raises(ProbeSetError, match="used to fit the eraser"):
+        _ = session_of(every).context(every, audit).probe_set

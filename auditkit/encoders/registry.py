@@ -39,6 +39,8 @@ def build_encoder(spec: str | EncoderSpec, options: LoadOptions | None = None) -
     """
     parsed = parse_spec(spec) if isinstance(spec, str) else spec
     options = options or LoadOptions()
+    if parsed.erase_path:
+        return _erased(parsed, options)
     source = get_source(parsed.source)
     if source is None:
         # Only a hand-made EncoderSpec gets here: parse_spec knows every source.
@@ -51,6 +53,19 @@ def build_encoder(spec: str | EncoderSpec, options: LoadOptions | None = None) -
         raise SpecError(
             f"building encoder {parsed.raw!r} failed: {type(exc).__name__}: {exc}"
         ) from exc
+    log.info("encoder %s: fingerprint %s", parsed.raw, encoder.fingerprint[:12])
+    return encoder
+
+
+def _erased(parsed: EncoderSpec, options: LoadOptions) -> Encoder:
+    """The base encoder of ``SPEC+erase:PATH`` wrapped with the eraser at ``PATH``."""
+    from auditkit.encoders.erased import ErasedEncoder
+    from auditkit.erasure import Eraser
+
+    assert parsed.erase_path is not None
+    eraser = Eraser.load(parsed.erase_path)
+    base = build_encoder(parsed.without_eraser(), options)
+    encoder = ErasedEncoder(base, eraser, parsed.raw.strip(), parsed.erase_path)
     log.info("encoder %s: fingerprint %s", parsed.raw, encoder.fingerprint[:12])
     return encoder
 

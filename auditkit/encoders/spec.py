@@ -2,7 +2,7 @@
 
 Grammar (one function parses it, :func:`parse_spec`)::
 
-    SPEC      := ["random:"] BASE ["@" PATH]
+    SPEC      := ["random:"] BASE ["@" PATH] ["+erase:" ERASER]
     BASE      := ALIAS | SOURCE
     SOURCE    := NAME [":" REST]         (the form each source registers)
 
@@ -11,6 +11,8 @@ Each source owns the grammar of its ``REST`` (:mod:`auditkit.encoders.sources`):
 and ``python:MODULE:FACTORY`` are built in. ``random:`` builds the same
 architecture and preprocessing with seeded random weights (the control).
 ``@PATH`` loads local weights into the architecture. Both wrap any source.
+``+erase:ERASER`` passes the embeddings through an eraser file that
+``auditkit mitigate`` wrote (:mod:`auditkit.encoders.erased`); it comes last.
 """
 
 from __future__ import annotations
@@ -20,6 +22,9 @@ from dataclasses import dataclass, replace
 
 from auditkit.encoders.sources import get_source, list_sources
 from auditkit.errors import SpecError
+
+#: What separates a spec from its eraser file.
+ERASE = "+erase:"
 
 
 @dataclass(frozen=True)
@@ -92,6 +97,8 @@ class EncoderSpec:
     pretrained: str = ""
     random: bool = False
     weights_path: str | None = None
+    #: The eraser file written after ``+erase:`` (``auditkit mitigate``).
+    erase_path: str | None = None
 
     @property
     def canonical(self) -> str:
@@ -103,6 +110,8 @@ class EncoderSpec:
             base = f"random:{base}"
         if self.weights_path:
             base += f"@{self.weights_path}"
+        if self.erase_path:
+            base += f"{ERASE}{self.erase_path}"
         return base
 
     def without_weights(self) -> EncoderSpec:
@@ -113,7 +122,8 @@ class EncoderSpec:
         """The ``random:`` control of this spec's architecture, or None where there is none.
 
         Same architecture and preprocessing, seeded random weights, no
-        ``@PATH``: the control of a fine-tune is its base architecture's. Its
+        ``@PATH`` and no eraser: the control of a fine-tune or of an erased
+        encoder is its base architecture's. Its
         ``raw`` keeps the user's wording (``random:clip``), its
         :attr:`canonical` resolves aliases. Sources without weights
         (``pixels``, ``python:``, ``torchscript:``) have no control.
@@ -126,12 +136,25 @@ class EncoderSpec:
         'random:open_clip:ViT-B-32/openai'
         >>> parse_spec("pixels").control() is None
         True
+        >>> parse_spec("clip+erase:e.safetensors").control().raw
+        'random:clip'
         """
         source = get_source(self.source)
         if source is None or not source.weights:
             return None
-        base = self.raw.strip().partition("@")[0].removeprefix("random:")
-        return replace(self, raw=f"random:{base}", random=True, weights_path=None)
+        base = self.raw.strip().partition(ERASE)[0].partition("@")[0].removeprefix("random:")
+        return replace(self, raw=f"random:{base}", random=True, weights_path=None,
+                       erase_path=None)
+
+    def without_eraser(self) -> EncoderSpec:
+        """The base spec of ``SPEC+erase:PATH`` (the spec itself when it has no eraser).
+
+        Examples
+        --------
+        >>> parse_spec("pixels+erase:e.safetensors").without_eraser().raw
+        'pixels'
+        """
+        return replace(self, raw=self.raw.strip().partition(ERASE)[0], erase_path=None)
 
 
 def _close(value: str, choices: list[str]) -> str:
@@ -140,10 +163,28 @@ def _close(value: str, choices: list[str]) -> str:
 
 
 def parse_spec(raw: str) -> EncoderSpec:
-    """Parse an encoder spec string; raise :class:`SpecError` naming close matches."""
+    """Parse an encoder spec string; raise :class:`SpecError` naming close matches.
+
+    Examples
+    --------
+    >>> parse_spec("pixels+erase:out/e.safetensors").erase_path
+    'out/e.safetensors'
+    """
     if not isinstance(raw, str) or not raw.strip():
         raise SpecError(f"encoder spec {raw!r} is empty: expected e.g. 'clip' or 'timm:resnet50'")
-    text = raw.strip()
+    text, erase, eraser = raw.strip().partition(ERASE)
+    if erase and (not eraser or not text):
+        raise SpecError(f"encoder spec {raw!r} is malformed: expected SPEC+erase:PATH to an "
+                        "eraser file ('auditkit mitigate' writes one)")
+    if ERASE in eraser:
+        raise SpecError(f"encoder spec {raw!r} names two erasers: fit one eraser for all the "
+                        "traces ('auditkit mitigate --erase jpeg_quality,camera_model')")
+    parsed = _parse_weights(text, raw)
+    return replace(parsed, erase_path=eraser or None)
+
+
+def _parse_weights(text: str, raw: str) -> EncoderSpec:
+    """Parse ``["random:"] BASE ["@" PATH]``."""
     base, sep, path = text.partition("@")
     if sep and not path:
         raise SpecError(f"encoder spec {raw!r} ends with '@': expected SPEC@PATH to a weights file")

@@ -120,3 +120,33 @@ def test_every_alias_states_the_input_its_library_configures():
         else:
             # facebook/dinov2-base's preprocessor_config.json: shortest edge 256, crop 224.
             assert (name, alias.input) == ("dinov2", "224 px (resize 256, crop 224)")
+
+
+@pytest.mark.parametrize(
+    ("raw", "base", "canonical"),
+    [
+        pytest.param("pixels+erase:e.safetensors", "pixels", "pixels+erase:e.safetensors",
+                     id="builtin"),
+        pytest.param("clip@ft.pt+erase:out/e.safetensors", "clip@ft.pt",
+                     "open_clip:ViT-B-32/openai@ft.pt+erase:out/e.safetensors", id="weights"),
+    ],
+)
+def test_an_eraser_comes_last_and_enters_the_canonical_spec(raw, base, canonical):
+    spec = parse_spec(raw)
+    assert spec.erase_path == raw.partition("+erase:")[2]
+    assert spec.canonical == canonical
+    assert spec.without_eraser() == parse_spec(base)
+    assert parse_spec(base).erase_path is None
+
+
+def test_the_control_of_an_erased_spec_is_its_base_architectures():
+    control = parse_spec("clip@ft.pt+erase:e.safetensors").control()
+    assert control is not None and control.raw == "random:clip"
+    assert control.erase_path is None and control.weights_path is None
+
+
+@pytest.mark.parametrize("raw", ["pixels+erase:", "+erase:e.safetensors",
+                                 "pixels+erase:a.safetensors+erase:b.safetensors"])
+def test_a_malformed_eraser_is_refused(raw):
+    with pytest.raises(SpecError, match="eraser"):
+        parse_spec(raw)

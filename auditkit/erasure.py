@@ -1,0 +1,569 @@
+"""Erasing a found trace from an encoder's embeddings, and scoring what is left.
+
+``auditkit mitigate`` fits a LEACE eraser (Belrose et al., NeurIPS 2023; the
+``concept-erasure`` package) for the traces named by audits, on one half of
+the probe set's groups, and writes it as a small safetensors file. The spec
+form ``SPEC+erase:PATH`` (:mod:`auditkit.encoders.erased`) applies it.
+
+What is erased
+    Each trace's labels are its audit's classes, on its audit's variants:
+    ``jpeg_quality`` the six JPEG settings, ``camera_model`` the (simulated
+    or EXIF) cameras. Several traces are erased one after another; each
+    LEACE step is linear, so it keeps the zero cross-covariance the steps
+    before it reached, and the composition is one affine map.
+
+The map
+    The eraser acts on L2-normalised embeddings (what the probes and the
+    k-NN see: both normalise first, which is not linear): ``x' = u - (u @
+    down) @ up + shift`` with ``u = x / |x|``. ``down @ up`` is the low-rank
+    difference from the identity (rank at most the classes erased), so the
+    file stays small at any D.
+
+Held-out groups
+    The eraser records the groups it was fitted on; :func:`held_out` keeps
+    only the others, and refuses a probe set with none left. LEACE removes
+    the linearly decodable part *on the data it was fitted on*; scoring it
+    on those groups would show a leakage of zero by construction.
+
+Not gone
+    LEACE guarantees only that no *linear* probe beats a constant one. A
+    small MLP (:func:`mlp_leakage`) is scored beside the linear probe, so
+    that "erased" is never read as "gone".
+
+Semantic utility
+    :func:`semantic_knn` scores the probe set's own classes by grouped k-NN
+    on the unprocessed images, before and after. It is a stand-in for the
+    semantic-utility audit (``auditkit.measures.semantic_utility``); where
+    that audit is registered, :data:`SEMANTIC_AUDIT` is measured instead.
+
+Examples
+--------
+>>> eraser = fit_eraser(Extractor(build_encoder("pixels")), builtin_probe_set(),
+...                     ["jpeg_quality"], source=source_of(encoder))  # doctest: +SKIP
+>>> eraser.save("pixels-jpeg.safetensors")                            # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from importlib import metadata as importlib_metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from auditkit import seeds
+from auditkit.data.base import ProbeSet
+from auditkit.errors import ConfigError, ProbeSetError, SpecError
+from auditkit.extract import Embedder, EmbeddingTable
+from auditkit.knn import knn_predict, l2_normalise
+from auditkit.probes import ProbeScore, fold_of, outer_folds, score_predictions
+from auditkit.transforms.base import ORIGINAL, Variant
+
+__all__ = [
+    "ERASABLE",
+    "ErasedEmbedder",
+    "Eraser",
+    "TraceRows",
+    "fit_eraser",
+    "held_out",
+    "mlp_leakage",
+    "semantic_knn",
+    "split_groups",
+    "trace_rows",
+]
+
+#: The file format tag in every eraser's metadata.
+FORMAT = "auditkit-eraser-v1"
+#: The audits whose classes an eraser can be fitted for.
+ERASABLE = ("jpeg_quality", "camera_model")
+#: Share of each class's groups held out of the fit (the rest fit the eraser).
+HELD_OUT_FRACTION = 0.5
+#: The semantic-utility audit, measured instead of :func:`semantic_knn` where registered.
+SEMANTIC_AUDIT = "semantic_utility"
+#: Units of the MLP check's hidden layer, and its most L-BFGS iterations (full batch:
+#: the held-out sets are small).
+MLP_HIDDEN = 64
+MLP_EPOCHS = 200
+#: Singular values of the map's difference from the identity below this are dropped.
+_RANK_TOL = 1e-9
+
+
+@dataclass(frozen=True)
+class Eraser:
+    """An affine eraser with its provenance.
+
+    ``apply(X) = u - (u @ down) @ up + shift`` with ``u`` the L2-normalised rows of ``X``.
+
+    Parameters
+    ----------
+    down : (D, r) array
+    up : (r, D) array
+    shift : (D,) array
+    metadata : mapping of str to str
+        Provenance, as stored in the safetensors header (JSON values as text).
+    """
+
+    down: np.ndarray
+    up: np.ndarray
+    shift: np.ndarray
+    metadata: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def dim(self) -> int:
+        return int(self.shift.shape[0])
+
+    @property
+    def rank(self) -> int:
+        return int(self.down.shape[1])
+
+    @property
+    def digest(self) -> str:
+        """SHA-256 over the map and its metadata: what enters an erased encoder's fingerprint."""
+        h = hashlib.sha256(FORMAT.encode())
+        for part in (self.down, self.up, self.shift):
+            h.update(np.ascontiguousarray(part, dtype=np.float32).tobytes())
+        h.update(json.dumps(dict(self.metadata), sort_keys=True).encode())
+        return h.hexdigest()
+
+    @property
+    def fitted_groups(self) -> frozenset[str]:
+        """The probe-set groups the eraser was fitted on."""
+        return frozenset(json.loads(self.metadata.get("fitted_groups", "[]")))
+
+    @property
+    def traces(self) -> list[str]:
+        return list(json.loads(self.metadata.get("traces", "[]")))
+
+    def apply(self, X: np.ndarray) -> np.ndarray:
+        """The erased embeddings of the rows of ``X`` (float32)."""
+        X = np.asarray(X, dtype=np.float64)
+        if X.ndim != 2 or X.shape[1] != self.dim:
+            raise ValueError(f"got embeddings of shape {X.shape}, the eraser maps dimension "
+                             f"{self.dim}: it was fitted on {self.metadata.get('source')!r}")
+        U = l2_normalise(X)
+        return (U - (U @ self.down) @ self.up + self.shift).astype(np.float32)
+
+    def save(self, path: str | Path) -> Path:
+        """Write the eraser as safetensors (float32 tensors, provenance in the header)."""
+        from safetensors.numpy import save_file
+
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tensors = {name: np.ascontiguousarray(value, dtype=np.float32) for name, value in
+                   (("down", self.down), ("up", self.up), ("shift", self.shift))}
+        save_file(tensors, str(path), metadata={**self.metadata, "format": FORMAT})
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> Eraser:
+        """Read an eraser :meth:`save` wrote.
+
+        Raises
+        ------
+        SpecError
+            The file is missing, not safetensors, or not an auditkit eraser.
+        """
+        from safetensors import safe_open
+
+        path = Path(path)
+        if not path.is_file():
+            raise SpecError(f"eraser file {str(path)!r} does not exist: write one with "
+                            "'auditkit mitigate --encoder SPEC --erase TRACES --out PATH'")
+        try:
+            with safe_open(str(path), framework="numpy") as f:
+                meta = dict(f.metadata() or {})
+                tensors = {name: f.get_tensor(name) for name in f.keys()}
+        except Exception as exc:
+            raise SpecError(f"eraser file {str(path)!r} is not a readable safetensors file "
+                            f"({type(exc).__name__}: {exc})") from exc
+        if meta.pop("format", None) != FORMAT or set(tensors) != {"down", "up", "shift"}:
+            raise SpecError(f"{str(path)!r} is not an auditkit eraser ({FORMAT}): write one "
+                            "with 'auditkit mitigate'")
+        return cls(tensors["down"], tensors["up"], tensors["shift"], meta)
+
+
+# -- the labels each trace is erased by -----------------------------------------------------
+
+
+@dataclass
+class TraceRows:
+    """Embeddings labelled with one trace's classes, as its audit labels them."""
+
+    X: np.ndarray
+    y: np.ndarray
+    groups: np.ndarray
+
+
+def trace_rows(trace: str, embedder: Embedder, probe_set: ProbeSet) -> TraceRows:
+    """Embed ``probe_set`` under audit ``trace``'s variants, labelled with its classes.
+
+    Raises
+    ------
+    ConfigError
+        ``trace`` is not one of :data:`ERASABLE`.
+    """
+    if trace == "jpeg_quality":
+        from auditkit.transforms.quality import jpeg_grid
+
+        table = embedder.embed(probe_set.images, jpeg_grid())
+        return TraceRows(table.X, table.variant_ids.astype(str), table.groups.astype(str))
+    if trace == "camera_model":
+        from auditkit.measures import camera_model as cm
+
+        if cm._is_builtin(probe_set):
+            rows = cm._simulated(embedder, probe_set.images, False, cm.STOCK_LEVEL)
+        else:
+            rows = cm._photographed(embedder, probe_set, False, cm.STOCK_LEVEL)
+        return TraceRows(rows.X, rows.y, rows.groups)
+    raise ConfigError(f"cannot erase {trace!r}: expected one or more of {', '.join(ERASABLE)}")
+
+
+def parse_traces(value: str | Sequence[str]) -> list[str]:
+    """``"jpeg_quality,camera_model"`` as a list, each checked against :data:`ERASABLE`."""
+    names = value.split(",") if isinstance(value, str) else list(value)
+    names = [n.strip() for n in names if n.strip()]
+    if not names:
+        raise ConfigError(f"--erase {value!r} names no trace: expected e.g. 'jpeg_quality'")
+    for name in names:
+        if name not in ERASABLE:
+            from auditkit.encoders.spec import suggest
+
+            raise ConfigError(f"cannot erase {name!r}{suggest(name, list(ERASABLE))}: expected "
+                              f"one or more of {', '.join(ERASABLE)}, comma-separated")
+    return list(dict.fromkeys(names))
+
+
+# -- which groups fit, which are held out ---------------------------------------------------
+
+
+def split_groups(probe_set: ProbeSet, seed: int = 0,
+                 fraction: float = HELD_OUT_FRACTION) -> tuple[list[str], list[str]]:
+    """``(fit groups, held-out groups)``: ``fraction`` of each class's groups held out.
+
+    The split is the retrieval audit's class-stratified group split, on the
+    seed stream :func:`auditkit.seeds.erasure_seed` derives, so it draws
+    apart from the retrieval audit's own query split.
+    """
+    from auditkit.measures.retrieval_shift import split_queries
+
+    groups = np.array([im.group for im in probe_set.images], dtype=object)
+    split = split_queries(probe_set.labels, groups, fraction, seed=seeds.erasure_seed(seed))
+    return (sorted(set(groups[split.database].tolist())),
+            sorted(set(groups[split.queries].tolist())))
+
+
+def _subset(probe_set: ProbeSet, groups: set[str] | frozenset[str], keep: bool, why: str
+            ) -> ProbeSet:
+    images = [im for im in probe_set.images if (im.group in groups) == keep]
+    return ProbeSet(f"{probe_set.name} ({why})", images, probe_set.skipped,
+                    probe_set.description)
+
+
+def held_out(probe_set: ProbeSet, eraser: Eraser) -> ProbeSet:
+    """The images of ``probe_set`` in groups ``eraser`` was not fitted on.
+
+    Raises
+    ------
+    ProbeSetError
+        No group is left: scored on the groups it was fitted on, an eraser's
+        linear leakage is zero by construction and says nothing.
+    """
+    fitted = eraser.fitted_groups
+    out = _subset(probe_set, fitted, keep=False, why="groups the eraser never saw")
+    if not out.images:
+        raise ProbeSetError(
+            f"every group of probe set {probe_set.name!r} was used to fit the eraser "
+            f"({len(fitted)} groups): scored on them, its leakage is zero by construction. "
+            "Fit it on one split ('auditkit mitigate' holds half the groups out) or audit "
+            "other images"
+        )
+    return out
+
+
+# -- fitting --------------------------------------------------------------------------------
+
+
+def _leace_step(X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(A, b)`` of one LEACE eraser, ``x' = x - (x - b) @ A``."""
+    import torch
+
+    with warnings.catch_warnings():
+        # concept_erasure decorates helpers we do not use with torch.jit.script,
+        # which torch deprecates with a FutureWarning on import.
+        warnings.simplefilter("ignore", FutureWarning)
+        from concept_erasure import LeaceFitter
+
+    classes, codes = np.unique(y, return_inverse=True)
+    z = np.eye(len(classes))[codes]
+    # constrain_cov_trace would blend in an orthogonal projection, which gives up
+    # LEACE's guarantee (zero cross-covariance with the labels); it is off.
+    fitter = LeaceFitter.fit(torch.as_tensor(X, dtype=torch.float64),
+                             torch.as_tensor(z, dtype=torch.float64), constrain_cov_trace=False)
+    e = fitter.eraser
+    A = (e.proj_right.mH @ e.proj_left.mH).cpu().numpy()
+    b = (e.bias.cpu().numpy() if e.bias is not None else np.zeros(X.shape[1]))
+    return A, b
+
+
+def _versions() -> dict[str, str]:
+    import auditkit
+
+    out = {"auditkit": auditkit.__version__}
+    for dist in ("concept-erasure", "torch", "numpy"):
+        try:
+            out[dist] = importlib_metadata.version(dist)
+        except importlib_metadata.PackageNotFoundError:
+            out[dist] = "not installed"
+    return out
+
+
+def fit_eraser(embedder: Embedder, probe_set: ProbeSet, traces: Sequence[str], *,
+               source: Mapping[str, str], seed: int = 0,
+               fraction: float = HELD_OUT_FRACTION) -> Eraser:
+    """Fit an eraser for ``traces`` on the fit split of ``probe_set``'s groups.
+
+    Parameters
+    ----------
+    embedder : Embedder
+        The base encoder's (cached) embedder.
+    probe_set : ProbeSet
+    traces : sequence of str
+        Audits from :data:`ERASABLE`, erased in this order.
+    source : mapping
+        ``{"spec": ..., "canonical": ..., "fingerprint": ...}`` of the base encoder.
+    seed : int
+        The split seed (see :func:`split_groups`).
+    fraction : float
+        Share of each class's groups held out.
+    """
+    traces = parse_traces(traces)
+    fit_groups, held = split_groups(probe_set, seed, fraction)
+    fit_set = _subset(probe_set, set(fit_groups), keep=True, why="eraser fit split")
+    M: np.ndarray | None = None
+    c: np.ndarray | None = None
+    counts = {}
+    for trace in traces:
+        rows = trace_rows(trace, embedder, fit_set)
+        U = l2_normalise(np.asarray(rows.X, dtype=np.float64))
+        if M is None or c is None:
+            M, c = np.eye(U.shape[1]), np.zeros(U.shape[1])
+        A, b = _leace_step(U @ M + c, rows.y)
+        # x2 = x1 (I - A) + b A, composed with x1 = u M + c.
+        keep = np.eye(len(b)) - A
+        M, c = M @ keep, c @ keep + b @ A
+        counts[trace] = {"rows": len(rows.y), "classes": len(set(rows.y.tolist()))}
+    assert M is not None and c is not None  # parse_traces returns at least one
+    u, s, vt = np.linalg.svd(np.eye(len(c)) - M)
+    r = int((s > _RANK_TOL * max(1.0, float(s[0]))).sum())
+    meta = {
+        "source": str(source.get("spec", "")),
+        "source_canonical": str(source.get("canonical", "")),
+        "source_fingerprint": str(source.get("fingerprint", "")),
+        "traces": json.dumps(traces),
+        "fitted_groups": json.dumps(fit_groups),
+        "held_out_groups": json.dumps(held),
+        "probe_set": probe_set.name,
+        "probe_set_digest": probe_set.digest,
+        "seed": str(seed),
+        "held_out_fraction": str(fraction),
+        "rows": json.dumps(counts),
+        "input": "l2-normalised embeddings",
+        "method": "LEACE (concept_erasure.LeaceFitter), traces erased in order",
+        "versions": json.dumps(_versions()),
+    }
+    return Eraser(u[:, :r] * s[:r], vt[:r], c, meta)
+
+
+# -- scoring --------------------------------------------------------------------------------
+
+
+class ErasedEmbedder:
+    """An :class:`~auditkit.extract.Embedder` that erases the base embedder's output.
+
+    The base embeddings come through the base extractor and its cache, and
+    the map is applied after, so a comparison embeds nothing twice.
+    """
+
+    def __init__(self, base: Embedder, eraser: Eraser) -> None:
+        self.base = base
+        self.eraser = eraser
+
+    def embed(self, images: Sequence[Any], variants: Sequence[Variant]) -> EmbeddingTable:
+        table = self.base.embed(images, variants)
+        if len(table) == 0:
+            return table
+        return EmbeddingTable(self.eraser.apply(table.X), table.image_ids, table.labels,
+                              table.groups, table.variant_ids)
+
+
+def _refuse_overlap(eraser: Eraser | None, groups: np.ndarray) -> None:
+    if eraser is None:
+        return
+    seen = eraser.fitted_groups & set(groups.tolist())
+    if seen:
+        raise ProbeSetError(
+            f"{len(seen)} of the scored groups (e.g. {sorted(seen)[:3]!r}) were used to fit the "
+            "eraser: score it on held-out groups only (erasure.held_out)")
+
+
+def mlp_leakage(rows: TraceRows, seed: int = 0, eraser: Eraser | None = None) -> ProbeScore:
+    """Grouped cross-validated leakage of a small MLP (one hidden layer of :data:`MLP_HIDDEN`).
+
+    LEACE leaves no *linear* signal; a non-linear probe may still find the
+    trace. Passing ``eraser`` checks that no row is in a group it was fitted on.
+    """
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.neural_network import MLPClassifier
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    y, groups = np.asarray(rows.y, dtype=object), np.asarray(rows.groups, dtype=object)
+    _refuse_overlap(eraser, groups)
+    X = l2_normalise(np.asarray(rows.X, dtype=np.float64))
+    folds = outer_folds(y, groups, seed=seed)
+    pred = np.empty(len(y), dtype=object)
+    for train, test in folds:
+        model = make_pipeline(StandardScaler(), MLPClassifier(
+            hidden_layer_sizes=(MLP_HIDDEN,), alpha=1e-2, solver="lbfgs", max_iter=MLP_EPOCHS,
+            random_state=seed))
+        with warnings.catch_warnings():
+            # Where nothing is left to learn the loss never settles; the
+            # out-of-fold score says what it found either way.
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            model.fit(X[train], y[train].astype(str))
+        pred[test] = model.predict(X[test])
+    return score_predictions(y.astype(str), pred.astype(str), groups, seed=seed,
+                             folds=fold_of(folds, len(y)))
+
+
+def semantic_knn(embedder: Embedder, probe_set: ProbeSet, seed: int = 0,
+                 eraser: Eraser | None = None) -> ProbeScore:
+    """Grouped k-NN accuracy of the probe set's own classes on the unprocessed images.
+
+    A quarter of each class's groups are queries, the rest the database (the
+    retrieval audit's split); the interval resamples query groups.
+    """
+    from auditkit.measures.retrieval_shift import split_queries
+
+    table = embedder.embed(probe_set.images, [ORIGINAL])
+    labels, groups = table.labels.astype(str), table.groups.astype(str)
+    _refuse_overlap(eraser, groups)
+    split = split_queries(labels, groups, seed=seed)
+    q, d = split.queries, split.database
+    result = knn_predict(table.X[q], table.X[d], labels[d], labels[q])
+    return score_predictions(labels[q], result.predictions.astype(str), groups[q], seed=seed)
+
+
+# -- before and after -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Figure:
+    """One measured value with its 95 % interval."""
+
+    value: float
+    ci: tuple[float, float]
+
+    @classmethod
+    def leakage(cls, score: ProbeScore) -> Figure:
+        return cls(score.leakage, score.leakage_ci)
+
+    @classmethod
+    def accuracy(cls, score: ProbeScore) -> Figure:
+        return cls(score.accuracy, score.accuracy_ci)
+
+    def text(self) -> str:
+        return f"{self.value:+.3f} [{self.ci[0]:+.3f}, {self.ci[1]:+.3f}]"
+
+    def json(self) -> dict[str, Any]:
+        return {"value": self.value, "ci": list(self.ci)}
+
+
+@dataclass(frozen=True)
+class ComparisonRow:
+    """One figure of the base and the erased encoder on the held-out groups."""
+
+    name: str
+    before: Figure
+    after: Figure
+    #: What the figure is, and how to read the change.
+    note: str = ""
+
+    def json(self) -> dict[str, Any]:
+        return {"name": self.name, "before": self.before.json(), "after": self.after.json(),
+                "note": self.note}
+
+
+#: The audits re-run on the held-out groups beside the traces' own.
+ALSO_AUDITED = ("retrieval_shift",)
+#: The metric each re-run audit is read by.
+_READ = {"retrieval_shift": "delta"}
+
+
+def _audit_figures(audit: str, embedder: Embedder, probe_set: ProbeSet, seed: int
+                   ) -> dict[str, Figure]:
+    from auditkit.context import AuditContext
+    from auditkit.registry import get_audit
+
+    ctx = AuditContext.of(audit, embedder, probe_set, seed=seed)
+    return {metric: Figure(m.value, (float(m.ci[0]), float(m.ci[1])))
+            for metric, m in get_audit(audit).measure(ctx).items()}
+
+
+def _semantic(embedder: Embedder, probe_set: ProbeSet, seed: int) -> dict[str, Figure]:
+    """Semantic utility: the registered audit's figures where it exists, else k-NN here."""
+    from auditkit.registry import get_audit
+
+    try:
+        get_audit(SEMANTIC_AUDIT)
+    except ConfigError:
+        return {"knn_accuracy": Figure.accuracy(semantic_knn(embedder, probe_set, seed))}
+    return _audit_figures(SEMANTIC_AUDIT, embedder, probe_set, seed)
+
+
+def compare(base: Embedder, eraser: Eraser, probe_set: ProbeSet, seed: int = 0,
+            audits: Sequence[str] = ALSO_AUDITED) -> list[ComparisonRow]:
+    """Leakage, retrieval shift and semantic utility before and after erasure.
+
+    Everything is measured on the groups of ``probe_set`` that ``eraser``
+    never saw (:func:`held_out` refuses a set with none). Each trace gets
+    its audit's linear-probe leakage and a small MLP's; ``audits`` (the
+    retrieval shift by default) their first-listed metric.
+    """
+    held = held_out(probe_set, eraser)
+    erased = ErasedEmbedder(base, eraser)
+    both = (base, erased)
+    rows = []
+    for trace in eraser.traces:
+        before, after = (_audit_figures(trace, e, held, seed)["leakage"] for e in both)
+        rows.append(ComparisonRow(f"{trace} leakage (linear probe)", before, after,
+                                  "what LEACE removes: expect an interval covering 0 after"))
+        before, after = (Figure.leakage(mlp_leakage(trace_rows(trace, e, held), seed, eraser))
+                         for e in both)
+        rows.append(ComparisonRow(f"{trace} leakage (MLP probe)", before, after,
+                                  "non-linear check: above 0 after means erased, not gone"))
+    for audit in audits:
+        metric = _READ.get(audit, "leakage")
+        before, after = (_audit_figures(audit, e, held, seed)[metric] for e in both)
+        rows.append(ComparisonRow(f"{audit} {metric}", before, after, "held-out groups"))
+    semantic = [_semantic(e, held, seed) for e in both]
+    for metric in semantic[0]:
+        rows.append(ComparisonRow(f"semantic {metric}", semantic[0][metric], semantic[1][metric],
+                                  "the probe set's own classes: what the embedding is for"))
+    return rows
+
+
+def comparison_lines(rows: Sequence[ComparisonRow], eraser: Eraser, held: int) -> list[str]:
+    """The before / after table as text."""
+    width = max(len(r.name) for r in rows)
+    out = [f"held-out groups: {held} (the eraser was fitted on {len(eraser.fitted_groups)} "
+           "others); values with their 95 % intervals",
+           f"  {'':<{width}}  {'before':<26}  {'after':<26}"]
+    out += [f"  {r.name:<{width}}  {r.before.text():<26}  {r.after.text():<26}  {r.note}"
+            for r in rows]
+    return out
