@@ -213,12 +213,9 @@ def trace_rows(trace: str, embedder: Embedder, probe_set: ProbeSet) -> TraceRows
         table = embedder.embed(probe_set.images, jpeg_grid())
         return TraceRows(table.X, table.variant_ids.astype(str), table.groups.astype(str))
     if trace == "camera_model":
-        from auditkit.measures import camera_model as cm
+        from auditkit.measures.camera_model import camera_rows
 
-        if cm._is_builtin(probe_set):
-            rows = cm._simulated(embedder, probe_set.images, False, cm.STOCK_LEVEL)
-        else:
-            rows = cm._photographed(embedder, probe_set, False, cm.STOCK_LEVEL)
+        rows = camera_rows(embedder, probe_set)
         return TraceRows(rows.X, rows.y, rows.groups)
     raise ConfigError(f"cannot erase {trace!r}: expected one or more of {', '.join(ERASABLE)}")
 

@@ -152,6 +152,21 @@ def measure(
         if isinstance(value, bool) or not isinstance(value, int) or value < least:
             raise ConfigError(f"{name}={value!r}: expected an integer >= {least}")
     camera_set(simulated)  # an unknown set is an error before anything is embedded
+    rows = camera_rows(extractor, probe_set, masked, level, min_per_class, simulated)
+    return _balanced_measurements(rows, seed, min_per_class, n_repeats)
+
+
+def camera_rows(
+    extractor: Embedder,
+    probe_set: ProbeSet,
+    masked: bool = False,
+    level: str = DEFAULT_LEVEL,
+    min_per_class: int = DEFAULT_MIN_PER_CLASS,
+    simulated: str = DEFAULT_SIMULATED,
+) -> _Rows:
+    """The embedded photos with their camera classes (``X``, ``y``, ``groups``), as
+    :func:`measure` probes them before balancing: the built-in set by simulated
+    cameras, a folder by EXIF or manifest labels at ``level``."""
     if _is_builtin(probe_set):
         level = "model" if level == "auto" else level
         rows = _simulated(extractor, probe_set.images, masked, level, simulated)
@@ -159,7 +174,7 @@ def measure(
     else:
         rows = _photographed(extractor, probe_set, masked, level, min_per_class)
     rows.details.update(masked=masked, min_per_class=min_per_class)
-    return _balanced_measurements(rows, seed, min_per_class, n_repeats)
+    return rows
 
 
 def _is_builtin(probe_set: ProbeSet) -> bool:
