@@ -175,3 +175,17 @@ def test_a_tests_own_compute_is_never_stored_or_read_back(tmp_path, caplog):
     assert calls == [0.9, 0.1] and second["leakage"].value == 0.1
     assert not list((tmp_path / "cache").rglob("measurements/*.json"))
     assert "its own compute" in caplog.text
+
+
+def test_a_measurement_runs_with_the_sessions_device_active(tmp_path: Path) -> None:
+    from auditkit.device import active_device
+
+    session = _session(tmp_path, device="cpu")
+    seen = []
+
+    def compute() -> dict[str, Measurement]:
+        seen.append(active_device())
+        return {}
+
+    session.measure("pixels", get_audit("jpeg_quality"), compute)
+    assert seen == ["cpu"] and active_device() is None
