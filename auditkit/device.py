@@ -1,6 +1,17 @@
-"""The device a run's encoders are put on, and whether a requested one exists."""
+"""The device a run's encoders and fits are put on, and whether a requested one exists.
+
+The session's device is also the device of the probe fits and the k-NN
+retrievals of its measurements: :func:`computing_on` makes it the one
+:func:`active_device` answers while an audit measures, so that a probe an
+audit builds without naming a device runs there.
+"""
 
 from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 
 import torch
 
@@ -18,6 +29,67 @@ def pick_device(requested: str | None) -> str:
     if requested and requested != "auto":
         return requested
     return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def worker_device(device: str, env: Mapping[str, str] | None = None,
+                  count: Callable[[], int] | None = None) -> str:
+    """One CUDA device per pytest-xdist worker: ``cuda:{index % count}`` for a bare ``cuda``.
+
+    Without it every worker put its model on ``cuda:0``. A device with an
+    index (``cuda:1``), a device that is not CUDA, and a process that is not
+    a worker are left as they are.
+
+    Parameters
+    ----------
+    device : str
+        The run's device, already picked (:func:`pick_device`).
+    env : mapping or None
+        Where ``PYTEST_XDIST_WORKER`` (``gw0``, ``gw1``, ...) is read (default: ``os.environ``).
+    count : callable or None
+        The number of CUDA devices (default: ``torch.cuda.device_count``).
+
+    Examples
+    --------
+    >>> worker_device("cuda", {"PYTEST_XDIST_WORKER": "gw3"}, count=lambda: 2)
+    'cuda:1'
+    >>> worker_device("cuda", {}, count=lambda: 2)
+    'cuda'
+    >>> worker_device("cpu", {"PYTEST_XDIST_WORKER": "gw3"})
+    'cpu'
+    """
+    worker = (os.environ if env is None else env).get("PYTEST_XDIST_WORKER", "")
+    if device != "cuda" or not worker.startswith("gw") or not worker[2:].isdigit():
+        return device
+    devices = (count or torch.cuda.device_count)()
+    return device if devices < 1 else f"cuda:{int(worker[2:]) % devices}"
+
+
+#: The device of the measurement in progress (None: none, or outside a session).
+_active: ContextVar[str | None] = ContextVar("auditkit_device", default=None)
+
+
+@contextmanager
+def computing_on(device: str) -> Iterator[None]:
+    """Make ``device`` the :func:`active_device` of the block (an audit's measurement)."""
+    token = _active.set(device)
+    try:
+        yield
+    finally:
+        _active.reset(token)
+
+
+def active_device() -> str | None:
+    """The device of the measurement in progress, None outside one.
+
+    Examples
+    --------
+    >>> active_device() is None
+    True
+    >>> with computing_on("cpu"):
+    ...     active_device()
+    'cpu'
+    """
+    return _active.get()
 
 
 def check_device(requested: str | None) -> None:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
 import numpy as np
+import torch
 
 from auditkit import seeds
 from auditkit.backends.base import Backend, Batch, Work
@@ -42,6 +43,8 @@ class EmbeddingTable:
     """Embeddings of (image, variant) pairs with their labels and groups.
 
     Rows are image-major: all variants of image 0, then of image 1, ...
+    ``X`` is the host copy the store and scikit-learn read; :meth:`on` is
+    the table on a device, for the probes and the k-NN to use there.
     """
 
     X: np.ndarray
@@ -49,9 +52,23 @@ class EmbeddingTable:
     labels: np.ndarray
     groups: np.ndarray
     variant_ids: np.ndarray
+    _on: dict[str, torch.Tensor] = field(default_factory=dict, init=False, repr=False,
+                                         compare=False)
 
     def __len__(self) -> int:
         return int(self.X.shape[0])
+
+    def on(self, device: str) -> torch.Tensor:
+        """``X`` as a float32 tensor on ``device``, copied there once per table.
+
+        Examples
+        --------
+        >>> table.on("cuda").device  # doctest: +SKIP
+        device(type='cuda', index=0)
+        """
+        if device not in self._on:
+            self._on[device] = torch.as_tensor(self.X, dtype=torch.float32, device=device)
+        return self._on[device]
 
     def select(self, mask: np.ndarray) -> EmbeddingTable:
         return EmbeddingTable(

@@ -21,13 +21,25 @@ Composed databases
     recomposed per query without embedding anything again.
 
 Nothing is excluded by id: callers pass disjoint queries and database.
+
+Device
+    :func:`knn_predict` takes the similarities and the top ``k`` in torch on
+    the measurement's accelerator (:func:`auditkit.device.active_device`, or
+    its ``device``), so that only each block's ``k`` neighbours come to the
+    host for the vote; on the CPU the numpy path above is the reference.
+    Neighbours with equal similarity at the k-th place may differ between
+    the two (``torch.topk`` against introselect).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
+import torch
+
+from auditkit.device import active_device
 
 #: Default number of neighbours (Ramos et al. use k = 10).
 K = 10
@@ -64,12 +76,8 @@ def nearest(sim: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     >>> idx.tolist(), s.tolist()
     ([[1, 2]], [[0.9, 0.5]])
     """
-    if k < 1:
-        raise ValueError(f"got k={k!r}, expected k >= 1")
     n = sim.shape[1]
-    if n == 0:
-        raise ValueError("got an empty database, expected at least one item")
-    k = min(k, n)
+    k = _neighbours(k, n)
     if k < n:
         # Partition for the k largest directly: negating would copy the block.
         idx = np.argpartition(sim, n - k, axis=1)[:, n - k:]
@@ -78,6 +86,15 @@ def nearest(sim: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     top = np.take_along_axis(sim, idx, axis=1)
     order = np.argsort(-top, axis=1, kind="stable")
     return np.take_along_axis(idx, order, axis=1), np.take_along_axis(top, order, axis=1)
+
+
+def _neighbours(k: int, n: int) -> int:
+    """``k`` capped at the database size ``n``; a usable one, or a ValueError."""
+    if k < 1:
+        raise ValueError(f"got k={k!r}, expected k >= 1")
+    if n == 0:
+        raise ValueError("got an empty database, expected at least one item")
+    return min(k, n)
 
 
 def majority_vote(labels: np.ndarray, sims: np.ndarray, n_classes: int) -> np.ndarray:
@@ -185,13 +202,33 @@ class KNNResult:
     k: int
 
 
+def _unit_on(X: np.ndarray | torch.Tensor, device: str) -> torch.Tensor:
+    """:func:`l2_normalise` in torch on ``device`` (a tensor already there is not copied)."""
+    X = torch.as_tensor(X, device=device).to(torch.float32)
+    if X.ndim != 2:
+        raise ValueError(f"got an array of shape {tuple(X.shape)}, expected (n, dim)")
+    return X / torch.linalg.vector_norm(X, dim=1, keepdim=True).clamp_min(1e-12)
+
+
+def _nearest_blocks(Q: np.ndarray | torch.Tensor, D: np.ndarray | torch.Tensor, k: int, step: int
+                    ) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+    """``(first row, neighbour indices, similarities)`` per block of ``step`` queries."""
+    for start in range(0, len(Q), step):
+        if isinstance(Q, torch.Tensor) and isinstance(D, torch.Tensor):
+            top, idx = torch.topk(Q[start:start + step] @ D.T, _neighbours(k, len(D)), dim=1)
+            yield start, idx.cpu().numpy(), top.cpu().numpy()
+        else:
+            yield start, *nearest(np.asarray(Q[start:start + step]) @ np.asarray(D).T, k)
+
+
 def knn_predict(
-    queries: np.ndarray,
-    database: np.ndarray,
+    queries: np.ndarray | torch.Tensor,
+    database: np.ndarray | torch.Tensor,
     db_labels: np.ndarray,
     query_labels: np.ndarray | None = None,
     k: int = K,
     max_cells: int = MAX_BLOCK_CELLS,
+    device: str | None = None,
 ) -> KNNResult:
     """Cosine k-NN: label each query by the vote of its ``k`` nearest database items.
 
@@ -208,6 +245,9 @@ def knn_predict(
         Neighbours per query; more than ``n`` takes the whole database.
     max_cells : int
         Similarity values computed at once (bounds memory).
+    device : str or None
+        Torch device of the similarities and the top ``k``; None: the
+        measurement's device when it is an accelerator, else numpy on the host.
 
     Returns
     -------
@@ -222,7 +262,13 @@ def knn_predict(
     >>> r.predictions.tolist()
     ['a']
     """
-    Q, D = l2_normalise(queries), l2_normalise(database)
+    on = device if device is not None else active_device()
+    Q: np.ndarray | torch.Tensor
+    D: np.ndarray | torch.Tensor
+    if on is None or (device is None and on == "cpu"):
+        Q, D = l2_normalise(np.asarray(queries)), l2_normalise(np.asarray(database))
+    else:
+        Q, D = _unit_on(queries, on), _unit_on(database, on)
     db_labels = np.asarray(db_labels)
     if Q.shape[1] != D.shape[1]:
         raise ValueError(f"got queries of dim {Q.shape[1]} and a database of dim {D.shape[1]}, "
@@ -236,9 +282,7 @@ def knn_predict(
     pred = np.empty(len(Q), dtype=np.int64)
     neighbours = np.empty((len(Q), k_used), dtype=np.int64)
     step = block_rows(len(D), layers=_KNN_LAYERS, max_cells=max_cells)
-    for start in range(0, len(Q), step):
-        sim = Q[start:start + step] @ D.T
-        idx, top = nearest(sim, k)
+    for start, idx, top in _nearest_blocks(Q, D, k, step):
         neighbours[start:start + step] = idx
         pred[start:start + step] = majority_vote(codes[idx], top, len(classes))
     predictions = classes[pred]

@@ -59,6 +59,47 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         group.addoption(flag, **keywords)
 
 
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_cmdline_main(config: pytest.Config) -> Any:
+    """pytest-xdist: ``-n`` without ``--dist`` distributes by ``xdist_group`` (``loadgroup``).
+
+    Runs before xdist turns ``-n`` into ``--dist=load``, which could send the
+    threshold cases of one (encoder, audit) to two workers and measure it twice.
+    """
+    option = config.option
+    if (getattr(option, "numprocesses", None) and getattr(option, "dist", None) == "no"
+            and not getattr(option, "distload", False)):
+        option.dist = "loadgroup"
+    return (yield)
+
+
+@pytest.hookimpl(optionalhook=True, tryfirst=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """pytest-xdist's ``loadgroup``, with an audit's cases grouped by their node ids.
+
+    xdist 3.8 puts a test's group in its node id, which pytest 9.2 no longer
+    lets it change: the groups are read from the ids themselves instead.
+    """
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from auditkit.scheduling import CaseGroupScheduling
+
+    return CaseGroupScheduling(config, log)
+
+
+def _case_group(config: pytest.Config, audit: str, spec: str) -> list[Any]:
+    """An ``xdist_group`` mark per (encoder, audit): its threshold cases share a worker.
+
+    None without pytest-xdist, where the mark is unknown. xdist appends the
+    name to the node id after an ``@`` and reads it back from after the last
+    one (unless a ``]`` follows it), so neither is left in the name.
+    """
+    if not config.pluginmanager.hasplugin("xdist"):
+        return []
+    name = f"auditkit:{audit}:{spec}".replace("@", "_").replace("]", "_")
+    return [pytest.mark.xdist_group(name)]
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "audit(name): an auditkit audit test named NAME")
     if given_options(vars(config.option)):
@@ -142,7 +183,9 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         config.stash[_startup_error_key] = str(exc)
         return
     specs = session.run.all_specs
-    metafunc.parametrize("encoder_spec", specs, ids=specs, scope="session")
+    metafunc.parametrize("encoder_spec", [
+        pytest.param(spec, id=spec, marks=_case_group(metafunc.config, name, spec))
+        for spec in specs], scope="session")
     thresholds = audit_thresholds(session.run.project, name)
     metafunc.parametrize("audit_threshold", thresholds, ids=[t.case for t in thresholds])
 

@@ -5,6 +5,14 @@ out-of-fold prediction from a probe that never saw its source group
 (``StratifiedGroupKFold``); the regularisation is chosen inside each training
 fold on a grouped split of that fold only. Intervals resample test *groups*,
 since variants of one image are not independent samples.
+
+Device
+    The fits run in torch on the probe's ``device``; left unset, that is the
+    device of the measurement in progress (the session's ``--audit-device``,
+    see :func:`auditkit.device.active_device`), else the CPU. Embeddings may
+    come as numpy arrays (copied to the device once per fit) or as torch
+    tensors, which stay where they are; the group splits are scikit-learn's
+    and are made on the host from the labels and groups only.
 """
 
 from __future__ import annotations
@@ -16,6 +24,7 @@ import torch
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.model_selection import StratifiedGroupKFold
 
+from auditkit.device import active_device
 from auditkit.stats import (
     DETECT_FACTOR,
     Estimate,
@@ -26,6 +35,9 @@ from auditkit.stats import (
     null_se,
     resampling_id,
 )
+
+#: Embeddings as the probes take them: a host array, or a tensor on any device.
+Matrix = np.ndarray | torch.Tensor
 
 
 def _fit_softmax(
@@ -115,8 +127,9 @@ class LinearProbe(ClassifierMixin, BaseEstimator):
         same balanced accuracy as 200 (within 0.003) at a sixth of the time.
     random_state : int or None
         Seed of the inner split.
-    device : str
-        Torch device of the solver.
+    device : str or None
+        Torch device of the solver; None: the device of the measurement in
+        progress, else ``cpu`` (the fitted ``device_`` says which).
 
     Examples
     --------
@@ -130,7 +143,7 @@ class LinearProbe(ClassifierMixin, BaseEstimator):
         inner_splits: int = 3,
         max_iter: int = 50,
         random_state: int | None = None,
-        device: str = "cpu",
+        device: str | None = None,
     ) -> None:
         self.Cs = Cs
         self.inner_splits = inner_splits
@@ -138,25 +151,42 @@ class LinearProbe(ClassifierMixin, BaseEstimator):
         self.random_state = random_state
         self.device = device
 
-    def _prepare(self, X: np.ndarray) -> torch.Tensor:
+    def _prepare(self, X: Matrix) -> torch.Tensor:
+        if isinstance(X, torch.Tensor):
+            unit = _unit_rows_on(X.to(self.device_, torch.float64))
+            mean = torch.as_tensor(self.mean_, device=self.device_)
+            return (unit - mean) / torch.as_tensor(self.scale_, device=self.device_)
         return self._standardise(_unit_rows(np.asarray(X, dtype=np.float64)))
 
     def _standardise(self, unit: np.ndarray) -> torch.Tensor:
-        return torch.as_tensor((unit - self.mean_) / self.scale_, device=self.device)
+        return torch.as_tensor((unit - self.mean_) / self.scale_, device=self.device_)
 
-    def fit(self, X: np.ndarray, y: np.ndarray, groups: np.ndarray | None = None) -> LinearProbe:
-        X = np.asarray(X, dtype=np.float64)
+    def _scale_on_device(self, X: torch.Tensor) -> torch.Tensor:
+        """The host path's scaling, in torch where ``X`` lives: no copy of ``X`` to the host."""
+        unit = _unit_rows_on(X.to(self.device_, torch.float64))
+        mean = unit.mean(dim=0)
+        std = unit.std(dim=0, correction=0)
+        scale = torch.where(std > 1e-12, std, torch.ones_like(std))
+        self.mean_, self.scale_ = mean.cpu().numpy(), scale.cpu().numpy()
+        return (unit - mean) / scale
+
+    def fit(self, X: Matrix, y: np.ndarray, groups: np.ndarray | None = None) -> LinearProbe:
+        self.device_ = self.device or active_device() or "cpu"
         y = np.asarray(y)
         groups = np.arange(len(y)) if groups is None else np.asarray(groups)
         self.classes_ = np.unique(y)
         if len(self.classes_) < 2:
             raise ValueError(f"got {len(self.classes_)} class in y, expected at least 2")
-        unit = _unit_rows(X)
-        self.mean_ = unit.mean(axis=0)
-        std = unit.std(axis=0)
-        self.scale_ = np.where(std > 1e-12, std, 1.0)
-        Xt = self._standardise(unit)
-        yt = torch.as_tensor(np.searchsorted(self.classes_, y), device=self.device)
+        if isinstance(X, torch.Tensor):
+            Xt = self._scale_on_device(X)
+        else:
+            # The host path, as the recorded results were made.
+            unit = _unit_rows(np.asarray(X, dtype=np.float64))
+            self.mean_ = unit.mean(axis=0)
+            std = unit.std(axis=0)
+            self.scale_ = np.where(std > 1e-12, std, 1.0)
+            Xt = self._standardise(unit)
+        yt = torch.as_tensor(np.searchsorted(self.classes_, y), device=self.device_)
         self.C_ = self._choose_C(Xt, yt, groups)
         self.coef_, self.intercept_ = _fit_softmax(
             Xt, yt, _balanced_weights(yt), self.C_, None, self.max_iter
@@ -171,7 +201,7 @@ class LinearProbe(ClassifierMixin, BaseEstimator):
         splitter = StratifiedGroupKFold(n_splits, shuffle=True, random_state=self.random_state)
         scores = np.zeros(len(self.Cs))
         for train, val in splitter.split(codes, codes, groups):
-            tr, va = torch.as_tensor(train), torch.as_tensor(val)
+            tr, va = torch.as_tensor(train, device=X.device), torch.as_tensor(val, device=X.device)
             init = None
             for i, C in enumerate(sorted(self.Cs)):
                 init = _fit_softmax(
@@ -182,15 +212,27 @@ class LinearProbe(ClassifierMixin, BaseEstimator):
         # Ties go to the stronger regularisation (smaller C).
         return float(sorted(self.Cs)[int(np.argmax(scores))])
 
-    def decision_function(self, X: np.ndarray) -> np.ndarray:
+    def decision_function(self, X: Matrix) -> np.ndarray:
         return (self._prepare(X) @ self.coef_ + self.intercept_).cpu().numpy()
 
-    def predict(self, X: np.ndarray) -> np.ndarray:
+    def predict(self, X: Matrix) -> np.ndarray:
         return self.classes_[self.decision_function(X).argmax(axis=1)]
 
 
 def _unit_rows(X: np.ndarray) -> np.ndarray:
     return X / np.maximum(np.linalg.norm(X, axis=1, keepdims=True), 1e-12)
+
+
+def _unit_rows_on(X: torch.Tensor) -> torch.Tensor:
+    """:func:`_unit_rows` in torch, on ``X``'s device."""
+    return X / torch.linalg.vector_norm(X, dim=1, keepdim=True).clamp_min(1e-12)
+
+
+def rows(X: Matrix, index: np.ndarray) -> Matrix:
+    """Rows ``index`` of ``X``, on ``X``'s device."""
+    if isinstance(X, torch.Tensor):
+        return X[torch.as_tensor(index, device=X.device)]
+    return X[index]
 
 
 def _max_splits(y: np.ndarray, groups: np.ndarray) -> int:
@@ -221,7 +263,7 @@ def fold_of(folds: list[tuple[np.ndarray, np.ndarray]], n: int) -> np.ndarray:
 
 
 def cross_val_predictions(
-    X: np.ndarray,
+    X: Matrix,
     y: np.ndarray,
     groups: np.ndarray,
     n_splits: int = 5,
@@ -234,8 +276,8 @@ def cross_val_predictions(
     template = probe if probe is not None else LinearProbe(random_state=seed)
     for train, test in outer_folds(y, groups, n_splits, seed):
         model = clone(template)
-        model.fit(X[train], y[train], groups[train])
-        pred[test] = model.predict(X[test])
+        model.fit(rows(X, train), y[train], groups[train])
+        pred[test] = model.predict(rows(X, test))
         chosen.append(model.C_)
     return pred, chosen
 
@@ -348,7 +390,7 @@ def score_predictions(
 
 
 def probe_score(
-    X: np.ndarray,
+    X: Matrix,
     y: np.ndarray,
     groups: np.ndarray,
     n_splits: int = 5,
@@ -364,6 +406,7 @@ def probe_score(
     """
     y = np.asarray(y)
     groups = np.asarray(groups)
-    pred, _ = cross_val_predictions(np.asarray(X), y, groups, n_splits=n_splits, seed=seed)
+    X = X if isinstance(X, torch.Tensor) else np.asarray(X)
+    pred, _ = cross_val_predictions(X, y, groups, n_splits=n_splits, seed=seed)
     folds = fold_of(outer_folds(y, groups, n_splits, seed), len(y))
     return score_predictions(y, pred, groups, n_boot=n_boot, seed=seed, folds=folds)

@@ -22,7 +22,7 @@ from auditkit.cache import EmbeddingCache, default_cache_dir
 from auditkit.context import AuditContext
 from auditkit.data import load_probe_set
 from auditkit.data.base import ProbeSet
-from auditkit.device import pick_device
+from auditkit.device import computing_on, pick_device, worker_device
 from auditkit.encoders import LoadOptions, build_encoder
 from auditkit.encoders.base import Encoder
 from auditkit.encoders.torch_encoder import set_amp
@@ -89,7 +89,12 @@ class AuditSession:
 
     @property
     def device(self) -> str:
-        return pick_device(self.run.device)
+        """The run's torch device: the encoders', the probe fits' and the k-NN's.
+
+        Under pytest-xdist a bare ``cuda`` is one device per worker
+        (:func:`~auditkit.device.worker_device`).
+        """
+        return worker_device(pick_device(self.run.device))
 
     # -- what the run builds, once each -----------------------------------------
 
@@ -207,7 +212,12 @@ class AuditSession:
         key cannot see its arguments.
         """
         ctx = self.context(spec, audit)
-        run = compute or (lambda: audit.measure(ctx))
+        measure = compute or (lambda: audit.measure(ctx))
+
+        def run() -> dict[str, Measurement]:
+            # Probes and k-NN an audit builds without naming a device fit on the run's.
+            with computing_on(self.device):
+                return measure()
 
         def stored_or_computed() -> dict[str, Measurement]:
             memo = self.memo()

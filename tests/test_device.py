@@ -36,3 +36,27 @@ def test_a_cuda_index_past_the_last_device_is_refused():
 
 def test_auto_picks_what_is_there():
     assert pick_device(None) == ("cuda" if torch.cuda.is_available() else "cpu")
+
+
+@pytest.mark.parametrize(("worker", "count", "expected"), [
+    ("gw0", 2, "cuda:0"), ("gw1", 2, "cuda:1"), ("gw2", 2, "cuda:0"), ("gw5", 4, "cuda:1"),
+    ("gw3", 1, "cuda:0"), (None, 2, "cuda")])
+def test_each_xdist_worker_gets_its_own_cuda_device(monkeypatch, worker, count, expected):
+    from auditkit.run_config import RunConfig
+    from auditkit.session import AuditSession
+
+    if worker is None:
+        monkeypatch.delenv("PYTEST_XDIST_WORKER", raising=False)
+    else:
+        monkeypatch.setenv("PYTEST_XDIST_WORKER", worker)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: count)
+    assert AuditSession(RunConfig(encoders=("pixels",), device="cuda")).device == expected
+
+
+@pytest.mark.parametrize("requested", ["cuda:1", "cpu", "mps"])
+def test_a_named_device_or_another_kind_is_left_as_given(monkeypatch, requested):
+    monkeypatch.setenv("PYTEST_XDIST_WORKER", "gw3")
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    from auditkit.device import worker_device
+
+    assert worker_device(requested) == requested

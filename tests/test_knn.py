@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+import torch
 
 from auditkit.knn import (
     block_rows,
@@ -126,3 +127,47 @@ def test_vote_composed_is_the_vote_over_the_composed_database():
     same = codes[None, :] == rng.integers(0, 3, 5)[:, None]
     got = vote_composed(S, same, codes, 3, 4, 0, 2)
     np.testing.assert_array_equal(got, vote_from_similarity(compose(S, same, 0, 2), codes, 3, k=4))
+
+
+#: The devices the torch path is checked on: the CPU always, CUDA where there is one.
+DEVICES = [
+    "cpu",
+    pytest.param("cuda", marks=[pytest.mark.gpu, pytest.mark.skipif(
+        not torch.cuda.is_available(), reason="needs a CUDA device (torch.cuda.is_available() "
+        "is False)")]),
+]
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_the_device_path_retrieves_what_the_host_path_does(device):
+    rng = np.random.default_rng(4)
+    centres = rng.normal(size=(5, 512))
+    db_codes, q_codes = rng.integers(0, 5, 600), rng.integers(0, 5, 300)
+    database = centres[db_codes] + 2.0 * rng.normal(size=(600, 512))
+    queries = centres[q_codes] + 2.0 * rng.normal(size=(300, 512))
+    labels = np.array([f"c{c}" for c in db_codes])
+    host = knn_predict(queries, database, labels, k=10, max_cells=40 * 600 * 3)
+    for q, d in [(queries, database),
+                 (torch.as_tensor(queries, device=device), torch.as_tensor(database,
+                                                                            device=device))]:
+        got = knn_predict(q, d, labels, k=10, max_cells=40 * 600 * 3, device=device)
+        np.testing.assert_array_equal(got.neighbours, host.neighbours)
+        np.testing.assert_array_equal(got.predictions, host.predictions)
+    # Not a vote by chance: the probe set's classes are there to be found.
+    assert (host.predictions == np.array([f"c{c}" for c in q_codes])).mean() > 0.5
+
+
+def test_the_measurements_accelerator_is_used_and_the_cpu_stays_on_numpy(monkeypatch):
+    from auditkit import knn
+    from auditkit.device import computing_on
+
+    seen = []
+    monkeypatch.setattr(knn, "_unit_on", lambda X, device: seen.append(device) or
+                        torch.as_tensor(l2_normalise(np.asarray(X))))
+    Q, D, labels = np.eye(3), np.eye(3), np.array(list("abc"))
+    with computing_on("cpu"):
+        knn_predict(Q, D, labels, k=1)
+    assert seen == []
+    with computing_on("meta"):  # stands for an accelerator: only its name is read
+        assert knn_predict(Q, D, labels, k=1).predictions.tolist() == list("abc")
+    assert seen == ["meta", "meta"]

@@ -328,3 +328,57 @@ def test_setup_mistakes_are_one_usage_error_before_any_case_runs(pytester, args,
     assert run.stderr.str().count("ERROR") == 1  # one message, said once
     assert " passed" not in run.stdout.str() and " failed" not in run.stdout.str()
     assert "Traceback" not in run.stdout.str() + run.stderr.str()
+
+
+# Two audits of four threshold cases each; every measurement appends a line to a log.
+COUNTED_AUDITS = '''
+from auditkit import Measurement, register_audit
+
+for name in ("counted_a", "counted_b"):
+    register_audit(name, thresholds={"max_leakage": [0.1, 0.2, 0.3, 0.4]})(
+        lambda ctx: {"leakage": Measurement("leakage", 0.0, (0.0, 0.0), None, 10)})
+'''
+
+COUNTED_TESTS = '''
+import os, pytest
+
+def _counted(audit):
+    def compute():
+        line = f"{audit.spec} {audit.name} {os.environ.get('PYTEST_XDIST_WORKER')}\\n"
+        with open({log!r}, "a") as f:
+            f.write(line)
+        return audit.record.measure(None)
+    audit.check(compute)
+
+@pytest.mark.audit("counted_a")
+def test_a(audit):
+    _counted(audit)
+
+@pytest.mark.audit("counted_b")
+def test_b(audit):
+    _counted(audit)
+'''
+
+
+@pytest.mark.parametrize("cache", [True, False], ids=["cache", "no-cache"])
+def test_xdist_measures_each_encoder_and_audit_once(pytester, tmp_path, cache):
+    log = tmp_path / "measured.log"
+    pytester.makefile(".toml", pyproject=textwrap.dedent("""
+        [tool.auditkit]
+        encoders = ["pixels", "python:planted:constant"]
+        references = []
+    """))
+    pytester.makepyfile(planted=ENCODERS)
+    pytester.makeconftest(COUNTED_AUDITS)
+    pytester.makepyfile(test_counted=COUNTED_TESTS.replace("{log!r}", repr(str(log))))
+    pytester.syspathinsert()
+    run = pytester.runpytest_inprocess(
+        "-p", "no:cacheprovider", "-n", "2", "-p", "xdist", "--audit-report-dir=out",
+        f"--audit-cache-dir={tmp_path / 'cache'}", *([] if cache else ["--audit-no-cache"]))
+    run.assert_outcomes(passed=16)
+    lines = log.read_text().splitlines()
+    measured = sorted(line.rsplit(" ", 1)[0] for line in lines)
+    assert measured == sorted(f"{spec} {name}" for spec in ("pixels", "python:planted:constant")
+                              for name in ("counted_a", "counted_b")), lines
+    # Both workers measured: the groups were spread, not all sent to one.
+    assert {line.rsplit(" ", 1)[1] for line in lines} == {"gw0", "gw1"}

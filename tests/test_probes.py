@@ -3,6 +3,7 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from sklearn.base import clone
 from sklearn.model_selection import StratifiedGroupKFold
 
 from auditkit.probes import (
@@ -148,3 +149,63 @@ def test_scores_of_the_same_groups_and_seed_carry_one_draw_and_pair():
     assert score_predictions(y, pred_a, groups, n_boot=200, seed=4).draw != a.draw
     assert score_predictions(y, pred_a, groups, n_boot=100, seed=3).draw != a.draw
     assert score_predictions(y, pred_a, groups + 1, n_boot=200, seed=3).draw != a.draw
+
+
+# --------------------------------------------------------------------------
+# The device path: the same fit in torch where the embeddings live
+
+#: The devices the device path is checked on: the CPU always, CUDA where there is one.
+DEVICES = [
+    "cpu",
+    pytest.param("cuda", marks=[pytest.mark.gpu, pytest.mark.skipif(
+        not torch.cuda.is_available(), reason="needs a CUDA device (torch.cuda.is_available() "
+        "is False)")]),
+]
+
+
+def _embeddings(n_groups=60, k=4, dim=512, seed=0):
+    """Embeddings at a realistic width with a weak class signal: 240 rows, D = 512."""
+    rng = np.random.default_rng(seed)
+    groups, y = _design(n_groups, k, rng)
+    codes = np.searchsorted(np.unique(y), y)
+    X = rng.normal(size=(len(y), dim)) + 0.15 * np.eye(k, dim)[codes] * np.sqrt(dim)
+    return X.astype(np.float32), y, groups
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_a_fit_on_device_tensors_agrees_with_the_host_path(device):
+    X, y, groups = _embeddings()
+    probe = LinearProbe(Cs=(0.01, 1.0, 100.0), inner_splits=2, random_state=0)
+    host = clone(probe).set_params(device="cpu").fit(X, y, groups)
+    tensor = torch.as_tensor(X, device=device)
+    on_device = clone(probe).set_params(device=device).fit(tensor, y, groups)
+    assert on_device.device_ == device
+    assert on_device.coef_.device.type == device
+    assert on_device.C_ == host.C_
+    np.testing.assert_allclose(on_device.mean_, host.mean_, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(on_device.decision_function(tensor), host.decision_function(X),
+                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(on_device.predict(tensor), host.predict(X))
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_cross_validation_on_device_gives_the_host_predictions(device):
+    X, y, groups = _embeddings(seed=1)
+    # Two outer and two inner folds, three Cs: the whole path, at a fifth of the fits.
+    probe = LinearProbe(Cs=(0.01, 1.0, 100.0), inner_splits=2, random_state=3)
+    host, host_C = cross_val_predictions(X, y, groups, n_splits=2, seed=3,
+                                         probe=probe.set_params(device="cpu"))
+    pred, chosen = cross_val_predictions(torch.as_tensor(X, device=device), y, groups,
+                                         n_splits=2, seed=3, probe=probe.set_params(device=device))
+    assert chosen == host_C
+    np.testing.assert_array_equal(pred, host)
+
+
+def test_a_probe_without_a_device_fits_on_the_measurements():
+    from auditkit.device import computing_on
+
+    X, y, groups = _embeddings(n_groups=6, dim=16)
+    assert LinearProbe(Cs=(1.0,)).fit(X, y, groups).device_ == "cpu"
+    with computing_on("cpu"):
+        probe = LinearProbe(Cs=(1.0,)).fit(torch.as_tensor(X), y, groups)
+    assert probe.device_ == "cpu" and probe.get_params()["device"] is None

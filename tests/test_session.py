@@ -207,3 +207,17 @@ def test_an_erased_encoder_is_audited_on_the_groups_its_eraser_never_saw(tmp_pat
     every = eraser_on(groups, "all.safetensors")
     with pytest.raises(ProbeSetError, match="used to fit the eraser"):
         _ = session_of(every).context(every, audit).probe_set
+
+
+def test_a_measurement_runs_with_the_sessions_device_active(tmp_path: Path) -> None:
+    from auditkit.device import active_device
+
+    session = _session(tmp_path, device="cpu")
+    seen = []
+
+    def compute() -> dict[str, Measurement]:
+        seen.append(active_device())
+        return {}
+
+    session.measure("pixels", get_audit("jpeg_quality"), compute)
+    assert seen == ["cpu"] and active_device() is None
