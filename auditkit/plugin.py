@@ -25,6 +25,7 @@ builds the session in ``pytest_generate_tests``). Until then nothing is read
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -68,9 +69,26 @@ def pytest_cmdline_main(config: pytest.Config) -> Any:
     """
     option = config.option
     if (getattr(option, "numprocesses", None) and getattr(option, "dist", None) == "no"
-            and not getattr(option, "distload", False)):
+            and not getattr(option, "distload", False) and _audit_run(config)):
         option.dist = "loadgroup"
     return (yield)
+
+
+def _audit_run(config: pytest.Config) -> bool:
+    """An auditkit option given, or a ``[tool.auditkit]`` table at the root: only then
+    does ``-n`` change its distribution, so other projects' ``-n`` runs keep theirs."""
+    if given_options(vars(config.option)):
+        return True
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover
+        import tomli as tomllib
+    try:
+        data = tomllib.loads((config.rootpath / "pyproject.toml").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False  # no readable pyproject: not an audit project's run
+    tool = data.get("tool")
+    return isinstance(tool, dict) and "auditkit" in tool
 
 
 @pytest.hookimpl(optionalhook=True, tryfirst=True)

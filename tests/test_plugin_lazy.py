@@ -116,3 +116,26 @@ def test_only_options_off_their_defaults_count_as_given():
     assert given_options({**defaults, "audit_no_cache": True}) == ["--audit-no-cache"]
     assert given_options({**defaults, "encoder": ["pixels"], "audit_amp": "bf16"}) == [
         "--encoder", "--audit-amp"]
+
+
+DIST_PROBE = '''
+def pytest_configure(config):
+    if hasattr(config, "workerinput"):
+        return  # the controller's choice; workers run with their own
+    with open("dist.txt", "w") as f:
+        f.write(str(config.option.dist))
+'''
+
+
+@pytest.mark.parametrize(("pyproject", "dist"), [
+    ("[tool.black]\nline-length = 99\n", "load"),
+    ("[tool.auditkit]\nseed = 0\n", "loadgroup"),
+], ids=["another project keeps load", "an audit project groups"])
+def test_n_changes_the_distribution_only_of_audit_projects(pytester, pyproject, dist):
+    pytester.makefile(".toml", pyproject=pyproject)
+    pytester.makeconftest(DIST_PROBE)
+    pytester.makepyfile(test_plain="def test_one():\n    pass\n")
+    result = pytester.runpytest_subprocess(*_plugin_args(), "-p", "xdist", "-n", "1",
+                                           "-p", "no:cacheprovider")
+    assert result.ret == 0
+    assert (pytester.path / "dist.txt").read_text() == dist
