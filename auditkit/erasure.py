@@ -474,10 +474,19 @@ class Figure:
     def accuracy(cls, score: ProbeScore) -> Figure:
         return cls(score.accuracy, score.accuracy_ci)
 
+    @classmethod
+    def not_measured(cls) -> Figure:
+        """A figure the held-out groups could not give (the row's note says why)."""
+        return cls(float("nan"), (float("nan"), float("nan")))
+
     def text(self) -> str:
+        if self.value != self.value:  # NaN: not measured
+            return "not measured"
         return f"{self.value:+.3f} [{self.ci[0]:+.3f}, {self.ci[1]:+.3f}]"
 
     def json(self) -> dict[str, Any]:
+        if self.value != self.value:
+            return {"value": None, "ci": None}
         return {"value": self.value, "ci": list(self.ci)}
 
 
@@ -546,7 +555,15 @@ def compare(base: Embedder, eraser: Eraser, probe_set: ProbeSet, seed: int = 0,
                                   "non-linear check: above 0 after means erased, not gone"))
     for audit in audits:
         metric = _READ.get(audit, "leakage")
-        before, after = (_audit_figures(audit, e, held, seed)[metric] for e in both)
+        try:
+            before, after = (_audit_figures(audit, e, held, seed)[metric] for e in both)
+        except ProbeSetError as exc:
+            # One audit the held-out half cannot carry (too few query groups) must not
+            # cost the table the figures already measured.
+            missing = Figure.not_measured()
+            rows.append(ComparisonRow(f"{audit} {metric}", missing, missing,
+                                      f"not measured on the held-out groups: {exc}"))
+            continue
         rows.append(ComparisonRow(f"{audit} {metric}", before, after, "held-out groups"))
     semantic = [_semantic(e, held, seed) for e in both]
     for metric in semantic[0]:

@@ -168,3 +168,14 @@ def test_a_file_that_is_no_eraser_is_refused(tmp_path):
     (tmp_path / "junk.safetensors").write_bytes(b"not safetensors")
     with pytest.raises(SpecError, match="not a readable safetensors"):
         erasure.Eraser.load(tmp_path / "junk.safetensors")
+
+
+def test_an_audit_the_held_out_half_cannot_carry_leaves_the_other_rows_measured():
+    embedder, probe_set = PlantedEmbedder(), _probe_set(per_class=6)
+    eraser = erasure.fit_eraser(embedder, probe_set, ["jpeg_quality"], source=SOURCE, seed=0)
+    rows = {r.name: r for r in erasure.compare(embedder, eraser, probe_set,
+                                               audits=("retrieval_shift",))}
+    shift = rows["retrieval_shift delta"]
+    assert shift.before.text() == shift.after.text() == "not measured"
+    assert "query groups" in shift.note and shift.json()["before"] == {"value": None, "ci": None}
+    assert rows["jpeg_quality leakage (linear probe)"].before.value > 0.5
