@@ -8,6 +8,7 @@ repeats.
 """
 
 import importlib
+import json
 import textwrap
 from pathlib import Path
 
@@ -116,12 +117,16 @@ def test_a_failing_encoder_is_reported_once_per_case(project, pytester):
 def test_configured_references_stay_with_encoder_and_are_named(project, pytester):
     (pytester.path / "audits" / "test_processing.py").unlink()
     # A null reference keeps the run short; pixels is configured the same way.
-    run = project('references = ["python:factories:noise"]\n'
-                  '[tool.auditkit.thresholds.jpeg_quality]\nmax_leakage = [0.5]\n',
-                  "--encoder=python:factories:broken", "--audit-no-cache")
-    outcomes = run.parseoutcomes()
-    assert outcomes.get("failed") == 1, outcomes  # the encoder; the reference passes or skips
-    assert outcomes.get("passed", 0) + outcomes.get("skipped", 0) == 1, outcomes
-    run.stdout.fnmatch_lines(["references: python:factories:noise (--audit-reference=SPEC "
-                              "replaces them, --audit-reference=none drops them)"])
-    assert (pytester.path / "out" / "python_factories_noise" / "results.json").is_file()
+    # Cold, then warm from the cache: the reference stays either way.
+    for reused in ([], ["jpeg_quality"]):
+        run = project('references = ["python:factories:noise"]\n'
+                      '[tool.auditkit.thresholds.jpeg_quality]\nmax_leakage = [0.5]\n',
+                      "--encoder=python:factories:broken")
+        outcomes = run.parseoutcomes()
+        assert outcomes.get("failed") == 1, outcomes  # the encoder; the reference passes or skips
+        assert outcomes.get("passed", 0) + outcomes.get("skipped", 0) == 1, outcomes
+        run.stdout.fnmatch_lines(["references: python:factories:noise (--audit-reference=SPEC "
+                                  "replaces them, --audit-reference=none drops them)"])
+        doc = json.loads((pytester.path / "out" / "python_factories_noise" / "results.json")
+                         .read_text())
+        assert doc["provenance"]["measurements_reused"] == reused

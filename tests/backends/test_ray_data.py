@@ -125,11 +125,14 @@ def test_without_ray_the_option_is_a_usage_error(pytester, monkeypatch):
     result.stderr.fnmatch_lines(["*--audit-engine ray needs*pytest-auditkit[[]ray[]]*"])
 
 
-def test_the_session_gives_its_extractors_the_ray_engine_and_closes_it(tmp_path, monkeypatch):
+@pytest.mark.parametrize("cache", [True, False], ids=["cache on", "cache off"])
+def test_the_session_gives_its_extractors_the_ray_engine_and_closes_it(tmp_path, monkeypatch,
+                                                                      cache):
     from auditkit.session import AuditSession
 
     run = RunConfig.resolve({"encoder": ["pixels"], "audit_engine": "ray", "audit_seed": 3,
-                             "audit_batch_size": 8, "audit_no_cache": True}, tmp_path)
+                             "audit_batch_size": 8, "audit_no_cache": not cache,
+                             "audit_cache_dir": str(tmp_path / "cache")}, tmp_path)
     session = AuditSession(run)
     backend = session.extractor("pixels").backend
     assert isinstance(backend, RayDataBackend)
