@@ -173,15 +173,10 @@ def build_packaged(spec: EncoderSpec, options: LoadOptions) -> TorchEncoder:
         return build_timm(replace(spec, source="timm", name=packaged.arch), options)
     path = spec.weights_path or packaged.path(spec.raw)
     model = timm_model(spec.name, path, spec.raw)
-    encoder = TorchEncoder.from_timm_config(
+    return TorchEncoder.from_timm_config(
         model,
         resolve_data_config({}, model=model),
         spec=spec.canonical,
         weights_sha256=file_sha256(path),
         weights_source=path,
     )
-    # EfficientNet-Lite's depthwise convolutions run 1.6x faster in NHWC on the
-    # CPU (CPU time per image, batch 32, 2 cores; embeddings within 1e-5).
-    # Not so for ConvNeXt (slower) or MobileNetV3 (no change), hence not general.
-    encoder.cpu_channels_last = True
-    return encoder

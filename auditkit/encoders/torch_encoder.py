@@ -11,7 +11,13 @@ from PIL import Image
 
 from auditkit.encoders.base import Encoder
 from auditkit.encoders.geometry import InputGeometry
-from auditkit.encoders.placement import batch_size_for, free_memory, pins, wants_channels_last
+from auditkit.encoders.placement import (
+    batch_size_for,
+    cpu_channels_last,
+    free_memory,
+    pins,
+    wants_channels_last,
+)
 
 #: ``--audit-amp`` names of the autocast dtypes.
 AMP_DTYPES: dict[str, torch.dtype | None] = {
@@ -125,7 +131,7 @@ class TorchEncoder(Encoder):
         from timm.data import create_transform
 
         transform = create_transform(**config)
-        return cls(
+        encoder = cls(
             spec=spec,
             module=model,
             forward=forward or model,
@@ -134,6 +140,10 @@ class TorchEncoder(Encoder):
             weights_sha256=weights_sha256,
             weights_source=weights_source,
         )
+        # Real weights or random ones: the layout is the architecture's business.
+        arch = (getattr(model, "pretrained_cfg", None) or {}).get("architecture") or ""
+        encoder.cpu_channels_last = cpu_channels_last(arch)
+        return encoder
 
     @property
     def precision(self) -> str | None:

