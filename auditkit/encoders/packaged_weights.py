@@ -161,10 +161,7 @@ def _known(rest: str) -> tuple[str, str]:
 
 @register_source("package", form="package:NAME", parse=_known)
 def build_packaged(spec: EncoderSpec, options: LoadOptions) -> TorchEncoder:
-    from timm.data import resolve_data_config
-
-    from auditkit.encoders.timm_adapter import build_timm
-    from auditkit.encoders.torch_encoder import TorchEncoder
+    from auditkit.encoders.timm_adapter import build_timm, timm_encoder
 
     packaged = PACKAGES[spec.name]
     if spec.random:
@@ -173,10 +170,5 @@ def build_packaged(spec: EncoderSpec, options: LoadOptions) -> TorchEncoder:
         return build_timm(replace(spec, source="timm", name=packaged.arch), options)
     path = spec.weights_path or packaged.path(spec.raw)
     model = timm_model(spec.name, path, spec.raw)
-    return TorchEncoder.from_timm_config(
-        model,
-        resolve_data_config({}, model=model),
-        spec=spec.canonical,
-        weights_sha256=file_sha256(path),
-        weights_source=path,
-    )
+    return timm_encoder(model, spec=spec.canonical, weights_sha256=file_sha256(path),
+                        weights_source=path)

@@ -49,9 +49,6 @@ def check_name(spec: EncoderSpec) -> None:
 def build_timm(spec: EncoderSpec, options: LoadOptions) -> TorchEncoder:
     import timm
     import torch
-    from timm.data import resolve_data_config
-
-    from auditkit.encoders.torch_encoder import TorchEncoder
 
     check_name(spec)
     repo = hub_only_repo(spec.name)
@@ -82,13 +79,34 @@ def build_timm(spec: EncoderSpec, options: LoadOptions) -> TorchEncoder:
             # Original-format checkpoints need the architecture's own conversion.
             load_into(model, _filter_fn(model)(state), path, spec.raw)
         source, sha = path, file_sha256(path)
-    return TorchEncoder.from_timm_config(
-        model,
-        resolve_data_config({}, model=model),
-        spec=spec.canonical,
-        weights_sha256=sha,
-        weights_source=source,
-    )
+    return timm_encoder(model, spec=spec.canonical, weights_sha256=sha, weights_source=source)
+
+
+def timm_encoder(model: Any, *, spec: str, weights_sha256: str | None,
+                 weights_source: str) -> TorchEncoder:
+    """A timm model built here, as an encoder set up for inference on its architecture.
+
+    Batch norms are folded into their convolutions in the copy that runs the
+    batches (checked, see :mod:`auditkit.encoders.fusion`; ``module`` stays
+    the model as loaded), and architectures measured faster in
+    channels_last on the CPU run so there: real weights or random ones, the
+    cost is the architecture's business.
+    """
+    import torch
+    from timm.data import resolve_data_config
+
+    from auditkit.encoders.fusion import folded_copy
+    from auditkit.encoders.placement import cpu_channels_last
+    from auditkit.encoders.torch_encoder import TorchEncoder
+
+    config = resolve_data_config({}, model=model)
+    model.eval()
+    example = torch.randn(2, *config["input_size"], generator=torch.Generator().manual_seed(0))
+    encoder = TorchEncoder.from_timm_config(
+        model, config, spec=spec, weights_sha256=weights_sha256, weights_source=weights_source,
+        forward=folded_copy(model, example))
+    encoder.cpu_channels_last = cpu_channels_last(model.pretrained_cfg.get("architecture") or "")
+    return encoder
 
 
 def _hub_weights(model: Any, spec: EncoderSpec, options: LoadOptions) -> str:

@@ -13,7 +13,6 @@ from auditkit.encoders.base import Encoder
 from auditkit.encoders.geometry import InputGeometry
 from auditkit.encoders.placement import (
     batch_size_for,
-    cpu_channels_last,
     free_memory,
     pins,
     wants_channels_last,
@@ -131,7 +130,7 @@ class TorchEncoder(Encoder):
         from timm.data import create_transform
 
         transform = create_transform(**config)
-        encoder = cls(
+        return cls(
             spec=spec,
             module=model,
             forward=forward or model,
@@ -140,10 +139,6 @@ class TorchEncoder(Encoder):
             weights_sha256=weights_sha256,
             weights_source=weights_source,
         )
-        # Real weights or random ones: the layout is the architecture's business.
-        arch = (getattr(model, "pretrained_cfg", None) or {}).get("architecture") or ""
-        encoder.cpu_channels_last = cpu_channels_last(arch)
-        return encoder
 
     @property
     def precision(self) -> str | None:
@@ -180,13 +175,18 @@ class TorchEncoder(Encoder):
         return self._device
 
     def to(self, device: str) -> TorchEncoder:
-        self.module.to(device)
+        # A forward that is a module of its own (a folded copy) travels with the model.
+        modules = [self.module]
+        if isinstance(self._forward, torch.nn.Module) and self._forward is not self.module:
+            modules.append(self._forward)
         self._device = str(device)
         self._channels_last = wants_channels_last(self.module, self._device) or (
             self.cpu_channels_last and self._device == "cpu")
+        for module in modules:
+            module.to(device)
+            if self._channels_last:
+                module.to(memory_format=torch.channels_last)
         self._batch_size = batch_size_for(self._device, free_memory(self._device))
-        if self._channels_last:
-            self.module.to(memory_format=torch.channels_last)
         return self
 
     @torch.inference_mode()
