@@ -68,7 +68,9 @@ def _pairs(module: torch.nn.Module) -> list[_Fold]:
     return found
 
 
-@torch.inference_mode()
+# no_grad, not inference_mode: the folded weights must stay ordinary tensors
+# that later moves (device, channels_last) may rewrite.
+@torch.no_grad()
 def fold_batchnorm(module: torch.nn.Module, example: torch.Tensor) -> int:
     """Fold every (convolution, batch norm) pair of eval-mode ``module``, in place.
 

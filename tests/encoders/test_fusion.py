@@ -86,3 +86,15 @@ def test_built_timm_encoders_run_folded_and_keep_the_model_as_loaded():
         want = encoder.module(x)
     got = torch.as_tensor(encoder.embed_batch(x))
     torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-4 * float(want.abs().max()))
+
+
+def test_folded_channels_last_encoder_embeds_like_its_model():
+    encoder = build_encoder("random:efficientnet-lite0").to("cpu")
+    assert encoder._channels_last and _norms(encoder._forward) == 0
+    # Inference tensors as weights fail the forward wherever grad mode is on.
+    assert not any(p.is_inference() for p in encoder._forward.parameters())
+    x = torch.randn(2, 3, 224, 224, generator=torch.Generator().manual_seed(2))
+    with torch.inference_mode():
+        want = encoder.module(x)
+    got = torch.as_tensor(encoder.embed_batch(x))
+    torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-4 * float(want.abs().max()))
