@@ -328,8 +328,9 @@ def planted_retrieval_study(strengths: Sequence[float], seeds: Iterable[int], n_
 def run_group(group: str, seeds: int, images: int, kinds: Sequence[str], threads: int,
               progress: bool, leakages: Sequence[float] = PLANTED_LEAKAGES,
               strengths: Sequence[float] = PLANTED_STRENGTHS, large_groups: int = 1000,
-              dim: int = PLANTED_DIM, groups: int | None = None) -> dict[str, Any]:
-    """One independent part of the study.
+              dim: int = PLANTED_DIM, groups: int | None = None,
+              first_seed: int = 0) -> dict[str, Any]:
+    """One independent part of the study, over seeds ``first_seed .. first_seed + seeds - 1``.
 
     ``group`` is ``null``, ``planted_probe`` or ``planted_retrieval_shift``;
     ``dim`` and ``groups`` (default ``images``) shape the planted probe data.
@@ -342,14 +343,15 @@ def run_group(group: str, seeds: int, images: int, kinds: Sequence[str], threads
         torch.set_num_threads(threads)
     start = time.perf_counter()
     extra: dict[str, Any] = {}
+    seed_range = range(first_seed, first_seed + seeds)
     if group == "null":
-        tallies, extra["null_embed_s"] = null_study(kinds, range(seeds), images, progress)
+        tallies, extra["null_embed_s"] = null_study(kinds, seed_range, images, progress)
     elif group == "planted_probe":
         tallies, extra["planted_large_sample_leakage"] = planted_probe_study(
-            leakages, range(seeds), n_groups=groups or images, large_groups=large_groups,
+            leakages, seed_range, n_groups=groups or images, large_groups=large_groups,
             progress=progress, dim=dim)
     else:
-        tallies = planted_retrieval_study(strengths, range(seeds), images, progress)
+        tallies = planted_retrieval_study(strengths, seed_range, images, progress)
     extra[f"{group}_wall_s"] = time.perf_counter() - start
     return {"results": [t.as_dict() for t in tallies], **extra}
 
@@ -382,7 +384,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         prog="python benchmarks/calibration.py",
         description="Count verdicts of null and planted encoders over many seeds.",
     )
-    parser.add_argument("--seeds", type=int, default=100, help="seeds per case (0..N-1)")
+    parser.add_argument("--seeds", type=int, default=100,
+                        help="seeds per case (FIRST..FIRST+N-1)")
+    parser.add_argument("--first-seed", type=int, default=0, metavar="FIRST",
+                        help="first seed: a study can be extended by disjoint runs, "
+                             "pooled with --pool")
+    parser.add_argument("--pool", type=Path, nargs="+", metavar="JSON",
+                        help="pool the verdicts of earlier runs' JSON (disjoint seeds, same "
+                             "settings) into one table, instead of running")
     parser.add_argument("--images", type=int, default=120,
                         help="built-in images (and planted probe groups) per seed")
     parser.add_argument("--only", action="append", choices=KINDS, metavar="KIND",
@@ -403,6 +412,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="run the null, planted-probe and planted-retrieval parts in parallel")
     parser.add_argument("--threads", type=int, default=1, help="torch threads per process")
     args = parser.parse_args(argv)
+    if args.pool:
+        pooled = pool_reports([json.loads(p.read_text(encoding="utf-8")) for p in args.pool])
+        _write(pooled, args.json)
+        print(format_table(pooled["results"]))
+        return 0
     if min(args.seeds, args.images, args.jobs, args.dim, args.groups or 1) < 1:
         parser.error(f"--seeds, --images, --jobs, --dim and --groups must be positive, got "
                      f"{args.seeds}, {args.images}, {args.jobs}, {args.dim}, {args.groups}")
@@ -416,7 +430,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     }
     start = time.perf_counter()
     jobs = [(g, args.seeds, args.images, ks, args.threads, True, args.leakages, args.strengths,
-             args.large_groups, args.dim, args.groups)
+             args.large_groups, args.dim, args.groups, args.first_seed)
             for g, ks in _groups(kinds).items()]
     if args.jobs == 1:
         parts = [run_group(*job) for job in jobs]
@@ -435,6 +449,37 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(format_table(report["results"]))
     print(f"wall time {report['wall_s']:.0f} s")
     return 0
+
+
+def pool_reports(reports: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """One report from runs over disjoint seeds: verdicts summed, rates and intervals anew.
+
+    Rows are matched on (kind, case, truth); the mean estimate is weighted by
+    each run's seed count, the spread is not kept (the runs store none to pool).
+    """
+    rows: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for report in reports:
+        for row in report["results"]:
+            key = (row["kind"], row["case"], row["truth"])
+            into = rows.setdefault(key, {**row, "n": 0, "mean_value": 0.0, "sd_value": None,
+                                         "verdicts": Counter(), "wall_s": 0.0, "errors": [],
+                                         "interval_above_zero": 0, "interval_below_zero": 0})
+            into["mean_value"] += (row["mean_value"] or 0.0) * row["n"]
+            for name in ("n", "wall_s", "interval_above_zero", "interval_below_zero"):
+                into[name] += row[name]
+            into["verdicts"].update(row["verdicts"])
+            into["errors"] += row["errors"]
+    for row in rows.values():
+        n, fails = row["n"], row["verdicts"]["fail"]
+        row["mean_value"] = row["mean_value"] / n if n else None
+        row["verdicts"] = dict(row["verdicts"])
+        row["rate"] = fails / n if n else float("nan")
+        row["rate_ci"] = list(clopper_pearson(fails, n))
+    return {
+        "command": [r["command"] for r in reports], "date": utc_timestamp(),
+        "machine": reports[0]["machine"], "seeds": sum(r["seeds"] for r in reports),
+        "results": list(rows.values()), "wall_s": sum(r["wall_s"] for r in reports),
+    }
 
 
 def _merge(report: dict[str, Any], part: dict[str, Any], path: Path | None) -> None:
