@@ -89,27 +89,42 @@ def test_the_fit_and_held_out_groups_split_every_class(fitted):
     assert eraser.rank <= 5  # six JPEG classes: rank at most 5
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "open: on held-out groups the JPEG audit's linear probe still finds 0.0125 [0.0025, 0.0225] "
-    "(0.058 at per-row noise 0.3). Measured: the erased rows' norms differ by class (mean 0.968 "
-    "to 0.976, sd 0.006-0.009), and the probe's own L2 normalisation raises the spread of the "
-    "held-out class means from 0.0021 to 0.0036, so the probe is not linear in what LEACE "
-    "erased. Next: erase in stages with the normalisation between them"))
-def test_erasing_the_planted_class_brings_linear_leakage_to_chance_on_held_out_groups(fitted):
+@pytest.fixture(scope="module")
+def compared(fitted):
     embedder, probe_set, eraser = fitted
-    rows = {r.name: r for r in erasure.compare(embedder, eraser, probe_set, audits=())}
-    assert list(rows) == ["jpeg_quality leakage (linear probe)",
-                          "jpeg_quality leakage (MLP probe)", "semantic knn_accuracy"]
-    # The JPEG audit's own linear probe, on groups the eraser never saw.
-    linear = rows["jpeg_quality leakage (linear probe)"]
+    return {r.name: r for r in erasure.compare(embedder, eraser, probe_set, audits=())}
+
+
+def test_erasing_the_planted_class_keeps_semantics_and_shows_both_probes(fitted, compared):
+    _, _, eraser = fitted
+    assert list(compared) == ["jpeg_quality leakage (linear probe)",
+                              "jpeg_quality leakage (MLP probe)", "semantic accuracy",
+                              "semantic probe_accuracy"]
+    linear = compared["jpeg_quality leakage (linear probe)"]
     assert linear.before.ci[0] > 0.5
-    assert linear.after.ci[0] <= 0.0 <= linear.after.ci[1]
+    assert linear.after.value < 0.05  # from 1.0: what is left is the fit's sampling error
     # The classes the embedding is for: k-NN accuracy stays within its interval.
-    semantic = rows["semantic knn_accuracy"]
+    semantic = compared["semantic accuracy"]
     assert semantic.before.value > 0.8
     assert semantic.before.ci[0] <= semantic.after.value <= semantic.before.ci[1]
-    text = "\n".join(erasure.comparison_lines(list(rows.values()), eraser, 100))
+    text = "\n".join(erasure.comparison_lines(list(compared.values()), eraser, 100))
     assert "MLP probe" in text and "before" in text
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "open: on held-out groups the JPEG audit's linear probe still finds 0.013 [0.002, 0.023]. "
+    "Measured 2026-12-01: not the probe's renormalisation (1 to 4 LEACE stages, each refitted "
+    "on renormalised rows, leave 0.013-0.015), not the oblique map (method='orth' over 4 seeds: "
+    "0.005-0.020; LEACE 0.008-0.018). It is the fit's sampling error: the class means are "
+    "estimated from n_fit rows with per-row noise s, so a residual of about s / sqrt(n_fit) "
+    "per class survives in a random direction, where the held-out noise is s / sqrt(D): "
+    "per-row SNR sqrt(D / n_fit), about 2.5 here, and with equal halves the probe's power to "
+    "see it does not fall as the set grows. Next: an estimator that generalises (shrinkage "
+    "towards the planted subspace, a larger fit share), measured on held-out groups"))
+def test_erasing_the_planted_class_brings_linear_leakage_to_chance_on_held_out_groups(compared):
+    # The JPEG audit's own linear probe, on groups the eraser never saw.
+    linear = compared["jpeg_quality leakage (linear probe)"]
+    assert linear.after.ci[0] <= 0.0 <= linear.after.ci[1]
 
 
 def test_the_eraser_round_trips_through_safetensors_with_its_provenance(fitted, tmp_path):
