@@ -26,7 +26,10 @@ For a ``max`` case (leakage, delta: lower is better) the change is
 * ``ok``          the whole interval lies at or below it;
 * ``inconclusive`` otherwise;
 * ``new`` / ``missing``: the case exists on one side only; ``error`` when
-  either side could not be measured.
+  either side could not be measured;
+* ``not_applicable``: either side's probe set lacked the audit's input (no
+  camera labels, too few query groups). That says nothing about the model,
+  so it is not an error; like ``inconclusive`` it fails only a strict gate.
 """
 
 from __future__ import annotations
@@ -44,7 +47,7 @@ from auditkit.stats import ALPHA, replicates_of
 DEFAULT_TOLERANCE = 0.05
 
 #: Comparison outcomes, from best to worst.
-OUTCOMES = ("ok", "new", "missing", "inconclusive", "regression", "error")
+OUTCOMES = ("ok", "new", "missing", "not_applicable", "inconclusive", "regression", "error")
 
 _Z = 1.959963984540054
 
@@ -116,6 +119,14 @@ def compare_case(base: AuditResult | None, cand: AuditResult | None,
     if cand is None:
         out.outcome, out.reason = "missing", "the candidate did not run this case"
         return out
+    lacking = [(side, r) for side, r in (("baseline", base), ("candidate", cand))
+               if r.verdict == "not_applicable"]
+    if lacking and "error" not in (base.verdict, cand.verdict):
+        side, r = lacking[0]
+        sides = " and ".join(name for name, _ in lacking)
+        why = (r.details or {}).get("reason") or "the probe set lacks the audit's input"
+        out.outcome, out.reason = "not_applicable", f"not applicable on the {sides}: {why}"
+        return out
     # Spelt out as ``is None`` tests so the type checker narrows what follows.
     if ("error" in (base.verdict, cand.verdict) or base.value is None or cand.value is None
             or base.ci is None or cand.ci is None):
@@ -184,8 +195,10 @@ def results_of(doc: Mapping[str, Any]) -> list[AuditResult]:
     return [AuditResult.from_json(a) for a in doc["audits"]]
 
 
-#: Comparison outcomes that fail a gate; ``inconclusive`` joins them under ``strict``.
+#: Comparison outcomes that fail a gate; ``inconclusive`` and ``not_applicable`` join
+#: them under ``strict``.
 GATE_FAILS = ("regression", "error", "missing")
+STRICT_FAILS = ("inconclusive", "not_applicable")
 
 
 def gate_failures(comparisons: Iterable[Comparison], strict: bool = False) -> list[str]:
@@ -193,7 +206,8 @@ def gate_failures(comparisons: Iterable[Comparison], strict: bool = False) -> li
 
     A regression fails, and so do a case that could not be measured (it
     could hide one) and a case the candidate did not run (a gate that drops a
-    case must not pass it unseen). An inconclusive comparison fails only when
+    case must not pass it unseen). An inconclusive comparison, or one the
+    probe set could not carry (``not_applicable``), fails only when
     ``strict``: "could not tell" is then not good enough.
 
     Examples
@@ -201,7 +215,7 @@ def gate_failures(comparisons: Iterable[Comparison], strict: bool = False) -> li
     >>> gate_failures([missing_case])                    # doctest: +SKIP
     ['camera_model max_leakage=0.1: missing (the candidate did not run this case)']
     """
-    failing = (*GATE_FAILS, "inconclusive") if strict else GATE_FAILS
+    failing = (*GATE_FAILS, *STRICT_FAILS) if strict else GATE_FAILS
     return [f"{c.audit} {c.case}: {c.outcome} ({c.reason})"
             for c in comparisons if c.outcome in failing]
 

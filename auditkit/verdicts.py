@@ -263,14 +263,15 @@ def decide(result: AuditResult, message: str, *, reference: bool = False,
 
     1. an ``error`` verdict fails; a ``not_applicable`` one (the probe set lacks
        the audit's input) follows ``inconclusive``, since it says nothing about the model;
-    2. a regression against the baseline fails;
+    2. a regression against the baseline fails, and so does a comparison that
+       failed (an ``error`` on the baseline's side);
     3. a reference's ``fail`` is an expected failure;
     4. a ``fail`` that the baseline failed too is an expected failure only when
        the comparison shows no regression (``ok``); when the comparison is
        inconclusive, the case is inconclusive, since "no regression" was not shown;
     5. any other ``fail`` fails;
     6. an ``inconclusive`` verdict, or a ``pass`` whose comparison with the
-       baseline is inconclusive, follows ``inconclusive``;
+       baseline is inconclusive or not applicable, follows ``inconclusive``;
     7. otherwise the case passes.
 
     Examples
@@ -286,6 +287,11 @@ def decide(result: AuditResult, message: str, *, reference: bool = False,
     if cmp == "regression":
         assert comparison is not None
         return Outcome("fail", f"regression against the baseline: {message}; {comparison.reason}")
+    if cmp == "error":
+        assert comparison is not None
+        # The gate cannot vouch for a case it could not compare; "no regression" was not shown.
+        return Outcome("fail", f"the comparison with the baseline failed: {message}; "
+                               f"{comparison.reason}")
     if result.verdict == "fail":
         if reference:
             return Outcome("xfail", "reference encoder: " + message)
@@ -306,6 +312,10 @@ def decide(result: AuditResult, message: str, *, reference: bool = False,
         assert comparison is not None
         return _inconclusive(f"the comparison with the baseline is inconclusive: {message}; "
                              f"{comparison.reason}", inconclusive)
+    if cmp == "not_applicable":
+        assert comparison is not None
+        return Outcome("fail" if inconclusive == "fail" else "skip",
+                       f"not applicable against the baseline: {message}; {comparison.reason}")
     return Outcome("pass", message)
 
 

@@ -60,6 +60,28 @@ def test_cases_on_one_side_and_errors_are_reported_not_judged():
     assert by == {"jpeg_quality": "error", "style_fine_grained": "new", "camera_model": "missing"}
 
 
+def test_a_case_the_probe_set_cannot_carry_is_not_applicable_not_an_error():
+    from auditkit.compare import gate_failures
+    from auditkit.verdicts import not_applicable_result
+
+    why = "no camera labels: the probe set has no EXIF Make/Model; add a camera column"
+    na = not_applicable_result("camera_model", "max_leakage=0.1", why)
+    both = compare_case(na, not_applicable_result("camera_model", "max_leakage=0.1", why))
+    one = compare_case(na, case(0.2, audit="camera_model"))
+    for c in (both, one):
+        assert c.outcome == "not_applicable" and "no camera labels" in c.reason
+    assert "on the baseline and candidate" in both.reason
+    assert "on the baseline:" in one.reason
+    # A folder without EXIF must not fail every gate; a strict gate wants every case measured.
+    assert gate_failures([both, one]) == []
+    assert len(gate_failures([both, one], strict=True)) == 2
+    # An error on either side stays an error.
+    err = AuditResult("camera_model", "max_leakage=0.1", "", None, None, None, None, "max",
+                      "error", 0, {"reason": "weights missing"})
+    assert compare_case(na, err).outcome == "error"
+    assert "1 not_applicable" in comparison_lines([both])[-1]
+
+
 COMPARABLE = {"data": "builtin", "seed": 0, "split_seed": 0, "max_images": None,
               "settings": "s", "auditkit": "0.1.0", "probe_set": "p"}
 

@@ -138,6 +138,14 @@ def _vs_base(outcome, base_verdict="pass"):
                      "comparison with the baseline is inconclusive",
                      id="a pass whose comparison is inconclusive follows the policy"),
         pytest.param("pass", False, _vs_base("ok"), "skip", "pass", "", id="pass, no regression"),
+        pytest.param("pass", False, _vs_base("error"), "skip", "fail",
+                     "comparison with the baseline failed",
+                     id="a pass the baseline could not be compared with is no pass"),
+        pytest.param("pass", False, _vs_base("not_applicable"), "skip", "skip",
+                     "not applicable against the baseline",
+                     id="a pass whose baseline lacked the input follows the policy"),
+        pytest.param("pass", False, _vs_base("not_applicable"), "fail", "fail",
+                     "not applicable against the baseline", id="same, strict policy: fails"),
     ],
 )
 def test_outcome_policy(verdict, reference, comparison, policy, kind, says):
