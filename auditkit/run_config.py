@@ -124,6 +124,7 @@ class RunConfig:
         engine = _engine(cli.get("audit_engine"), project.get("engine", "local"))
         check_thresholds(project)
         camera = _camera_table(cli, project.get("camera", {}))
+        _check_style_table(project.get("style", {}), Path(root))
         if camera:  # a project without the table keeps its measurement keys
             project["camera"] = camera
         from auditkit.device import check_device  # imports torch: after the cheap checks
@@ -238,6 +239,22 @@ def _camera_table(cli: Mapping[str, Any], table: Any) -> dict[str, Any]:
             merged[key] = given
     camera_options(merged)
     return merged
+
+
+def _check_style_table(table: Any, root: Path) -> None:
+    """``[tool.auditkit.style]`` checked before collection: keys, values, folders that exist.
+
+    Without it, a misspelled key or a missing folder was the error of every style case.
+    """
+    from auditkit.data.styles import resolve_folder
+    from auditkit.measures.style import options_from_config
+
+    for folder in options_from_config(table, root).folders:
+        where = resolve_folder(folder, root)
+        if not where.is_dir():
+            raise ConfigError(f"[tool.auditkit.style] folders: {folder!r} ({str(where)!r}) does "
+                              "not exist or is not a folder (paths are taken from the project "
+                              "root)")
 
 
 def _path(value: Any) -> Path | None:

@@ -96,6 +96,10 @@ def test_an_hf_folder_without_weights_is_a_usage_error(project, pytester):
     ('encoders = ["pixels"]\nsed = 1\n', "ERROR: [[]tool.auditkit[]] sed = 1*Did you mean: seed*"),
     ('encoders = ["pixels"]\n[tool.auditkit.camra]\nsimulated = "shared_jpeg"\n',
      "ERROR: [[]tool.auditkit.camra[]] is read by no audit. Did you mean: camera*"),
+    ('encoders = ["pixels"]\n[tool.auditkit.style]\nper_imag = 4\n',
+     "ERROR: [[]tool.auditkit.style[]] has unknown key(s) 'per_imag'*"),
+    ('encoders = ["pixels"]\n[tool.auditkit.style]\nfolders = ["styles/nst"]\n',
+     "ERROR: [[]tool.auditkit.style[]] folders: 'styles/nst'*does not exist*"),
 ])
 def test_a_bad_configuration_stops_a_run_given_no_option(project, pyproject, says):
     """Without an auditkit option the first audit module builds the session: still one error."""

@@ -29,7 +29,13 @@ from auditkit.data.collect import Builder
 from auditkit.data.folder import _discover, folder_probe_set
 from auditkit.errors import ConfigError, ProbeSetError
 
-__all__ = ["MIN_CONTENTS", "folders_digest", "folders_from_config", "style_folder_set"]
+__all__ = [
+    "MIN_CONTENTS",
+    "folders_digest",
+    "folders_from_config",
+    "resolve_folder",
+    "style_folder_set",
+]
 
 #: A style needs this many distinct contents for a grouped train/test split.
 MIN_CONTENTS = 2
@@ -121,7 +127,7 @@ def folders_digest(folders: Sequence[str | Path], root: str | Path | None = None
     """
     h = hashlib.sha256()
     for folder in folders:
-        where = _resolve(Path(folder), Path(root) if root is not None else None)
+        where = resolve_folder(folder, Path(root) if root is not None else None)
         h.update(f"{folder}\0".encode())
         if not where.is_dir():
             h.update(b"missing\n")
@@ -135,15 +141,16 @@ def folders_digest(folders: Sequence[str | Path], root: str | Path | None = None
     return h.hexdigest()
 
 
-def _resolve(folder: Path, root: Path | None) -> Path:
-    where = folder.expanduser()
+def resolve_folder(folder: str | Path, root: Path | None) -> Path:
+    """Where style folder ``folder`` of the config is: relative paths from the project root."""
+    where = Path(folder).expanduser()
     if not where.is_absolute() and root is not None:
         where = root / where
     return Path(os.path.abspath(where))
 
 
 def _one_root(folder: Path, root: Path | None) -> tuple[list[SourceImage], list[Skipped]]:
-    where = _resolve(folder, root)
+    where = resolve_folder(folder, root)
     loaded = folder_probe_set(where)
     skipped = [dataclasses.replace(s, path=str(where / s.path)) for s in loaded.skipped]
     if any("/" not in im.id for im in loaded.images):
