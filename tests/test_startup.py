@@ -76,6 +76,9 @@ def _one_usage_error(run, says):
     (["--encoder=timm:resnet18@no/such.pth"],
      "ERROR: weights file 'no/such.pth' for encoder 'timm:resnet18@no/such.pth' does not exist*"),
     (["--encoder=hf:./no-such-folder"], "ERROR: hf: folder 'no-such-folder'*has no config.json*"),
+    # Weights only at a URL (19 of timm's pretrained tags): auditkit reads the hub only.
+    (["--encoder=timm:gcvit_tiny.in1k"],
+     "ERROR: timm model 'gcvit_tiny.in1k'*has no hub weights (url 'https://*"),
 ])
 def test_a_spec_that_cannot_be_built_is_one_usage_error_at_start_up(project, args, says):
     _one_usage_error(project("", *args), says)

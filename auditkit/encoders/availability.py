@@ -56,7 +56,7 @@ def _needs_hub_weights(spec: EncoderSpec) -> bool:
 def _timm(spec: EncoderSpec, cache_dir: str | None) -> None:
     from timm.models import get_pretrained_cfg
 
-    from auditkit.encoders.timm_adapter import HUB_FILENAMES, check_name
+    from auditkit.encoders.timm_adapter import HUB_FILENAMES, check_name, no_hub_weights
 
     check_name(spec)
     repo = hub_only_repo(spec.name)
@@ -65,8 +65,9 @@ def _timm(spec: EncoderSpec, cache_dir: str | None) -> None:
         resolve_hub_snapshot(spec.canonical, repo, files, cache_dir, download=False)
     elif _needs_hub_weights(spec):
         cfg = get_pretrained_cfg(spec.name)
+        if cfg is not None and not cfg.hf_hub_id:
+            raise no_hub_weights(spec, str(cfg.url))
         if cfg is not None and cfg.hf_hub_id:
-            # A model without hub weights is the build's to explain (it names the URL).
             resolve_hub_file(spec.canonical, HubFile(cfg.hf_hub_id, HUB_FILENAMES), cache_dir,
                              download=False)
 

@@ -109,14 +109,19 @@ def timm_encoder(model: Any, *, spec: str, weights_sha256: str | None,
     return encoder
 
 
+def no_hub_weights(spec: EncoderSpec, url: str | None) -> WeightsUnavailableError:
+    """The error of a timm model whose weights are only at a URL: auditkit fetches from the hub."""
+    return WeightsUnavailableError(
+        f"timm model {spec.name!r} (spec {spec.raw!r}) has no hub weights "
+        f"(url {url!r}): pass --encoder '{spec.raw}@PATH' with a local file"
+    )
+
+
 def _hub_weights(model: Any, spec: EncoderSpec, options: LoadOptions) -> str:
     cfg = model.pretrained_cfg
     repo = cfg.get("hf_hub_id")
     if not repo:
-        raise WeightsUnavailableError(
-            f"timm model {spec.name!r} (spec {spec.raw!r}) has no hub weights "
-            f"(url {cfg.get('url')!r}): pass --encoder '{spec.raw}@PATH' with a local file"
-        )
+        raise no_hub_weights(spec, cfg.get("url"))
     return resolve_hub_file(spec.canonical, HubFile(repo, HUB_FILENAMES), options.cache_dir)
 
 
