@@ -11,12 +11,7 @@ from PIL import Image
 
 from auditkit.encoders.base import Encoder
 from auditkit.encoders.geometry import InputGeometry
-from auditkit.encoders.placement import (
-    batch_size_for,
-    free_memory,
-    pins,
-    wants_channels_last,
-)
+from auditkit.encoders.placement import batch_size_for, free_memory, pins, wants_channels_last
 
 #: ``--audit-amp`` names of the autocast dtypes.
 AMP_DTYPES: dict[str, torch.dtype | None] = {
