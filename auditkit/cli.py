@@ -184,7 +184,8 @@ def _cmd_mitigate(args: argparse.Namespace) -> int:
     from auditkit.data import load_probe_set
     from auditkit.encoders import build_encoder, parse_spec
     from auditkit.extract import Extractor
-    from auditkit.results import write_json_atomic
+    from auditkit.report.render import render_mitigation
+    from auditkit.results import write_json_atomic, write_text_atomic
 
     try:
         traces = erasure.parse_traces(args.erase)
@@ -215,11 +216,12 @@ def _cmd_mitigate(args: argparse.Namespace) -> int:
     held = len({im.group for im in erasure.held_out(probe_set, eraser).images})
     for line in erasure.comparison_lines(rows, eraser, held):
         print(line)
+    doc = erasure.mitigation_document(spec.raw, out, eraser, rows, held)
     if args.json:
-        write_json_atomic(Path(args.json), {
-            "encoder": spec.raw, "eraser": str(out), "traces": traces,
-            "eraser_digest": eraser.digest, "rows": [r.json() for r in rows],
-        })
+        write_json_atomic(Path(args.json), doc)
+    card = Path(args.card) if args.card else out.with_suffix(".html")
+    write_text_atomic(card, render_mitigation(doc))
+    print(f"card: {card}")
     return 0
 
 
@@ -286,6 +288,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="only fit and write the eraser")
     p.add_argument("--json", default=None, metavar="PATH",
                    help="also write the before / after comparison")
+    p.add_argument("--card", default=None, metavar="PATH",
+                   help="where the before / after card goes (default: the eraser's path "
+                        "with .html)")
     p.set_defaults(fn=_cmd_mitigate)
     return parser
 

@@ -71,6 +71,7 @@ __all__ = [
     "TraceRows",
     "fit_eraser",
     "held_out",
+    "mitigation_document",
     "mlp_leakage",
     "semantic_knn",
     "split_groups",
@@ -499,10 +500,12 @@ class ComparisonRow:
     after: Figure
     #: What the figure is, and how to read the change.
     note: str = ""
+    #: The axis it is read on: ``leakage``, ``delta`` or ``accuracy``.
+    metric: str = ""
 
     def json(self) -> dict[str, Any]:
-        return {"name": self.name, "before": self.before.json(), "after": self.after.json(),
-                "note": self.note}
+        return {"name": self.name, "metric": self.metric, "before": self.before.json(),
+                "after": self.after.json(), "note": self.note}
 
 
 #: The audits re-run on the held-out groups beside the traces' own.
@@ -548,11 +551,13 @@ def compare(base: Embedder, eraser: Eraser, probe_set: ProbeSet, seed: int = 0,
     for trace in eraser.traces:
         before, after = (_audit_figures(trace, e, held, seed)["leakage"] for e in both)
         rows.append(ComparisonRow(f"{trace} leakage (linear probe)", before, after,
-                                  "what LEACE removes: expect an interval covering 0 after"))
+                                  "what LEACE removes: expect an interval covering 0 after",
+                                  "leakage"))
         before, after = (Figure.leakage(mlp_leakage(trace_rows(trace, e, held), seed, eraser))
                          for e in both)
         rows.append(ComparisonRow(f"{trace} leakage (MLP probe)", before, after,
-                                  "non-linear check: above 0 after means erased, not gone"))
+                                  "non-linear check: above 0 after means erased, not gone",
+                                  "leakage"))
     for audit in audits:
         metric = _READ.get(audit, "leakage")
         try:
@@ -562,14 +567,29 @@ def compare(base: Embedder, eraser: Eraser, probe_set: ProbeSet, seed: int = 0,
             # cost the table the figures already measured.
             missing = Figure.not_measured()
             rows.append(ComparisonRow(f"{audit} {metric}", missing, missing,
-                                      f"not measured on the held-out groups: {exc}"))
+                                      f"not measured on the held-out groups: {exc}", metric))
             continue
-        rows.append(ComparisonRow(f"{audit} {metric}", before, after, "held-out groups"))
+        rows.append(ComparisonRow(f"{audit} {metric}", before, after, "held-out groups", metric))
     semantic = [_semantic(e, held, seed) for e in both]
     for metric in semantic[0]:
         rows.append(ComparisonRow(f"semantic {metric}", semantic[0][metric], semantic[1][metric],
-                                  "the probe set's own classes: what the embedding is for"))
+                                  "the probe set's own classes: what the embedding is for",
+                                  "accuracy"))
     return rows
+
+
+def mitigation_document(spec: str, eraser_path: str | Path, eraser: Eraser,
+                        rows: Sequence[ComparisonRow], held: int) -> dict[str, Any]:
+    """What ``auditkit mitigate`` writes as JSON and draws as its card, in one place."""
+    import auditkit
+
+    return {
+        "encoder": spec, "erased_spec": f"{spec}+erase:{eraser_path}", "eraser": str(eraser_path),
+        "traces": eraser.traces, "eraser_digest": eraser.digest, "rank": eraser.rank,
+        "dim": eraser.dim, "fitted_groups": len(eraser.fitted_groups), "held_out_groups": held,
+        "probe_set": eraser.metadata.get("probe_set", ""), "auditkit": auditkit.__version__,
+        "rows": [r.json() for r in rows],
+    }
 
 
 def comparison_lines(rows: Sequence[ComparisonRow], eraser: Eraser, held: int) -> list[str]:

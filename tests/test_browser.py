@@ -280,3 +280,33 @@ def test_the_index_sets_each_encoders_chart_side_by_side(driver, tmp_path: Path,
         assert found["boxes"] == [] and found["clipped"] == []
     finally:
         driver.set_window_size(1000, 1400)
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_the_mitigation_card_draws_both_sides_and_fits(driver, tmp_path: Path, width: int):
+    from auditkit.report.render import render_mitigation
+
+    figure = {"value": 0.5, "ci": [0.4, 0.6]}
+    rows = [{"name": f"figure {i} with a long name that must wrap", "metric": metric,
+             "before": figure, "after": {"value": 0.1, "ci": [-0.02, 0.2]},
+             "note": "what LEACE removes: expect an interval covering 0 after " * 2}
+            for i, metric in enumerate(("leakage", "leakage", "delta", "accuracy"))]
+    doc = {"encoder": "hf:./a-long/checkpoint-folder-name", "traces": ["jpeg_quality"],
+           "erased_spec": "hf:./a-long/checkpoint-folder-name+erase:erasers/x.safetensors",
+           "rank": 5, "dim": 768, "fitted_groups": 60, "held_out_groups": 60, "probe_set": "b",
+           "eraser": "erasers/x.safetensors", "eraser_digest": "f" * 64, "auditkit": "0",
+           "rows": rows}
+    page = tmp_path / "m.html"
+    page.write_text(render_mitigation(doc))
+    driver.set_window_size(width, 900)
+    try:
+        driver.get(page.as_uri())
+        chart = driver.find_element("css selector", "svg.overview-chart")
+        assert chart.is_displayed()
+        assert len(chart.find_elements("css selector", "circle.dot-reference")) == 4
+        assert len(chart.find_elements("css selector", "circle.dot-encoder")) == 4
+        found = driver.execute_script(_OVERFLOW, FITTING)
+        assert found["page"] <= found["view"], f"card is {found['page']}px wide at {width}px"
+        assert found["boxes"] == [] and found["clipped"] == [], found
+    finally:
+        driver.set_window_size(1000, 1400)

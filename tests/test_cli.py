@@ -118,6 +118,34 @@ def test_mitigate_fits_and_writes_an_eraser_with_its_provenance(tmp_path, capsys
     assert build_encoder(f"pixels+erase:{out}").fingerprint != meta["source_fingerprint"]
 
 
+def test_mitigate_draws_before_and_after_on_one_card(tmp_path, capsys):
+    import json
+    import re
+
+    out = tmp_path / "e.safetensors"
+    assert main(["mitigate", "--encoder", "pixels", "--erase", "jpeg_quality",
+                 "--max-images", "48", "--cache-dir", str(tmp_path / "cache"),
+                 "--out", str(out), "--json", str(tmp_path / "m.json")]) == 0
+    assert f"card: {out.with_suffix('.html')}" in capsys.readouterr().out
+    doc = json.loads((tmp_path / "m.json").read_text())
+    html = out.with_suffix(".html").read_text()
+    rows = {r["name"]: r for r in doc["rows"]}
+    linear = rows["jpeg_quality leakage (linear probe)"]
+    assert linear["metric"] == "leakage" and rows["semantic accuracy"]["metric"] == "accuracy"
+    # Every figure, before and after, is on the card with its interval, and the chart draws both.
+    for row in doc["rows"]:
+        for side in ("before", "after"):
+            figure = row[side]
+            if figure["value"] is not None:
+                assert f"{figure['value']:.3f} [{figure['ci'][0]:.3f}" in html, row["name"]
+    assert len(re.findall(r'class="dot dot-reference"', html)) >= len(doc["rows"])
+    assert len(re.findall(r'class="dot dot-encoder"', html)) >= len(doc["rows"])
+    assert f"pixels+erase:{out}" in html and doc["eraser_digest"] in html
+    # pixels keeps a non-linear JPEG trace: the card must not read "erased" as "gone".
+    mlp = rows["jpeg_quality leakage (MLP probe)"]["after"]
+    assert mlp["ci"][0] > 0 and "Erased, not gone." in html
+
+
 @pytest.mark.parametrize(("args", "message"), [
     (["--encoder", "pixels", "--erase", "jpeg"], "cannot erase 'jpeg'"),
     (["--encoder", "pixels+erase:e.safetensors", "--erase", "jpeg_quality"], "erased already"),

@@ -95,14 +95,14 @@ class OverviewRow:
         return f"{self.audit}, {who}: {self.metric} {fmt(self.value)}{ci}{said}"
 
 
-def _num(x: Any) -> float | None:
+def finite_number(x: Any) -> float | None:
     return float(x) if isinstance(x, (int, float)) and not isinstance(x, bool) \
         and math.isfinite(x) else None
 
 
-def _ci(x: Any) -> tuple[float, float] | None:
+def interval_of(x: Any) -> tuple[float, float] | None:
     if isinstance(x, (list, tuple)) and len(x) == 2:
-        lo, hi = _num(x[0]), _num(x[1])
+        lo, hi = finite_number(x[0]), finite_number(x[1])
         if lo is not None and hi is not None:
             return (lo, hi)
     return None
@@ -175,15 +175,15 @@ def by_audit(rows: Iterable[OverviewRow]) -> list[tuple[OverviewRow, list[Overvi
 
 def _row(audit: str, spec: str, role: str, cases: Sequence[Mapping[str, Any]], link: str,
          cuts: tuple[Cut, ...] | None = None, metric: str | None = None) -> OverviewRow:
-    measured = next((c for c in cases if _num(c.get("value")) is not None), cases[0])
+    measured = next((c for c in cases if finite_number(c.get("value")) is not None), cases[0])
     if cuts is None:
         cuts = tuple(Cut(t, str(c.get("direction") or "max"), str(c.get("case")),
                          str(c.get("verdict")))
-                     for c in cases if (t := _num(c.get("threshold"))) is not None)
+                     for c in cases if (t := finite_number(c.get("threshold"))) is not None)
     return OverviewRow(
         audit=audit, spec=spec, role=role,
         metric=str(measured.get("metric") or metric or ""),
-        value=_num(measured.get("value")), ci=_ci(measured.get("ci")),
+        value=finite_number(measured.get("value")), ci=interval_of(measured.get("ci")),
         verdicts=tuple((str(c.get("case")), str(c.get("verdict"))) for c in cases),
         cuts=cuts, link=link,
     )
@@ -278,6 +278,11 @@ class Chart:
     @property
     def rows(self) -> list[OverviewRow]:
         return [r.row for p in self.panels for b in p.bands for r in b.rows]
+
+    @property
+    def has_cuts(self) -> bool:
+        """Whether any threshold is drawn (the legend explains it only then)."""
+        return any(b.cuts for p in self.panels for b in p.bands)
 
     @property
     def specs(self) -> list[tuple[str, str]]:

@@ -60,6 +60,7 @@ if TYPE_CHECKING:
 CARD_TEMPLATE = "card.html.j2"
 INDEX_TEMPLATE = "index.html.j2"
 STOCK_TEMPLATES_PACKAGE = "auditkit.templates"
+MITIGATION_TEMPLATE = "mitigation.html.j2"
 
 
 def stock_templates() -> Traversable:
@@ -157,6 +158,24 @@ def render_card(doc: Mapping[str, Any], template_dir: Path | None = None) -> str
         "worst_sentence": worst_sentence(audits),
     }
     return make_environment(template_dir).get_template(CARD_TEMPLATE).render(context)
+
+
+def render_mitigation(doc: Mapping[str, Any], template_dir: Path | None = None) -> str:
+    """Render the mitigation card of an ``auditkit mitigate`` document.
+
+    Examples
+    --------
+    >>> doc = {"encoder": "pixels", "erased_spec": "pixels+erase:e.safetensors",
+    ...        "traces": ["jpeg_quality"], "rank": 5, "dim": 607, "fitted_groups": 12,
+    ...        "held_out_groups": 12, "probe_set": "builtin", "eraser": "e.safetensors",
+    ...        "eraser_digest": "0" * 64, "auditkit": "0", "rows": []}
+    >>> "no leakage interval lies wholly above 0" in render_mitigation(doc)
+    True
+    """
+    from auditkit.report.mitigation import mitigation_chart, still_found
+
+    context = {"doc": doc, "chart": mitigation_chart(doc), "still": still_found(doc["rows"])}
+    return make_environment(template_dir).get_template(MITIGATION_TEMPLATE).render(context)
 
 
 def write_card(doc: Mapping[str, Any], out_dir: Path, template_dir: Path | None = None) -> Path:
