@@ -31,10 +31,9 @@ Not gone
     that "erased" is never read as "gone".
 
 Semantic utility
-    :func:`semantic_knn` scores the probe set's own classes by grouped k-NN
-    on the unprocessed images, before and after. It is a stand-in for the
-    semantic-utility audit (``auditkit.measures.semantic_utility``); where
-    that audit is registered, :data:`SEMANTIC_AUDIT` is measured instead.
+    The ``semantic_utility`` audit (:data:`SEMANTIC_AUDIT`: the probe set's
+    own classes by grouped k-NN and linear probe, on the unprocessed images)
+    is measured on the held-out groups before and after.
 
 Examples
 --------
@@ -60,9 +59,9 @@ from auditkit import seeds
 from auditkit.data.base import ProbeSet
 from auditkit.errors import ConfigError, ProbeSetError, SpecError
 from auditkit.extract import Embedder, EmbeddingTable
-from auditkit.knn import knn_predict, l2_normalise
+from auditkit.knn import l2_normalise
 from auditkit.probes import ProbeScore, fold_of, outer_folds, score_predictions
-from auditkit.transforms.base import ORIGINAL, Variant
+from auditkit.transforms.base import Variant
 
 __all__ = [
     "ERASABLE",
@@ -73,7 +72,6 @@ __all__ = [
     "held_out",
     "mitigation_document",
     "mlp_leakage",
-    "semantic_knn",
     "split_groups",
     "trace_rows",
 ]
@@ -84,7 +82,7 @@ FORMAT = "auditkit-eraser-v1"
 ERASABLE = ("jpeg_quality", "camera_model")
 #: Share of each class's groups held out of the fit (the rest fit the eraser).
 HELD_OUT_FRACTION = 0.5
-#: The semantic-utility audit, measured instead of :func:`semantic_knn` where registered.
+#: The semantic-utility audit, measured before and after.
 SEMANTIC_AUDIT = "semantic_utility"
 #: Units of the MLP check's hidden layer, and its most L-BFGS iterations (full batch:
 #: the held-out sets are small).
@@ -439,24 +437,6 @@ def mlp_leakage(rows: TraceRows, seed: int = 0, eraser: Eraser | None = None) ->
                              folds=fold_of(folds, len(y)))
 
 
-def semantic_knn(embedder: Embedder, probe_set: ProbeSet, seed: int = 0,
-                 eraser: Eraser | None = None) -> ProbeScore:
-    """Grouped k-NN accuracy of the probe set's own classes on the unprocessed images.
-
-    A quarter of each class's groups are queries, the rest the database (the
-    retrieval audit's split); the interval resamples query groups.
-    """
-    from auditkit.measures.retrieval_shift import split_queries
-
-    table = embedder.embed(probe_set.images, [ORIGINAL])
-    labels, groups = table.labels.astype(str), table.groups.astype(str)
-    _refuse_overlap(eraser, groups)
-    split = split_queries(labels, groups, seed=seed)
-    q, d = split.queries, split.database
-    result = knn_predict(table.X[q], table.X[d], labels[d], labels[q])
-    return score_predictions(labels[q], result.predictions.astype(str), groups[q], seed=seed)
-
-
 # -- before and after -----------------------------------------------------------------------
 
 
@@ -525,13 +505,7 @@ def _audit_figures(audit: str, embedder: Embedder, probe_set: ProbeSet, seed: in
 
 
 def _semantic(embedder: Embedder, probe_set: ProbeSet, seed: int) -> dict[str, Figure]:
-    """Semantic utility: the registered audit's figures where it exists, else k-NN here."""
-    from auditkit.registry import get_audit
-
-    try:
-        get_audit(SEMANTIC_AUDIT)
-    except ConfigError:
-        return {"knn_accuracy": Figure.accuracy(semantic_knn(embedder, probe_set, seed))}
+    """Semantic utility: the ``semantic_utility`` audit's figures."""
     return _audit_figures(SEMANTIC_AUDIT, embedder, probe_set, seed)
 
 

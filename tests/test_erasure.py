@@ -157,8 +157,6 @@ def test_an_eraser_fitted_on_every_group_is_refused_on_those_groups(fitted):
     rows = erasure.trace_rows("jpeg_quality", embedder, probe_set)
     with pytest.raises(ProbeSetError, match="were used to fit the eraser"):
         erasure.mlp_leakage(rows, eraser=eraser)
-    with pytest.raises(ProbeSetError, match="were used to fit the eraser"):
-        erasure.semantic_knn(embedder, probe_set, eraser=eraser)
 
 
 def test_the_mlp_check_finds_a_trace_no_linear_probe_can():
