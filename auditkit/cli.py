@@ -21,6 +21,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from auditkit.errors import AuditkitError
 from auditkit.layout import ReportLayout
@@ -201,7 +202,7 @@ def _cmd_mitigate(args: argparse.Namespace) -> int:
         source = {"spec": spec.raw, "canonical": spec.canonical,
                   "fingerprint": encoder.fingerprint}
         eraser = erasure.fit_eraser(extractor, probe_set, traces, source=source,
-                                    seed=args.seed)
+                                    seed=args.seed, options=_audit_tables(args))
         out = Path(args.out or f"{_slug(spec.raw)}-erase-{'-'.join(traces)}.safetensors")
         eraser.save(out)
         print(f"eraser: {out} (rank {eraser.rank}, D {eraser.dim}, fitted on "
@@ -223,6 +224,27 @@ def _cmd_mitigate(args: argparse.Namespace) -> int:
     write_text_atomic(card, render_mitigation(doc))
     print(f"card: {card}")
     return 0
+
+
+def _audit_tables(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
+    """The project's ``[tool.auditkit.camera]`` (from the current directory), options over it.
+
+    The eraser labels a trace as the project's audits label it, or it would
+    erase other classes than the ones the card found.
+    """
+    from auditkit.config import read_table
+    from auditkit.measures.camera_model import camera_options
+
+    table = read_table(Path.cwd()).get("camera", {})
+    if not isinstance(table, dict):
+        raise AuditkitError(f"[tool.auditkit.camera] = {table!r}: expected a table")
+    camera = dict(table)
+    for key in ("level", "min_per_class"):
+        given = getattr(args, f"camera_{key}")
+        if given is not None:
+            camera[key] = given
+    camera_options(camera)  # checked now, before anything is embedded
+    return {"camera": camera} if camera else {}
 
 
 def _slug(spec: str) -> str:
@@ -288,6 +310,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="only fit and write the eraser")
     p.add_argument("--json", default=None, metavar="PATH",
                    help="also write the before / after comparison")
+    p.add_argument("--camera-level", default=None, metavar="LEVEL",
+                   help="camera classes erased (auto, make, model, smartphone; default: "
+                        "[tool.auditkit.camera] level, else auto), as --audit-camera-level")
+    p.add_argument("--camera-min-per-class", type=int, default=None, metavar="N",
+                   help="photos a camera class needs (default: [tool.auditkit.camera] "
+                        "min_per_class, else 10), as --audit-camera-min-per-class")
     p.add_argument("--card", default=None, metavar="PATH",
                    help="where the before / after card goes (default: the eraser's path "
                         "with .html)")

@@ -138,6 +138,11 @@ class Eraser:
     def traces(self) -> list[str]:
         return list(json.loads(self.metadata.get("traces", "[]")))
 
+    @property
+    def options(self) -> dict[str, dict[str, Any]]:
+        """The audit tables the traces were labelled with (``{"camera": {...}}``)."""
+        return dict(json.loads(self.metadata.get("options", "{}")))
+
     def apply(self, X: np.ndarray) -> np.ndarray:
         """The erased embeddings of the rows of ``X`` (float32)."""
         X = np.asarray(X, dtype=np.float64)
@@ -198,8 +203,12 @@ class TraceRows:
     groups: np.ndarray
 
 
-def trace_rows(trace: str, embedder: Embedder, probe_set: ProbeSet) -> TraceRows:
+def trace_rows(trace: str, embedder: Embedder, probe_set: ProbeSet,
+               options: Mapping[str, Any] | None = None) -> TraceRows:
     """Embed ``probe_set`` under audit ``trace``'s variants, labelled with its classes.
+
+    ``options`` is the trace's audit table (``[tool.auditkit.camera]`` for
+    ``camera_model``), so that the classes erased are the classes audited.
 
     Raises
     ------
@@ -212,9 +221,11 @@ def trace_rows(trace: str, embedder: Embedder, probe_set: ProbeSet) -> TraceRows
         table = embedder.embed(probe_set.images, jpeg_grid())
         return TraceRows(table.X, table.variant_ids.astype(str), table.groups.astype(str))
     if trace == "camera_model":
-        from auditkit.measures.camera_model import camera_rows
+        from dataclasses import asdict
 
-        rows = camera_rows(embedder, probe_set)
+        from auditkit.measures.camera_model import camera_options, camera_rows
+
+        rows = camera_rows(embedder, probe_set, **asdict(camera_options(options or {})))
         return TraceRows(rows.X, rows.y, rows.groups)
     raise ConfigError(f"cannot erase {trace!r}: expected one or more of {', '.join(ERASABLE)}")
 
@@ -320,7 +331,8 @@ def _versions() -> dict[str, str]:
 
 def fit_eraser(embedder: Embedder, probe_set: ProbeSet, traces: Sequence[str], *,
                source: Mapping[str, str], seed: int = 0,
-               fraction: float = HELD_OUT_FRACTION) -> Eraser:
+               fraction: float = HELD_OUT_FRACTION,
+               options: Mapping[str, Mapping[str, Any]] | None = None) -> Eraser:
     """Fit an eraser for ``traces`` on the fit split of ``probe_set``'s groups.
 
     Parameters
@@ -336,6 +348,10 @@ def fit_eraser(embedder: Embedder, probe_set: ProbeSet, traces: Sequence[str], *
         The split seed (see :func:`split_groups`).
     fraction : float
         Share of each class's groups held out.
+    options : mapping or None
+        The project's audit tables by name (``{"camera": {...}}``, as in
+        ``[tool.auditkit]``): the traces are labelled, and later compared,
+        as the audits label them. Recorded in the eraser.
     """
     traces = parse_traces(traces)
     fit_groups, held = split_groups(probe_set, seed, fraction)
@@ -344,7 +360,7 @@ def fit_eraser(embedder: Embedder, probe_set: ProbeSet, traces: Sequence[str], *
     c: np.ndarray | None = None
     counts = {}
     for trace in traces:
-        rows = trace_rows(trace, embedder, fit_set)
+        rows = trace_rows(trace, embedder, fit_set, _table_of(trace, options))
         U = l2_normalise(np.asarray(rows.X, dtype=np.float64))
         if M is None or c is None:
             M, c = np.eye(U.shape[1]), np.zeros(U.shape[1])
@@ -368,6 +384,7 @@ def fit_eraser(embedder: Embedder, probe_set: ProbeSet, traces: Sequence[str], *
         "seed": str(seed),
         "held_out_fraction": str(fraction),
         "rows": json.dumps(counts),
+        "options": json.dumps({k: dict(v) for k, v in (options or {}).items()}, sort_keys=True),
         "input": "l2-normalised embeddings",
         "method": "LEACE (concept_erasure.LeaceFitter), traces erased in order",
         "versions": json.dumps(_versions()),
@@ -494,19 +511,29 @@ ALSO_AUDITED = ("retrieval_shift",)
 _READ = {"retrieval_shift": "delta"}
 
 
-def _audit_figures(audit: str, embedder: Embedder, probe_set: ProbeSet, seed: int
-                   ) -> dict[str, Figure]:
+def _table_of(audit: str, options: Mapping[str, Mapping[str, Any]] | None) -> dict[str, Any]:
+    """Audit ``audit``'s table among the project's ``options`` (empty: stock)."""
+    from auditkit.registry import get_audit
+
+    table = get_audit(audit).config_table
+    return dict((options or {}).get(table, {})) if table else {}
+
+
+def _audit_figures(audit: str, embedder: Embedder, probe_set: ProbeSet, seed: int,
+                   options: Mapping[str, Mapping[str, Any]] | None = None) -> dict[str, Figure]:
     from auditkit.context import AuditContext
     from auditkit.registry import get_audit
 
-    ctx = AuditContext.of(audit, embedder, probe_set, seed=seed)
+    ctx = AuditContext.of(audit, embedder, probe_set, seed=seed,
+                          options=_table_of(audit, options))
     return {metric: Figure(m.value, (float(m.ci[0]), float(m.ci[1])))
             for metric, m in get_audit(audit).measure(ctx).items()}
 
 
-def _semantic(embedder: Embedder, probe_set: ProbeSet, seed: int) -> dict[str, Figure]:
+def _semantic(embedder: Embedder, probe_set: ProbeSet, seed: int,
+              options: Mapping[str, Mapping[str, Any]]) -> dict[str, Figure]:
     """Semantic utility: the ``semantic_utility`` audit's figures."""
-    return _audit_figures(SEMANTIC_AUDIT, embedder, probe_set, seed)
+    return _audit_figures(SEMANTIC_AUDIT, embedder, probe_set, seed, options)
 
 
 def compare(base: Embedder, eraser: Eraser, probe_set: ProbeSet, seed: int = 0,
@@ -521,21 +548,26 @@ def compare(base: Embedder, eraser: Eraser, probe_set: ProbeSet, seed: int = 0,
     held = held_out(probe_set, eraser)
     erased = ErasedEmbedder(base, eraser)
     both = (base, erased)
+    # Measured with the options the eraser was fitted with: the classes erased are those audited.
+    options = eraser.options
     rows = []
     for trace in eraser.traces:
-        before, after = (_audit_figures(trace, e, held, seed)["leakage"] for e in both)
+        before, after = (_audit_figures(trace, e, held, seed, options)["leakage"] for e in both)
         rows.append(ComparisonRow(f"{trace} leakage (linear probe)", before, after,
                                   "what LEACE removes: expect an interval covering 0 after",
                                   "leakage"))
-        before, after = (Figure.leakage(mlp_leakage(trace_rows(trace, e, held), seed, eraser))
-                         for e in both)
+        table = _table_of(trace, options)
+        before, after = (
+            Figure.leakage(mlp_leakage(trace_rows(trace, e, held, table), seed, eraser))
+            for e in both)
         rows.append(ComparisonRow(f"{trace} leakage (MLP probe)", before, after,
                                   "non-linear check: above 0 after means erased, not gone",
                                   "leakage"))
     for audit in audits:
         metric = _READ.get(audit, "leakage")
         try:
-            before, after = (_audit_figures(audit, e, held, seed)[metric] for e in both)
+            before, after = (_audit_figures(audit, e, held, seed, options)[metric]
+                             for e in both)
         except ProbeSetError as exc:
             # One audit the held-out half cannot carry (too few query groups) must not
             # cost the table the figures already measured.
@@ -544,7 +576,7 @@ def compare(base: Embedder, eraser: Eraser, probe_set: ProbeSet, seed: int = 0,
                                       f"not measured on the held-out groups: {exc}", metric))
             continue
         rows.append(ComparisonRow(f"{audit} {metric}", before, after, "held-out groups", metric))
-    semantic = [_semantic(e, held, seed) for e in both]
+    semantic = [_semantic(e, held, seed, options) for e in both]
     for metric in semantic[0]:
         rows.append(ComparisonRow(f"semantic {metric}", semantic[0][metric], semantic[1][metric],
                                   "the probe set's own classes: what the embedding is for",

@@ -146,6 +146,35 @@ def test_mitigate_draws_before_and_after_on_one_card(tmp_path, capsys):
     assert mlp["ci"][0] > 0 and "Erased, not gone." in html
 
 
+def test_mitigate_labels_cameras_as_the_project_audits_them(tmp_path, monkeypatch, capsys):
+    import auditkit.measures.camera_model as camera_model
+    from auditkit.erasure import Eraser
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "pyproject.toml").write_text(
+        '[tool.auditkit.camera]\nsimulated = "distinct_jpeg"\nmin_per_class = 4\n')
+    seen = []
+    real = camera_model.camera_rows
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(camera_model, "camera_rows", spy)
+    out = tmp_path / "e.safetensors"
+    assert main(["mitigate", "--encoder", "pixels", "--erase", "camera_model",
+                 "--camera-min-per-class", "5", "--max-images", "24", "--no-compare",
+                 "--cache-dir", str(tmp_path / "cache"), "--out", str(out)]) == 0
+    # The table's set, the option over the table's minimum: recorded, and used to label.
+    assert Eraser.load(out).options == {"camera": {"simulated": "distinct_jpeg",
+                                                   "min_per_class": 5}}
+    assert seen and all(k["simulated"] == "distinct_jpeg" and k["min_per_class"] == 5
+                        for k in seen)
+    assert main(["mitigate", "--encoder", "pixels", "--erase", "camera_model",
+                 "--camera-level", "lens", "--no-cache"]) == 2
+    assert "level = 'lens'" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize(("args", "message"), [
     (["--encoder", "pixels", "--erase", "jpeg"], "cannot erase 'jpeg'"),
     (["--encoder", "pixels+erase:e.safetensors", "--erase", "jpeg_quality"], "erased already"),
