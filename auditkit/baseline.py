@@ -85,6 +85,9 @@ def comparable_mismatches(base: Mapping[str, Any] | None,
     --------
     >>> comparable_mismatches({"seed": 0, "max_images": 60}, {"seed": 0, "max_images": None})
     ['max_images: baseline 60, this run None']
+    >>> comparable_mismatches({"max_images": None}, {"max_images": 120})[0].endswith(
+    ...     "--audit-profile full)")
+    True
     >>> comparable_mismatches(None, {"seed": 0})[0][:40]
     'the baseline records no comparable setti'
     """
@@ -92,8 +95,30 @@ def comparable_mismatches(base: Mapping[str, Any] | None,
         return ["the baseline records no comparable settings (it was written by an older "
                 "auditkit): probe set, seed, max-images and settings cannot be checked"]
     return [f"{key}: baseline {base.get(key)!r}, this run {value!r}"
+            + (_profile_hint(base.get(key)) if key == "max_images" else "")
             for key, value in here.items()
             if key not in _RECORDED_ONLY and base.get(key) != value]
+
+
+def _profile_hint(cap: Any) -> str:
+    """The profile that measures ``cap`` images of the built-in set, as a way out.
+
+    A baseline written before the ``quick`` profile became the default holds
+    every image; a plain run now measures 120.
+
+    Examples
+    --------
+    >>> _profile_hint(None)
+    ' (the profile that measures like the baseline: --audit-profile full)'
+    >>> _profile_hint(77)
+    ''
+    """
+    from auditkit.profiles import PROFILES
+
+    name = next((n for n, p in PROFILES.items() if p.max_images == cap), None)
+    if name is None:
+        return ""
+    return f" (the profile that measures like the baseline: --audit-profile {name})"
 
 
 def architecture(spec: str) -> str:
