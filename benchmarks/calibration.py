@@ -38,6 +38,7 @@ benchmarks and runs from a checkout.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import sys
@@ -409,7 +410,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="source images (groups) per seed of the planted_probe kind "
                              "(default: --images)")
     parser.add_argument("--jobs", type=int, default=1,
-                        help="run the null, planted-probe and planted-retrieval parts in parallel")
+                        help="processes: the null and planted-probe seeds are split among them "
+                             "(disjoint pieces, pooled); the retrieval study runs whole")
     parser.add_argument("--threads", type=int, default=1, help="torch threads per process")
     args = parser.parse_args(argv)
     if args.pool:
@@ -429,9 +431,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         "seeds": args.seeds, "images": args.images, "results": [],
     }
     start = time.perf_counter()
-    jobs = [(g, args.seeds, args.images, ks, args.threads, True, args.leakages, args.strengths,
-             args.large_groups, args.dim, args.groups, args.first_seed)
-            for g, ks in _groups(kinds).items()]
+    jobs = []
+    for g, ks in _groups(kinds).items():
+        # The retrieval study's truth is the mean over its seeds: they stay in one job.
+        whole = g == "planted_retrieval_shift" or args.jobs == 1
+        pieces = [(args.first_seed, args.seeds)] if whole else seed_chunks(
+            args.first_seed, args.seeds, args.jobs)
+        jobs += [(g, count, args.images, ks, args.threads, True, args.leakages, args.strengths,
+                  args.large_groups if i == 0 else 0, args.dim, args.groups, first)
+                 for i, (first, count) in enumerate(pieces)]
     if args.jobs == 1:
         parts = [run_group(*job) for job in jobs]
         for part in parts:
@@ -443,6 +451,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             for future in as_completed(futures):
                 _merge(report, future.result(), args.json)
     report["wall_s"] = time.perf_counter() - start
+    report["results"] = pool_rows(report["results"])
     order = {k: i for i, k in enumerate(KINDS)}
     report["results"].sort(key=lambda r: (order[r["kind"]], r["truth"], r["case"]))
     _write(report, args.json)
@@ -451,35 +460,55 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-def pool_reports(reports: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """One report from runs over disjoint seeds: verdicts summed, rates and intervals anew.
+def pool_rows(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Tally rows of disjoint seeds pooled per (kind, case, truth): verdicts summed, rates anew.
 
-    Rows are matched on (kind, case, truth); the mean estimate is weighted by
-    each run's seed count, the spread is not kept (the runs store none to pool).
+    The mean estimate is weighted by each row's seed count; the spread is not
+    kept (the rows store none to pool).
     """
-    rows: dict[tuple[Any, ...], dict[str, Any]] = {}
-    for report in reports:
-        for row in report["results"]:
-            key = (row["kind"], row["case"], row["truth"])
-            into = rows.setdefault(key, {**row, "n": 0, "mean_value": 0.0, "sd_value": None,
-                                         "verdicts": Counter(), "wall_s": 0.0, "errors": [],
-                                         "interval_above_zero": 0, "interval_below_zero": 0})
-            into["mean_value"] += (row["mean_value"] or 0.0) * row["n"]
-            for name in ("n", "wall_s", "interval_above_zero", "interval_below_zero"):
-                into[name] += row[name]
-            into["verdicts"].update(row["verdicts"])
-            into["errors"] += row["errors"]
-    for row in rows.values():
+    pooled: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for row in rows:
+        key = (row["kind"], row["case"], row["truth"])
+        into = pooled.setdefault(key, {**row, "n": 0, "mean_value": 0.0, "sd_value": None,
+                                       "verdicts": Counter(), "wall_s": 0.0, "errors": [],
+                                       "interval_above_zero": 0, "interval_below_zero": 0})
+        into["mean_value"] += (row["mean_value"] or 0.0) * row["n"]
+        for name in ("n", "wall_s", "interval_above_zero", "interval_below_zero"):
+            into[name] += row[name]
+        into["verdicts"].update(row["verdicts"])
+        into["errors"] += row["errors"]
+    for row in pooled.values():
         n, fails = row["n"], row["verdicts"]["fail"]
         row["mean_value"] = row["mean_value"] / n if n else None
         row["verdicts"] = dict(row["verdicts"])
         row["rate"] = fails / n if n else float("nan")
         row["rate_ci"] = list(clopper_pearson(fails, n))
+    return list(pooled.values())
+
+
+def pool_reports(reports: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """One report from runs over disjoint seeds (same settings), rows matched on
+    (kind, case, truth) by :func:`pool_rows`."""
     return {
         "command": [r["command"] for r in reports], "date": utc_timestamp(),
         "machine": reports[0]["machine"], "seeds": sum(r["seeds"] for r in reports),
-        "results": list(rows.values()), "wall_s": sum(r["wall_s"] for r in reports),
+        "results": pool_rows(row for r in reports for row in r["results"]),
+        "wall_s": sum(r["wall_s"] for r in reports),
     }
+
+
+def seed_chunks(first: int, seeds: int, parts: int) -> list[tuple[int, int]]:
+    """``(first seed, count)`` of at most ``parts`` contiguous, disjoint pieces of the seeds.
+
+    Examples
+    --------
+    >>> seed_chunks(20, 10, 3)
+    [(20, 4), (24, 3), (27, 3)]
+    """
+    parts = max(1, min(parts, seeds))
+    sizes = [seeds // parts + (i < seeds % parts) for i in range(parts)]
+    starts = itertools.accumulate(sizes[:-1], initial=first)
+    return list(zip(starts, sizes, strict=True))
 
 
 def _merge(report: dict[str, Any], part: dict[str, Any], path: Path | None) -> None:

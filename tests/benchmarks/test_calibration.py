@@ -133,6 +133,25 @@ def test_command_writes_the_table_and_json(tmp_path, capsys):
         "cpus", "platform", "python"}
 
 
+def test_seeds_split_among_jobs_or_runs_pool_to_the_one_run(tmp_path, capsys):
+    common = ["--images", "24", "--only", "planted_probe", "--leakages", "0.15",
+              "--large-groups", "0", "--dim", "16"]
+    one, split, a, b, pooled = (tmp_path / f"{n}.json" for n in ("one", "split", "a", "b", "p"))
+    assert main(["--seeds", "4", *common, "--json", str(one)]) == 0
+    assert main(["--seeds", "4", "--jobs", "2", *common, "--json", str(split)]) == 0
+    assert main(["--seeds", "2", *common, "--json", str(a)]) == 0
+    assert main(["--seeds", "2", "--first-seed", "2", *common, "--json", str(b)]) == 0
+    assert main(["--pool", str(a), str(b), "--json", str(pooled)]) == 0
+    capsys.readouterr()
+
+    def rows(path):
+        return {r["case"]: (r["n"], r["verdicts"], round(r["mean_value"], 9), r["rate_ci"])
+                for r in json.loads(path.read_text())["results"]}
+
+    assert rows(one) == rows(split) == rows(pooled)
+    assert rows(one)["max_leakage=0.1"][0] == 4
+
+
 def _verdicts_at_768(leakage: float, groups: int = 240) -> Counter[str]:
     threshold = Threshold("max_leakage", 0.1)
     out: Counter[str] = Counter()
