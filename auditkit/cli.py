@@ -233,17 +233,10 @@ def _audit_tables(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
     erase other classes than the ones the card found.
     """
     from auditkit.config import read_table
-    from auditkit.measures.camera_model import camera_options
+    from auditkit.measures.camera_model import camera_table
 
-    table = read_table(Path.cwd()).get("camera", {})
-    if not isinstance(table, dict):
-        raise AuditkitError(f"[tool.auditkit.camera] = {table!r}: expected a table")
-    camera = dict(table)
-    for key in ("level", "min_per_class"):
-        given = getattr(args, f"camera_{key}")
-        if given is not None:
-            camera[key] = given
-    camera_options(camera)  # checked now, before anything is embedded
+    camera = camera_table(read_table(Path.cwd()).get("camera", {}), args.camera_level,
+                          args.camera_min_per_class)
     return {"camera": camera} if camera else {}
 
 

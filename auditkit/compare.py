@@ -122,9 +122,8 @@ def compare_case(base: AuditResult | None, cand: AuditResult | None,
     lacking = [(side, r) for side, r in (("baseline", base), ("candidate", cand))
                if r.verdict == "not_applicable"]
     if lacking and "error" not in (base.verdict, cand.verdict):
-        side, r = lacking[0]
         sides = " and ".join(name for name, _ in lacking)
-        why = (r.details or {}).get("reason") or "the probe set lacks the audit's input"
+        why = (lacking[0][1].details or {}).get("reason") or "the probe set lacks the audit's input"
         out.outcome, out.reason = "not_applicable", f"not applicable on the {sides}: {why}"
         return out
     # Spelt out as ``is None`` tests so the type checker narrows what follows.

@@ -228,17 +228,10 @@ def _camera_table(cli: Mapping[str, Any], table: Any) -> dict[str, Any]:
 
     Merged into the project table, so the measurement key sees the options.
     """
-    from auditkit.measures.camera_model import camera_options
+    from auditkit.measures.camera_model import camera_table
 
-    if not isinstance(table, Mapping):
-        raise ConfigError(f"[tool.auditkit.camera] = {table!r}: expected a table")
-    merged = dict(table)
-    for key in ("level", "min_per_class"):
-        given = cli.get(f"audit_camera_{key}")
-        if given is not None:
-            merged[key] = given
-    camera_options(merged)
-    return merged
+    return camera_table(table, cli.get("audit_camera_level"),
+                        cli.get("audit_camera_min_per_class"))
 
 
 def _check_style_table(table: Any, root: Path) -> None:

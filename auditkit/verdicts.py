@@ -283,7 +283,7 @@ def decide(result: AuditResult, message: str, *, reference: bool = False,
     if result.verdict == "error":
         return Outcome("fail", message)
     if result.verdict == "not_applicable":
-        return Outcome("fail" if inconclusive == "fail" else "skip", "not applicable: " + message)
+        return _by_policy("not applicable: " + message, inconclusive)
     if cmp == "regression":
         assert comparison is not None
         return Outcome("fail", f"regression against the baseline: {message}; {comparison.reason}")
@@ -314,10 +314,15 @@ def decide(result: AuditResult, message: str, *, reference: bool = False,
                              f"{comparison.reason}", inconclusive)
     if cmp == "not_applicable":
         assert comparison is not None
-        return Outcome("fail" if inconclusive == "fail" else "skip",
-                       f"not applicable against the baseline: {message}; {comparison.reason}")
+        return _by_policy(f"not applicable against the baseline: {message}; "
+                          f"{comparison.reason}", inconclusive)
     return Outcome("pass", message)
 
 
 def _inconclusive(message: str, policy: str) -> Outcome:
-    return Outcome("fail" if policy == "fail" else "skip", "inconclusive: " + message)
+    return _by_policy("inconclusive: " + message, policy)
+
+
+def _by_policy(message: str, policy: str) -> Outcome:
+    """What ``--audit-inconclusive`` makes of a case that says nothing about the model."""
+    return Outcome("fail" if policy == "fail" else "skip", message)

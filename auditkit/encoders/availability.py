@@ -65,9 +65,9 @@ def _timm(spec: EncoderSpec, cache_dir: str | None) -> None:
         resolve_hub_snapshot(spec.canonical, repo, files, cache_dir, download=False)
     elif _needs_hub_weights(spec):
         cfg = get_pretrained_cfg(spec.name)
-        if cfg is not None and not cfg.hf_hub_id:
-            raise no_hub_weights(spec, str(cfg.url))
-        if cfg is not None and cfg.hf_hub_id:
+        if cfg is not None:
+            if not cfg.hf_hub_id:
+                raise no_hub_weights(spec, str(cfg.url))
             resolve_hub_file(spec.canonical, HubFile(cfg.hf_hub_id, HUB_FILENAMES), cache_dir,
                              download=False)
 

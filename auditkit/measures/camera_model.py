@@ -433,6 +433,23 @@ class CameraOptions:
     simulated: str = DEFAULT_SIMULATED
 
 
+def camera_table(table: Any, level: str | None = None,
+                 min_per_class: int | None = None) -> dict[str, Any]:
+    """``[tool.auditkit.camera]`` with the command line's level and minimum over it, checked.
+
+    Examples
+    --------
+    >>> camera_table({"simulated": "distinct_jpeg", "min_per_class": 4}, min_per_class=5)
+    {'simulated': 'distinct_jpeg', 'min_per_class': 5}
+    """
+    if not isinstance(table, Mapping):
+        raise ConfigError(f"[tool.auditkit.camera] = {table!r}: expected a table")
+    given = {"level": level, "min_per_class": min_per_class}
+    merged = {**table, **{k: v for k, v in given.items() if v is not None}}
+    camera_options(merged)
+    return merged
+
+
 def camera_options(table: Mapping[str, Any]) -> CameraOptions:
     """The camera audits' options from their table, checked (run at start-up too).
 
