@@ -181,6 +181,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 def _cmd_mitigate(args: argparse.Namespace) -> int:
     from auditkit import erasure
+    from auditkit.allocator import retain_freed_memory
     from auditkit.cache import EmbeddingCache, default_cache_dir
     from auditkit.data import load_probe_set
     from auditkit.encoders import build_encoder, parse_spec
@@ -195,6 +196,7 @@ def _cmd_mitigate(args: argparse.Namespace) -> int:
             raise AuditkitError(f"--encoder {args.encoder!r} is erased already: pass its base "
                                 f"spec {spec.without_eraser().raw!r} and name every trace in "
                                 "--erase")
+        retain_freed_memory()
         encoder = build_encoder(spec).to(args.device)
         cache = None if args.no_cache else EmbeddingCache(args.cache_dir or default_cache_dir())
         extractor = Extractor(encoder, cache=cache, seed=args.seed)

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Generic, TypeVar
 
+from auditkit.allocator import retain_freed_memory
 from auditkit.cache import EmbeddingCache, default_cache_dir
 from auditkit.context import AuditContext
 from auditkit.data import load_probe_set
@@ -86,6 +87,10 @@ class AuditSession:
     _probe_set: Once[ProbeSet] = field(default_factory=Once, repr=False)
     _cache: Once[EmbeddingCache] = field(default_factory=Once, repr=False)
     _memo: Once[MeasurementMemo] = field(default_factory=Once, repr=False)
+
+    def __post_init__(self) -> None:
+        # Before the probe set, the models and the DataLoader workers (which inherit it).
+        retain_freed_memory()
 
     @property
     def device(self) -> str:

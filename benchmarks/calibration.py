@@ -55,6 +55,7 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
+from auditkit.allocator import retain_freed_memory
 from auditkit.context import AuditContext
 from auditkit.data import builtin_probe_set
 from auditkit.encoders.planted import NoiseEncoder, TracePlantedEncoder
@@ -336,6 +337,7 @@ def run_group(group: str, seeds: int, images: int, kinds: Sequence[str], threads
     ``group`` is ``null``, ``planted_probe`` or ``planted_retrieval_shift``;
     ``dim`` and ``groups`` (default ``images``) shape the planted probe data.
     """
+    retain_freed_memory()  # as an audit run does: each fit's copies come from the heap
     if threads:
         import torch
 
