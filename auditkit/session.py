@@ -19,6 +19,8 @@ from types import TracebackType
 from typing import Any, Generic, TypeVar
 
 from auditkit.allocator import retain_freed_memory
+from auditkit.backends.decoded import DecodedImages
+from auditkit.backends.local import LocalBackend
 from auditkit.cache import EmbeddingCache, default_cache_dir
 from auditkit.context import AuditContext
 from auditkit.data import load_probe_set
@@ -87,6 +89,7 @@ class AuditSession:
     _probe_set: Once[ProbeSet] = field(default_factory=Once, repr=False)
     _cache: Once[EmbeddingCache] = field(default_factory=Once, repr=False)
     _memo: Once[MeasurementMemo] = field(default_factory=Once, repr=False)
+    _decoded: Once[DecodedImages] = field(default_factory=Once, repr=False)
 
     def __post_init__(self) -> None:
         # Before the probe set, the models and the DataLoader workers (which inherit it).
@@ -135,8 +138,10 @@ class AuditSession:
 
             return {"backend": RayDataBackend(self.run.batch_size, LoadOptions(seed=self.run.seed),
                                               amp=self.run.amp, progress=self.run.progress)}
-        return {"batch_size": self.run.batch_size, "num_workers": self.run.workers,
-                "progress": self.run.progress}
+        # One store of decoded images and variants for every encoder of the run.
+        decoded = self._decoded.get(DecodedImages)
+        return {"backend": LocalBackend(self.run.batch_size, self.run.workers,
+                                        self.run.progress, decoded=decoded)}
 
     def close(self) -> None:
         """Stop what the extractors' backends started (workers, a local Ray instance)."""

@@ -138,8 +138,9 @@ def prepare(
 ) -> list[tuple[str, Any]]:
     """Model inputs of every pair of ``work``, or a :class:`Failure` in its place.
 
-    The image is decoded once (or taken from ``decoded``, which keeps it for
-    later calls); each variant is applied with the image's seed, then the
+    The image is decoded once (or taken from ``decoded``, which keeps it and
+    its variants for later calls, other encoders' included); each variant is
+    applied with the image's seed, then the
     encoder's preprocessing, with the variant's ``post`` step before or after
     it as the encoder asks (``Encoder.post_on_image``).
 
@@ -158,7 +159,8 @@ def prepare(
     for key, variant in work.pairs:
         try:
             post = variant.post
-            image_in = variant.apply(pil, work.seed)
+            image_in = (variant.apply(pil, work.seed) if decoded is None
+                        else decoded.variant(image, variant, work.seed, pil))
             if post is not None and encoder.post_on_image:
                 image_in = post(image_in, variant.params)
             item = encoder.preprocess(image_in)

@@ -130,7 +130,13 @@ class LocalBackend:
     progress : bool
         Show a tqdm progress bar for misses.
     decoded_bytes : int
-        Budget of decoded images kept across calls, shared among the workers.
+        Budget of decoded images and variants kept across calls, shared among
+        the workers.
+    decoded : DecodedImages or None
+        What this process keeps (default: its own, of ``decoded_bytes``).
+        A run hands every encoder's backend the same one, so the variants
+        one encoder asked for are not made again for the next; workers keep
+        their own, per encoder.
 
     Examples
     --------
@@ -145,13 +151,14 @@ class LocalBackend:
         num_workers: int | None = None,
         progress: bool = False,
         decoded_bytes: int = DEFAULT_BUDGET_BYTES,
+        decoded: DecodedImages | None = None,
     ) -> None:
         self.batch_size = batch_size
         self.num_workers = default_workers() if num_workers is None else num_workers
         self.progress = progress
         self.decoded_bytes = decoded_bytes
-        #: Decoded images of the calls prepared in this process.
-        self.decoded = DecodedImages(decoded_bytes)
+        #: Decoded images and variants of the calls prepared in this process.
+        self.decoded = DecodedImages(decoded_bytes) if decoded is None else decoded
         self._pool: _Pool | None = None
 
     def compute(self, encoder: Encoder, work: Sequence[Work]) -> Iterator[Batch]:

@@ -79,7 +79,10 @@ class CallableEncoder(Encoder):
         return _unchanged
 
     def collate(self, items: Any) -> list[Image.Image]:
-        return list(items)
+        # Copies: the run keeps decoded images and variants for every encoder
+        # (auditkit.backends.decoded), and a user's embed() may edit its
+        # input in place (Image.thumbnail does).
+        return [image.copy() for image in items]
 
     def embed_batch(self, batch: list[Image.Image]) -> np.ndarray:
         out = np.asarray(self.obj.embed(batch), dtype=np.float32)

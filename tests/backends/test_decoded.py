@@ -65,3 +65,22 @@ def test_it_pickles_empty_for_a_worker():
 def test_a_negative_budget_is_refused_by_value():
     with pytest.raises(ValueError, match="budget_bytes=-1"):
         DecodedImages(-1)
+
+
+def test_a_kept_variant_is_keyed_by_the_variant_and_its_seed():
+    from auditkit.transforms import geometric, noise
+
+    decoded, image = DecodedImages(10**6), _image("a", size=16)
+    source = decoded.load(image)
+    stochastic = noise.variants()[0]
+    fixed = geometric.variants()[0]
+    assert stochastic.stochastic and not fixed.stochastic
+    assert decoded.variant(image, stochastic, 1, source) is decoded.variant(
+        image, stochastic, 1, source)
+    assert decoded.variant(image, stochastic, 2, source) is not decoded.variant(
+        image, stochastic, 1, source)
+    # A variant that ignores its seed is the same pixels whatever the seed.
+    assert decoded.variant(image, fixed, 1, source) is decoded.variant(image, fixed, 2, source)
+    other = _image("a", size=16, sha="1" * 64)  # same id, other pixels
+    assert decoded.variant(other, fixed, 1, decoded.load(other)) is not decoded.variant(
+        image, fixed, 1, source)

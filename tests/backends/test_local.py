@@ -162,3 +162,32 @@ def test_a_second_call_on_the_same_images_decodes_nothing(tmp_path, workers):
     assert len(extractor.embed(images, [second])) == 8
     assert extractor.stats.computed == 16
     assert log.read_text().count("decoded") == 8
+
+
+_APPLIED: list[str] = []
+
+
+def _counted_jpeg(image, params, seed):
+    # In-process backends only: the list is this process's.
+    _APPLIED.append(params["tag"])
+    return jpeg_grid()[0].apply(image, seed)
+
+
+def test_encoders_sharing_a_store_apply_each_variant_once():
+    from auditkit.backends.decoded import DecodedImages
+    from auditkit.transforms.base import Variant
+
+    images = builtin_probe_set(seed=0, max_images=6).images
+    variant = Variant("test/counted-jpeg", "quality", _counted_jpeg, {"tag": "a"})
+    work = [Work(im, ((im.id, variant),), seed=0) for im in images]
+    shared = DecodedImages()
+    first = LocalBackend(batch_size=4, num_workers=0, decoded=shared)
+    second = LocalBackend(batch_size=4, num_workers=0, decoded=shared)
+    _APPLIED.clear()
+    a = [b.vectors for b in first.compute(build_encoder("pixels"), work)]
+    b = [b.vectors for b in second.compute(PidEncoder(), work)]
+    assert len(_APPLIED) == 6  # not 12: the second encoder got the kept variants
+    assert sum(len(v) for v in a) == sum(len(v) for v in b) == 6
+    # Each backend keeps its own store unless handed one.
+    LocalBackend(num_workers=0).compute(PidEncoder(), work).__next__()
+    assert len(_APPLIED) == 12

@@ -92,8 +92,20 @@ class ParameterFree(MeanColour):
         return np.asarray(batch, dtype=np.float32) * self.scale
 
 
+class InPlace(FromFile):
+    """Shrinks the images it is handed in place, as ``Image.thumbnail`` does."""
+
+    def embed(self, images):
+        for image in images:
+            image.thumbnail((4, 4))
+        return self.planted.embed(images)
+
+
 def from_file():
     return FromFile()
+
+def in_place():
+    return InPlace()
 
 def from_state_dict():
     return FromStateDict()
@@ -237,3 +249,26 @@ def test_workers_receive_the_image_step_not_the_users_object(weighted):
     assert len(pickle.dumps(encoder)) > 1000  # the user's object and its module
     assert len(pickle.dumps(encoder.preprocessor)) < 200
     assert encoder.preprocessor(IMAGES[0]) is IMAGES[0]
+
+
+def test_an_encoder_that_edits_its_images_leaves_the_kept_ones_alone(weighted):
+    """The images a run keeps for every encoder (decoded, and each variant) reach
+    ``embed`` as copies: one user's in-place edit never changes another's input."""
+    from auditkit.backends import LocalBackend, Work
+    from auditkit.backends.decoded import DecodedImages
+    from auditkit.data import builtin_probe_set
+    from auditkit.transforms.quality import jpeg_grid
+
+    images = builtin_probe_set(seed=0, max_images=6).images
+    variants = (jpeg_grid()[0], jpeg_grid()[1])
+    work = [Work(im, tuple((f"{im.id}{v.id}", v) for v in variants), seed=0) for im in images]
+    shared = DecodedImages()
+    editor = LocalBackend(batch_size=4, num_workers=0, decoded=shared)
+    assert sum(len(b.keys) for b in editor.compute(build_encoder("python:weighted:in_place"),
+                                                  work)) == 12
+    pixels = build_encoder("pixels")
+    after = np.concatenate([b.vectors for b in LocalBackend(
+        batch_size=4, num_workers=0, decoded=shared).compute(pixels, work)])
+    alone = np.concatenate([b.vectors for b in LocalBackend(
+        batch_size=4, num_workers=0).compute(pixels, work)])
+    np.testing.assert_array_equal(after, alone)
