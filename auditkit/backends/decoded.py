@@ -50,6 +50,10 @@ class DecodedImages:
     budget_bytes : int
         Most pixel bytes kept; 0 keeps nothing. An image larger than the
         whole budget is decoded and handed back, never kept.
+    variants : bool
+        Keep variants too. A DataLoader worker serves one encoder, which asks
+        for each pair once, so its store keeps only the decoded images: kept
+        variants would never be asked for again, and would push those out.
 
     Notes
     -----
@@ -66,12 +70,13 @@ class DecodedImages:
     (192, 1, 1)
     """
 
-    def __init__(self, budget_bytes: int = DEFAULT_BUDGET_BYTES) -> None:
+    def __init__(self, budget_bytes: int = DEFAULT_BUDGET_BYTES, variants: bool = True) -> None:
         if budget_bytes < 0:
             raise ValueError(
                 f"budget_bytes={budget_bytes!r} is negative; pass 0 to keep nothing"
             )
         self.budget_bytes = budget_bytes
+        self.variants = variants
         self.used_bytes = 0
         self.hits = 0
         self.misses = 0
@@ -113,6 +118,8 @@ class DecodedImages:
         >>> decoded.variant(image, v, 1, decoded.load(image)) is first
         True
         """
+        if not self.variants:
+            return variant.apply(source, seed)
         key = (image.id, image.sha256, variant.key, str(seed) if variant.stochastic else "")
         kept = self._get(key)
         if kept is None:
@@ -141,7 +148,7 @@ class DecodedImages:
             self.used_bytes -= image_bytes(dropped)
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"budget_bytes": self.budget_bytes}
+        return {"budget_bytes": self.budget_bytes, "variants": self.variants}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__init__(state["budget_bytes"])  # type: ignore[misc]
+        self.__init__(state["budget_bytes"], state.get("variants", True))  # type: ignore[misc]

@@ -90,7 +90,8 @@ class _Pool:
     def __init__(self, encoder: Encoder, workers: int, decoded_bytes: int) -> None:
         self.encoder = encoder
         self.batches = _Batches()
-        self.dataset = _MissDataset(Preparer.of(encoder), DecodedImages(decoded_bytes // workers))
+        self.dataset = _MissDataset(Preparer.of(encoder),
+                                    DecodedImages(decoded_bytes // workers, variants=False))
         self.loader = DataLoader(
             self.dataset,
             batch_sampler=self.batches,

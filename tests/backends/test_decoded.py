@@ -84,3 +84,14 @@ def test_a_kept_variant_is_keyed_by_the_variant_and_its_seed():
     other = _image("a", size=16, sha="1" * 64)  # same id, other pixels
     assert decoded.variant(other, fixed, 1, decoded.load(other)) is not decoded.variant(
         image, fixed, 1, source)
+
+
+def test_a_store_for_one_encoder_keeps_no_variants():
+    from auditkit.transforms import geometric
+
+    decoded, image = DecodedImages(10**6, variants=False), _image("a", size=16)
+    source = decoded.load(image)
+    fixed = geometric.variants()[0]
+    assert decoded.variant(image, fixed, 1, source) is not decoded.variant(image, fixed, 1, source)
+    assert len(decoded) == 1  # the decoded image only
+    assert pickle.loads(pickle.dumps(decoded)).variants is False

@@ -128,6 +128,8 @@ def test_workers_hold_the_preprocessing_not_the_model():
     backend = LocalBackend(batch_size=2, num_workers=2)
     assert sum(len(b.keys) for b in backend.compute(encoder, work)) == 4
     # What a spawn or forkserver worker receives: bytes, not the 22 MB of weights.
+    # One encoder asks for each pair once: its workers keep decoded images, not variants.
+    assert backend._pool.dataset.decoded.variants is False
     sent = len(pickle.dumps(backend._pool.loader.dataset))
     assert sent < 10_000, sent
     assert len(pickle.dumps(encoder)) > 1000 * sent
