@@ -16,10 +16,10 @@ from typing import Any
 from auditkit.report.overview import (
     Chart,
     OverviewRow,
-    finite_number,
     interval_of,
     layout_chart,
 )
+from auditkit.report.views import finite_number
 
 
 def _side(row: Mapping[str, Any], which: str, spec: str, role: str) -> OverviewRow:

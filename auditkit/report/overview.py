@@ -19,7 +19,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from auditkit.report.views import fmt
+from auditkit.report.views import finite_number, fmt
 
 #: Metrics bounded to [0, 1]: their axis always spans it, so cards compare.
 BOUNDED_METRICS = frozenset({"leakage", "accuracy"})
@@ -93,11 +93,6 @@ class OverviewRow:
         ci = f" (interval {fmt(self.ci[0])} to {fmt(self.ci[1])})" if self.ci else ""
         said = f"; {', '.join(c.text for c in self.cuts)}" if self.role == "encoder" else ""
         return f"{self.audit}, {who}: {self.metric} {fmt(self.value)}{ci}{said}"
-
-
-def finite_number(x: Any) -> float | None:
-    return float(x) if isinstance(x, (int, float)) and not isinstance(x, bool) \
-        and math.isfinite(x) else None
 
 
 def interval_of(x: Any) -> tuple[float, float] | None:

@@ -92,8 +92,14 @@ class BarGeometry:
         return round(self.ci_x1 - self.ci_x0, 2)
 
 
-def _num(x: Any) -> float | None:
-    return float(x) if isinstance(x, (int, float)) and math.isfinite(x) else None
+def finite_number(x: Any) -> float | None:
+    """``x`` as a float when it is a finite number (not a bool), else None: what a card draws.
+
+    >>> finite_number(0.5), finite_number(float("nan")), finite_number(True), finite_number("1")
+    (0.5, None, None, None)
+    """
+    return float(x) if isinstance(x, (int, float)) and not isinstance(x, bool) \
+        and math.isfinite(x) else None
 
 
 def interval_bar(
@@ -118,8 +124,9 @@ def interval_bar(
     >>> g.value_x, g.ci_x0, g.ci_x1, g.chance_x, g.threshold_x
     (50.0, 40.0, 60.0, 25.0, 10.0)
     """
-    chance_at = 0.0 if metric == "leakage" and chance is not None else _num(chance)
-    points = [_num(value), chance_at, _num(threshold), *(_num(v) for v in ci or ())]
+    chance_at = 0.0 if metric == "leakage" and chance is not None else finite_number(chance)
+    points = [finite_number(value), chance_at, finite_number(threshold),
+              *(finite_number(v) for v in ci or ())]
     if scale is None:
         finite = [p for p in points if p is not None]
         scale = (min([0.0, *finite]), max([1.0, *finite]))
@@ -127,7 +134,7 @@ def interval_bar(
     span = hi - lo if hi > lo else 1.0
 
     def x(v: Any) -> float | None:
-        v = _num(v)
+        v = finite_number(v)
         return None if v is None else round(min(100.0, max(0.0, 100.0 * (v - lo) / span)), 2)
 
     ci_x = (x(ci[0]), x(ci[1])) if ci is not None and len(ci) == 2 else (None, None)
@@ -196,7 +203,7 @@ def confusion_cells(classes: Sequence[Any], matrix: Sequence[Sequence[float]]) -
 
 
 def _worst_key(case: Mapping[str, Any]) -> tuple[int, bool, float]:
-    value = _num(case.get("value"))
+    value = finite_number(case.get("value"))
     # A large value is the worst only of a "max" case (a leakage); a "min"
     # case (a capability, such as semantic accuracy) comes after those.
     return (SEVERITY.index(case["verdict"]), case.get("direction") == "min",
@@ -280,7 +287,8 @@ class AuditGroup:
     @property
     def measured(self) -> Mapping[str, Any]:
         """The case that carries the shared measurement: the first with a value."""
-        return next((c for c in self.cases if _num(c.get("value")) is not None), self.cases[0])
+        return next((c for c in self.cases if finite_number(c.get("value")) is not None),
+                    self.cases[0])
 
     @property
     def has_baseline(self) -> bool:
@@ -374,8 +382,8 @@ def _score(v: Any, key: str = "accuracy") -> float | None:
     # A score is a mapping that holds it under ``key`` (per family), or a bare
     # number, which is an accuracy.
     if isinstance(v, Mapping):
-        return _num(v.get(key))
-    return _num(v) if key == "accuracy" else None
+        return finite_number(v.get(key))
+    return finite_number(v) if key == "accuracy" else None
 
 
 def score_bars(
@@ -419,8 +427,8 @@ def detectable_figure(case: Mapping[str, Any]) -> tuple[str, float | None]:
     ('smallest accuracy this sample could tell apart', 0.3)
     """
     metric = str(case.get("metric") or "")
-    gain = _num((case.get("details") or {}).get(f"detectable_{metric}"))
-    chance = _num(case.get("chance"))
+    gain = finite_number((case.get("details") or {}).get(f"detectable_{metric}"))
+    chance = finite_number(case.get("chance"))
     if metric == "accuracy" and gain is not None and chance is not None:
         return "smallest accuracy this sample could tell apart", round(chance + gain, 12)
     return "smallest effect this sample could tell apart", gain
@@ -433,7 +441,7 @@ def _per_processing(fam: Mapping[str, Any]) -> list[tuple[str, float | None, flo
     base = base if isinstance(base, Mapping) else {}
     uniform = uniform if isinstance(uniform, Mapping) else {}
     names = dict.fromkeys([*base, *uniform])
-    return [(str(p), _num(base.get(p)), _num(uniform.get(p))) for p in names]
+    return [(str(p), finite_number(base.get(p)), finite_number(uniform.get(p))) for p in names]
 
 
 def retrieval_view(details: Mapping[str, Any]) -> dict[str, Any]:
@@ -457,7 +465,7 @@ def retrieval_view(details: Mapping[str, Any]) -> dict[str, Any]:
         cells = []
         for fam in families.values():
             cell = ((fam or {}).get("accuracy") or {}).get(setting) or {}
-            cells.append((_num(cell.get("value")), cell.get("ci")))
+            cells.append((finite_number(cell.get("value")), cell.get("ci")))
         rows.append({"setting": setting,
                      "definition": definition if isinstance(definition, str) else "",
                      "cells": cells})
@@ -465,10 +473,10 @@ def retrieval_view(details: Mapping[str, Any]) -> dict[str, Any]:
         "name": name,
         "delta": (fam or {}).get("delta") or {},
         "simultaneous_ci": (fam or {}).get("delta_simultaneous_ci"),
-        "mean_abs_delta": _num(((fam or {}).get("mean_abs_delta") or {}).get("value")),
+        "mean_abs_delta": finite_number(((fam or {}).get("mean_abs_delta") or {}).get("value")),
         "judged": name == details.get("judged_family"),
         "at_ceiling": bool((fam or {}).get("at_ceiling")),
-        "detectable": _num((fam or {}).get("detectable_delta")),
+        "detectable": finite_number((fam or {}).get("detectable_delta")),
         "n_pairs": (fam or {}).get("n_pairs"),
         "per_processing": _per_processing(fam or {}),
     } for name, fam in families.items()]
