@@ -10,11 +10,12 @@ time was system time (``benchmarks/allocator.py``, ``benchmarks/RESULTS.md``).
 
 :func:`retain_freed_memory` raises both thresholds with ``mallopt``, so those
 blocks come from the heap and return to it. It changes where memory comes
-from, never a value computed. It is called when an audit run starts its
-first encoder (not when the plugin loads: a pytest run that audits nothing
-keeps its allocator as it was). Elsewhere than glibc it does nothing; malloc
-settings the user made (``GLIBC_TUNABLES=glibc.malloc...``, ``MALLOC_*_``)
-are left to win, and ``AUDITKIT_MALLOC=default`` turns it off.
+from, never a value computed. It is called when an audit session is built
+(``AuditSession``, and ``auditkit mitigate``), not when the plugin loads: a
+pytest run that audits nothing keeps its allocator as it was. Elsewhere
+than glibc it does nothing; malloc settings the user made
+(``GLIBC_TUNABLES=glibc.malloc...``, ``MALLOC_*_``) are left to win, and
+``AUDITKIT_MALLOC=default`` turns it off.
 """
 
 from __future__ import annotations

@@ -48,5 +48,9 @@ def test_the_user_can_keep_malloc_as_it_comes():
     assert _faults(setup, GLIBC_TUNABLES="glibc.malloc.trim_threshold=0") >= 160
 
 
-def test_it_is_applied_once_per_process():
-    assert allocator.retain_freed_memory() is allocator.retain_freed_memory()
+def test_it_is_applied_once_per_process(monkeypatch):
+    calls = []
+    monkeypatch.setattr(allocator, "_applied", None)
+    monkeypatch.setattr(allocator, "_raise_thresholds", lambda: calls.append(1) or True)
+    assert allocator.retain_freed_memory() and allocator.retain_freed_memory()
+    assert len(calls) == 1

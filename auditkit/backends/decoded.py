@@ -151,4 +151,4 @@ class DecodedImages:
         return {"budget_bytes": self.budget_bytes, "variants": self.variants}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__init__(state["budget_bytes"], state.get("variants", True))  # type: ignore[misc]
+        self.__init__(state["budget_bytes"], state["variants"])  # type: ignore[misc]
