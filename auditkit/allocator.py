@@ -5,7 +5,7 @@ glibc's ``malloc`` serves a block above its mmap threshold (adaptive, at most
 such blocks over and over: each CPU forward pass at batch 32 allocates
 activation maps of about 50 MB, and each probe fit copies its training rows
 (N x D float64, 37 MB at N = 6,000, D = 768). Every one was faulted in and
-zeroed by the kernel again: on EfficientNet-Lite0, 46 % of the CPU forward's
+zeroed by the kernel again: on EfficientNet-Lite0, 40–43 % of the CPU forward's
 time was system time (``benchmarks/allocator.py``, ``benchmarks/RESULTS.md``).
 
 :func:`retain_freed_memory` raises both thresholds with ``mallopt``, so those
