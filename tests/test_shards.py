@@ -14,6 +14,13 @@ D = 16
 KEYS = [f"{i:02d}" * 32 for i in range(6)]
 
 
+@pytest.fixture(params=[2, 1], ids=["format-2", "format-1"])
+def shard_format(request, monkeypatch):
+    """Shards written in each row-checksum format: stores written before 2026-12-02 are format 1."""
+    monkeypatch.setattr(shards, "FORMAT", request.param)
+    return request.param
+
+
 def _fill(tmp_path) -> tuple[EmbeddingCache, dict[str, np.ndarray]]:
     cache = EmbeddingCache(tmp_path)
     entries = {k: np.full(D, i, np.float32) for i, k in enumerate(KEYS)}
@@ -41,11 +48,12 @@ def test_layout_of_a_shard(tmp_path):
 
 @pytest.mark.parametrize("row", [0, 3, 5])
 @pytest.mark.parametrize("where", ["row", "row-digest"])
-def test_a_flipped_bit_in_a_row_costs_that_row_only(tmp_path, row, where, caplog):
+def test_a_flipped_bit_in_a_row_costs_that_row_only(tmp_path, row, where, caplog, shard_format):
     _, entries = _fill(tmp_path)
     path, layout = _shard(tmp_path)
+    assert layout.format == shard_format
     at = (layout.rows_at + row * layout.row_nbytes + 5 if where == "row"
-          else layout.row_digests_at + row * 16 + 3)
+          else layout.row_digests_at + row * layout.row_digest_size + 3)
     path.write_bytes(_flip(path.read_bytes(), at))
     cache = EmbeddingCache(tmp_path)
     got = cache.get_many("fp", KEYS)
@@ -75,7 +83,7 @@ def test_a_flipped_bit_in_a_row_costs_that_row_only(tmp_path, row, where, caplog
                      id="object-dtype"),
     ],
 )
-def test_a_damaged_shard_is_never_served(tmp_path, damage, caplog):
+def test_a_damaged_shard_is_never_served(tmp_path, damage, caplog, shard_format):
     _fill(tmp_path)
     path, layout = _shard(tmp_path)
     path.write_bytes(damage(path.read_bytes(), layout))
@@ -88,6 +96,53 @@ def test_a_damaged_shard_is_never_served(tmp_path, damage, caplog):
     # Gone, or rewritten whole from intact rows (the same keys: the same name).
     assert not path.exists() or path.stat().st_size == layout.size
     assert EmbeddingCache(tmp_path).verify() == []
+
+
+def test_a_row_moved_under_another_key_is_not_served(tmp_path, shard_format):
+    """Rows 1 and 2 swapped with their digests: each digest is right for its row, not its key."""
+    _, entries = _fill(tmp_path)
+    path, layout = _shard(tmp_path)
+    blob = bytearray(path.read_bytes())
+
+    def swap(at: int, width: int) -> None:
+        a, b = slice(at + width, at + 2 * width), slice(at + 2 * width, at + 3 * width)
+        blob[a], blob[b] = blob[b], blob[a]
+
+    swap(layout.rows_at, layout.row_nbytes)
+    swap(layout.row_digests_at, layout.row_digest_size)
+    path.write_bytes(bytes(blob))
+    got = EmbeddingCache(tmp_path).get_many("fp", KEYS)
+    assert set(got) == set(KEYS) - {KEYS[1], KEYS[2]}
+    for key in got:
+        np.testing.assert_array_equal(got[key], entries[key])
+
+
+def test_a_format_1_store_is_read_and_extended_in_format_2(tmp_path, monkeypatch):
+    monkeypatch.setattr(shards, "FORMAT", 1)
+    _, entries = _fill(tmp_path)
+    monkeypatch.setattr(shards, "FORMAT", 2)
+    cache = EmbeddingCache(tmp_path)
+    more = {"f" * 64: np.full(D, 9, np.float32)}
+    cache.put_many("fp", more)
+    formats = sorted(decode_head(p.read_bytes())[0].format for p in tmp_path.rglob("*.aks"))
+    assert formats == [1, 2]
+    got = EmbeddingCache(tmp_path).get_many("fp", [*KEYS, *more])
+    for key, value in {**entries, **more}.items():
+        np.testing.assert_array_equal(got[key], value)
+    assert EmbeddingCache(tmp_path).verify() == []
+
+
+def test_a_shard_of_a_newer_format_is_left_alone(tmp_path, caplog):
+    _fill(tmp_path)
+    path, _ = _shard(tmp_path)
+    blob = path.read_bytes().replace(b'"format": 2', b'"format": 9')
+    path.write_bytes(blob)
+    cache = EmbeddingCache(tmp_path)
+    assert cache.get_many("fp", KEYS) == {}
+    assert "newer auditkit" in caplog.text
+    assert cache.verify() == []
+    EmbeddingCache(tmp_path).compact()
+    assert path.read_bytes() == blob  # another version's shard: never deleted or rewritten
 
 
 def test_colliding_key_ids_are_told_apart_by_the_key(tmp_path, monkeypatch):
