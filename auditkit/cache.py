@@ -91,6 +91,21 @@ def environment_key(device: str) -> str:
 
 
 
+def _alnum(text: str) -> bool:
+    """ASCII letters and digits only: keys are stored as bytes.
+
+    ``str.isalnum`` alone also takes letters such as "é", which no shard can
+    hold; and on ASCII text the bytes test runs several times faster (the
+    check covers every key of every read).
+
+    Examples
+    --------
+    >>> _alnum("ab12"), _alnum("é1"), _alnum("a-b"), _alnum("")
+    (True, False, False, False)
+    """
+    return text.isascii() and text.encode("ascii").isalnum()
+
+
 @dataclass
 class CacheStats:
     hits: int = 0
@@ -134,8 +149,8 @@ class EmbeddingCache:
 
     @staticmethod
     def _check(fingerprint: str, key: str | None = None) -> str:
-        if not fingerprint.isalnum() or (
-                key is not None and not (key.isalnum() and len(key) <= KEY_WIDTH)):
+        if not _alnum(fingerprint) or (
+                key is not None and not (_alnum(key) and len(key) <= KEY_WIDTH)):
             raise CacheError(
                 f"cache key {key!r} or fingerprint {fingerprint!r} is not alphanumeric "
                 f"(keys: at most {KEY_WIDTH} characters); copy a fingerprint from "
@@ -145,7 +160,7 @@ class EmbeddingCache:
 
     def _check_all(self, fingerprint: str, keys: list[str]) -> str:
         # One check of all keys at once: a probe set has thousands.
-        if keys and not ("".join(keys).isalnum() and max(map(len, keys)) <= KEY_WIDTH):
+        if keys and not (_alnum("".join(keys)) and max(map(len, keys)) <= KEY_WIDTH):
             for key in keys:
                 self._check(fingerprint, key)
         return self._check(fingerprint)

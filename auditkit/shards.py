@@ -254,6 +254,7 @@ class ShardSet:
     def _scan(self) -> None:
         """Index shards that appeared since the last scan."""
         self._scanned_at = time.monotonic()
+        found: list[tuple[str, Layout, np.ndarray]] = []
         for name in self.names():
             if name in self._known:
                 continue
@@ -268,8 +269,15 @@ class ShardSet:
             except (OSError, ValueError) as exc:
                 self._drop(name, f"is unreadable ({exc})")
                 continue
-            self._add(name, layout, keys)
-        self._merge()
+            found.append((name, layout, keys))
+        # Past the merge point (a fresh reader of a large store) the new keys go
+        # straight into the sorted arrays: an exact dict of them would be built
+        # only to be merged away.
+        bulk = (len(self._recent) + sum(len(k) for _, _, k in found)
+                >= _merge_threshold(len(self._ids)))
+        for name, layout, keys in found:
+            self._add(name, layout, keys, exact=not bulk)
+        self._merge(force=bulk)
 
     def read_head(self, name: str) -> tuple[Layout, np.ndarray]:
         blob = self.location.read(self._rel(name), 0, HEAD_PROBE)
@@ -281,7 +289,8 @@ class ShardSet:
             raise ValueError("truncated before the end of its keys")
         return layout, keys
 
-    def _add(self, name: str, layout: Layout, keys: np.ndarray) -> None:
+    def _add(self, name: str, layout: Layout, keys: np.ndarray, exact: bool = True) -> None:
+        """Index a shard's keys; ``exact=False`` only where a forced merge follows at once."""
         shard = len(self._names)
         self._names.append(name)
         self._layouts.append(layout)
@@ -289,7 +298,8 @@ class ShardSet:
         if len(keys):
             where = np.stack([np.full(len(keys), shard), np.arange(len(keys))], axis=1)
             self._pending.append((key_ids(keys), where))
-            self._recent.update((k, (shard, r)) for r, k in enumerate(keys.tolist()))
+            if exact:
+                self._recent.update((k, (shard, r)) for r, k in enumerate(keys.tolist()))
 
     def _merge(self, force: bool = False) -> None:
         # Amortised: the sorted arrays are rebuilt when the exact dict outgrows a
@@ -304,36 +314,37 @@ class ShardSet:
         self._ids, self._where = ids[order], where[order]
         self._pending, self._recent = [], {}
 
-    def _locate(self, keys: np.ndarray) -> list[tuple[int, int] | None]:
-        found: list[tuple[int, int] | None] = [self._recent.get(k) for k in keys.tolist()]
+    def _locate(self, keys: np.ndarray) -> np.ndarray:
+        """Each key's (shard, row), in one row of an array; (-1, -1) where it is not stored.
+
+        Where one stored key has the key's 64-bit id, that is its place unconfirmed:
+        :meth:`get_many` compares the stored key when it reads the row, so that
+        each shard is visited once a call.
+        """
+        where = np.full((len(keys), 2), -1, np.int64)
+        if self._recent:
+            hits = [(i, w) for i, k in enumerate(keys.tolist())
+                    if (w := self._recent.get(k)) is not None]
+            if hits:
+                where[[i for i, _ in hits]] = [w for _, w in hits]
         if not len(self._ids):
-            return found
+            return where
         ids = key_ids(keys)
         lo = np.searchsorted(self._ids, ids, "left")
         hi = np.searchsorted(self._ids, ids, "right")
-        todo = np.array([i for i in np.flatnonzero(hi > lo) if found[i] is None], dtype=np.int64)
-        # The common case, one candidate an id: confirmed a shard at a time, in one comparison.
+        todo = np.flatnonzero((hi > lo) & (where[:, 0] < 0))
         single = todo[hi[todo] - lo[todo] == 1]
-        cand = self._where[lo[single]]
-        for shard in np.unique(cand[:, 0]) if len(single) else ():
-            members = single[cand[:, 0] == shard]
-            rows = cand[cand[:, 0] == shard, 1]
-            try:
-                same = self._view(int(shard)).keys[rows] == keys[members]
-            except (OSError, ValueError):
-                continue  # gone or damaged: get_many finds out and recovers
-            for i, row in zip(members[same].tolist(), rows[same].tolist(), strict=True):
-                found[i] = (int(shard), row)
+        where[single] = self._where[lo[single]]
         for i in todo[hi[todo] - lo[todo] > 1]:
             for j in range(hi[i] - 1, lo[i] - 1, -1):  # equal ids: confirm by the key itself
                 shard, row = (int(x) for x in self._where[j])
                 try:
                     if self._view(shard).keys[row] == keys[i]:
-                        found[i] = (shard, row)
+                        where[i] = (shard, row)
                         break
                 except (OSError, ValueError):
-                    break  # gone or damaged: get() finds out and recovers
-        return found
+                    break  # gone or damaged: get_many finds out and recovers
+        return where
 
     # -- reading -----------------------------------------------------------------
 
@@ -367,16 +378,21 @@ class ShardSet:
             self._scan()
         wanted = np.array(list(keys), dtype=f"S{KEY_WIDTH}")
         where = self._locate(wanted)
-        if any(w is None for w in where) and time.monotonic() - self._scanned_at > RESCAN_AFTER:
+        if (where[:, 0] < 0).any() and time.monotonic() - self._scanned_at > RESCAN_AFTER:
             self._scan()  # another writer may have added them
             where = self._locate(wanted)
         found: dict[str, np.ndarray] = {}
-        by_shard: dict[int, list[int]] = {}
-        for i, w in enumerate(where):
-            if w is not None:
-                by_shard.setdefault(w[0], []).append(i)
+        order = np.argsort(where[:, 0], kind="stable")
+        order = order[where[order, 0] >= 0]
+        shards, starts = np.unique(where[order, 0], return_index=True)
+        groups = np.split(order, starts[1:]) if len(order) else []
+        # Shards already open first: a read of random keys touches every shard,
+        # and visited in one fixed order, more shards than OPEN_SHARDS would
+        # each be mapped again on every call (an LRU's worst case).
+        visits = sorted(zip(shards.tolist(), groups, strict=True),
+                        key=lambda visit: visit[0] not in self._open)
         damaged: list[tuple[int, str | None]] = []
-        for shard, members in by_shard.items():
+        for shard, members in visits:
             try:
                 view = self._view(shard)
             except FileNotFoundError:
@@ -385,13 +401,14 @@ class ShardSet:
             except (OSError, ValueError) as exc:
                 damaged.append((shard, f"is unreadable ({exc})"))
                 continue
-            rows = [where[i][1] for i in members]  # type: ignore[index]
+            rows = where[members, 1]
+            same = view.keys[rows] == wanted[members]  # an id is not a key: confirm it
+            members, rows = members[same], rows[same]
             block = view.rows[rows]
-            names = wanted[members].tolist()
-            intact = (row_digests(names, block, view.format) == view.digests[rows]).all(axis=1)
-            for n, i in enumerate(members):
-                if intact[n]:
-                    found[keys[i]] = block[n]
+            intact = (row_digests(wanted[members].tolist(), block, view.format)
+                      == view.digests[rows]).all(axis=1)
+            found.update((keys[i], r) for i, r, ok in zip(
+                members.tolist(), block, intact.tolist(), strict=True) if ok)
             bad = len(members) - int(intact.sum())
             if bad:
                 self.corrupt += bad

@@ -11,7 +11,9 @@ For each size N (entries of D float32), in the same run and on the same disk:
           chunks of ``--chunk`` keys, and one ``get`` per key (the Extractor's path).
 ``peak``  peak RSS of a fresh process reading the whole new store in chunks,
           before and after ``compact`` (many small shards, then few large
-          ones): memory is the index (16 bytes an entry) and one chunk.
+          ones), and its anonymous memory sampled after each chunk: the
+          process's own memory is the index (16 bytes an entry) and one
+          chunk; RSS adds the mapped shard pages the read touched.
 
 Usage::
 
@@ -43,24 +45,28 @@ from auditkit.provenance import machine_info
 FP = "benchfingerprint"
 
 # ru_maxrss survives fork and exec on Linux (the parent's peak): the child
-# resets its high-water mark (clear_refs 5) and reads VmHWM instead.
+# resets its high-water mark (clear_refs 5) and reads VmHWM instead. VmHWM
+# counts the pages of the memory-mapped shards that a read touched (page
+# cache, shared, given back under pressure) as well as the process's own
+# memory; RssAnon, sampled after every chunk, is the latter alone.
 PEAK = """
 import sys, time
 from auditkit.cache import EmbeddingCache
-def hwm():
+def status(field):
     for line in open("/proc/self/status"):
-        if line.startswith("VmHWM:"):
+        if line.startswith(field + ":"):
             return int(line.split()[1])
 root, n, chunk = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 keys = [l for l in open(sys.argv[4]).read().split()]
 open("/proc/self/clear_refs", "w").write("5")
-base = hwm()
+base, anon_base = status("VmHWM"), status("RssAnon")
 cache = EmbeddingCache(root)
 t = time.perf_counter()
-got = 0
+got, anon = 0, anon_base
 for i in range(0, n, chunk):
     got += len(cache.get_many("benchfingerprint", keys[i:i + chunk]))
-print(got, base, hwm(), time.perf_counter() - t)
+    anon = max(anon, status("RssAnon"))
+print(got, base, status("VmHWM"), time.perf_counter() - t, anon_base, anon)
 """
 
 
@@ -91,10 +97,11 @@ def _peak(root: Path, n: int, chunk: int, keys_file: Path) -> dict[str, float]:
                                                         os.environ.get("PYTHONPATH", "")])}
     out = subprocess.run([sys.executable, "-c", PEAK, str(root), str(n), str(chunk),
                           str(keys_file)], capture_output=True, text=True, env=env, check=True)
-    got, base, peak, seconds = out.stdout.split()
+    got, base, peak, seconds, anon_base, anon = out.stdout.split()
     assert int(got) == n, out
     return {"rss_before_read_mb": int(base) / 1024, "peak_rss_mb": int(peak) / 1024,
-            "read_s": float(seconds)}
+            "anon_before_read_mb": int(anon_base) / 1024,
+            "peak_anon_sampled_mb": int(anon) / 1024, "read_s": float(seconds)}
 
 
 def bench(n: int, dim: int, batch: int, chunk: int, workdir: Path) -> dict[str, Any]:

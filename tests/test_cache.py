@@ -53,6 +53,20 @@ def test_keys_cannot_escape_the_cache_dir(tmp_path):
         EmbeddingCache(tmp_path).put("fp", "../../etc/passwd", np.ones(1, np.float32))
 
 
+@pytest.mark.parametrize("key", ["é" * 8, "a" * 63 + "٣"])
+def test_a_key_a_shard_cannot_hold_is_a_cache_error(tmp_path, key):
+    """Letters and digits beyond ASCII pass str.isalnum, but shards store keys as bytes."""
+    from auditkit.errors import CacheError
+
+    cache = EmbeddingCache(tmp_path)
+    with pytest.raises(CacheError, match="not alphanumeric"):
+        cache.put("fp", key, np.ones(1, np.float32))
+    with pytest.raises(CacheError, match="not alphanumeric"):
+        cache.get_many("fp", ["a" * 64, key])
+    with pytest.raises(CacheError, match="not alphanumeric"):
+        cache.get("fpé", "a" * 64)
+
+
 def test_info_and_clear(tmp_path):
     cache = EmbeddingCache(tmp_path)
     for i in range(3):

@@ -156,6 +156,22 @@ def test_colliding_key_ids_are_told_apart_by_the_key(tmp_path, monkeypatch):
         np.testing.assert_array_equal(got[key], entries[key])
 
 
+def test_a_key_whose_id_matches_one_stored_key_is_not_served_its_row(tmp_path, monkeypatch):
+    """One candidate per id is the common case; the stored key must still be compared."""
+    monkeypatch.setattr(shards, "key_ids", lambda keys: np.array(
+        [int(k[:2], 16) for k in np.asarray(keys).tolist()], np.uint64))
+    monkeypatch.setattr(shards, "_merge_threshold", lambda n: 0)
+    _, entries = _fill(tmp_path)
+    impostor = "05" + "f" * 62  # the id of KEYS[5], another key
+    shard, _ = _shard(tmp_path)
+    cache = EmbeddingCache(tmp_path)
+    got = cache.get_many("fp", [impostor, KEYS[5]])
+    assert set(got) == {KEYS[5]}
+    np.testing.assert_array_equal(got[KEYS[5]], entries[KEYS[5]])
+    # A miss, not damage: the shard is neither reported nor rewritten.
+    assert cache.stats.corrupt == 0 and cache.stats.misses == 1 and shard.exists()
+
+
 def test_a_failed_write_leaves_no_temporary_file(tmp_path, failing_write):
     import auditkit.location as location
 
