@@ -47,13 +47,15 @@ def _fit_softmax(
     C: float,
     init: tuple[torch.Tensor, torch.Tensor] | None,
     max_iter: int,
+    Xt: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Multinomial logistic regression, scikit-learn's objective, full-batch L-BFGS.
 
     Minimises ``sum_i w_i CE_i + ||W||^2 / (2 C)`` scaled by ``1 / sum_i w_i``,
     the objective of ``LogisticRegression(C=C, class_weight=...)``. The
     gradient is written out: autograd's bookkeeping cost more than the
-    arithmetic on problems this small.
+    arithmetic on problems this small. ``Xt``, ``X.T`` made contiguous, may
+    be passed by a caller that fits the same rows at several C.
     """
     k = int(y.max().item()) + 1
     if init is None:
@@ -68,7 +70,7 @@ def _fit_softmax(
     reg = 1.0 / (C * total)
     # A contiguous transpose: X.T as a strided view made the gradient matmul
     # the slowest step of the fit (1.33 s against 1.06 s at N=16,000, D=768).
-    Xt = X.T.contiguous()
+    Xt = X.T.contiguous() if Xt is None else Xt
     opt = torch.optim.LBFGS(
         [W, b], lr=1, max_iter=max_iter, tolerance_grad=1e-5, tolerance_change=1e-5,
         history_size=20, line_search_fn="strong_wolfe",
@@ -202,13 +204,16 @@ class LinearProbe(ClassifierMixin, BaseEstimator):
         scores = np.zeros(len(self.Cs))
         for train, val in splitter.split(codes, codes, groups):
             tr, va = torch.as_tensor(train, device=X.device), torch.as_tensor(val, device=X.device)
+            # The same rows at every C: gathered, weighted and transposed once. The
+            # copies per C cost about 7 % of a probe's fits at 720 rows x D = 1280
+            # (eight alternating runs, 2026-12-02); the results are bit for bit the same.
+            X_tr, y_tr, X_va, y_va = X[tr], y[tr], X[va], y[va]
+            weight, Xt = _balanced_weights(y_tr), X_tr.T.contiguous()
             init = None
             for i, C in enumerate(sorted(self.Cs)):
-                init = _fit_softmax(
-                    X[tr], y[tr], _balanced_weights(y[tr]), C, init, self.max_iter
-                )
-                pred = (X[va] @ init[0] + init[1]).argmax(dim=1)
-                scores[i] += _balanced_accuracy(y[va], pred)
+                init = _fit_softmax(X_tr, y_tr, weight, C, init, self.max_iter, Xt)
+                pred = (X_va @ init[0] + init[1]).argmax(dim=1)
+                scores[i] += _balanced_accuracy(y_va, pred)
         # Ties go to the stronger regularisation (smaller C).
         return float(sorted(self.Cs)[int(np.argmax(scores))])
 
