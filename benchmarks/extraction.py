@@ -42,6 +42,7 @@ from typing import Any
 from studies.forward import forward_throughput, preprocess_all
 from studies.inputs import build
 
+from auditkit.allocator import retain_freed_memory
 from auditkit.backends.ray_data import RayDataBackend
 from auditkit.cache import EmbeddingCache
 from auditkit.data import builtin_probe_set
@@ -149,6 +150,9 @@ def start_ray(cpus: int | None) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
+    # What an audit session does when it starts: the local engine is measured as
+    # a run would use it (the 100,000-pair run of 2026-12-02 was made without it).
+    retained = retain_freed_memory()
     device = pick_device(args.device)
     encoder = build(args.encoder, device, args.seed)
     batch_size = args.batch_size or encoder.default_batch_size
@@ -159,6 +163,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "encoder": args.encoder, "pairs": len(images) * len(variants),
         "images": len(images), "variants": [v.id for v in variants],
         "batch_size": batch_size, "machine": machine_info(device), "engines": {},
+        "retain_freed_memory": retained,
     }
     try:
         for engine in args.engines:

@@ -21,3 +21,7 @@ def test_local_engine_against_the_forward_limit(tmp_path):
     assert result["pairs"] == local["pairs"] == 12
     assert local["ratio"] == local["pairs_per_s"] / local["forward_pairs_per_s"] > 0
     assert "ray" not in result["engines"]
+    # Measured under the allocator setting an audit session applies, and says so.
+    from auditkit.allocator import retain_freed_memory
+
+    assert result["retain_freed_memory"] is retain_freed_memory()
