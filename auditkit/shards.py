@@ -157,6 +157,24 @@ class Layout:
     def size(self) -> int:
         return self.row_digests_at + self.rows * self.row_digest_size
 
+    def blocks(self, data: np.ndarray) -> _Open:
+        """The keys, rows and row digests of a shard's bytes ``data``, as views of it."""
+        return _Open(
+            data[self.header_len:self.digest_at].view(f"S{KEY_WIDTH}"),
+            data[self.rows_at:self.row_digests_at].view(self.dtype).reshape(
+                self.rows, *self.shape),
+            data[self.row_digests_at:self.size].reshape(self.rows, self.row_digest_size),
+            self.format,
+        )
+
+
+@dataclass
+class _Open:
+    keys: np.ndarray
+    rows: np.ndarray
+    digests: np.ndarray
+    format: int
+
 
 class UnknownFormat(ValueError):
     """A shard in a format this auditkit does not know: another version's, never deleted."""
@@ -205,14 +223,6 @@ def decode_head(blob: bytes) -> tuple[Layout, np.ndarray | None]:
     if checksum(head) != blob[layout.digest_at:layout.digest_at + DIGEST_SIZE]:
         raise ValueError("head checksum mismatch (partial write or corruption)")
     return layout, np.frombuffer(head[layout.header_len:], dtype=f"S{KEY_WIDTH}")
-
-
-@dataclass
-class _Open:
-    keys: np.ndarray
-    rows: np.ndarray
-    digests: np.ndarray
-    format: int
 
 
 class ShardSet:
@@ -358,13 +368,7 @@ class ShardSet:
         data = self.location.array(self._rel(self._names[shard])).view(np.ndarray)
         if data.size != layout.size:
             raise ValueError(f"{data.size} bytes where the header says {layout.size}")
-        view = _Open(
-            data[layout.header_len:layout.digest_at].view(f"S{KEY_WIDTH}"),
-            data[layout.rows_at:layout.row_digests_at].view(layout.dtype).reshape(
-                layout.rows, *layout.shape),
-            data[layout.row_digests_at:layout.size].reshape(layout.rows, layout.row_digest_size),
-            layout.format,
-        )
+        view = layout.blocks(data)
         self._open[shard] = view
         if len(self._open) > OPEN_SHARDS:
             self._open.popitem(last=False)
@@ -429,14 +433,10 @@ class ShardSet:
         data = self.location.array(self._rel(name))
         if data.size < layout.size:
             raise ValueError(f"{data.size} bytes where the header says {layout.size}")
-        keys = data[layout.header_len:layout.digest_at].view(f"S{KEY_WIDTH}")
-        rows = data[layout.rows_at:layout.row_digests_at].view(layout.dtype).reshape(
-            layout.rows, *layout.shape)
-        digests = data[layout.row_digests_at:layout.size].reshape(layout.rows,
-                                                                  layout.row_digest_size)
-        names = keys.tolist()
-        intact = (row_digests(names, rows, layout.format) == digests).all(axis=1)
-        yield from zip(names, rows, intact.tolist(), strict=True)
+        view = layout.blocks(data)
+        names = view.keys.tolist()
+        intact = (row_digests(names, view.rows, view.format) == view.digests).all(axis=1)
+        yield from zip(names, view.rows, intact.tolist(), strict=True)
 
     # -- writing -----------------------------------------------------------------
 
