@@ -68,6 +68,33 @@ def worker_device(device: str, env: Mapping[str, str] | None = None,
 _active: ContextVar[str | None] = ContextVar("auditkit_device", default=None)
 
 
+#: Devices whose measurements hand the probes and the k-NN host (numpy) arrays: the
+#: path every recorded result and calibration table was made on, kept bit for bit.
+HOST_DEVICES = frozenset({"cpu"})
+
+
+def tensor_device() -> str | None:
+    """The device a measurement hands its embeddings to as tensors; None: host arrays.
+
+    That is the :func:`active_device` unless it is one of :data:`HOST_DEVICES`,
+    so that on an accelerator an embedding table is copied there once and
+    every probe fit and k-NN of the measurement gathers its rows there.
+
+    Examples
+    --------
+    >>> tensor_device() is None
+    True
+    >>> with computing_on("cpu"):
+    ...     tensor_device() is None
+    True
+    >>> with computing_on("cuda:1"):
+    ...     tensor_device()
+    'cuda:1'
+    """
+    on = active_device()
+    return None if on is None or on in HOST_DEVICES else on
+
+
 @contextmanager
 def computing_on(device: str) -> Iterator[None]:
     """Make ``device`` the :func:`active_device` of the block (an audit's measurement)."""

@@ -60,7 +60,7 @@ from auditkit.data.base import ProbeSet
 from auditkit.errors import ConfigError, ProbeSetError, SpecError
 from auditkit.extract import Embedder, EmbeddingTable
 from auditkit.knn import l2_normalise
-from auditkit.probes import ProbeScore, fold_of, outer_folds, score_predictions
+from auditkit.probes import ProbeScore, fold_of, on_host, outer_folds, score_predictions
 from auditkit.transforms.base import Variant
 
 __all__ = [
@@ -226,7 +226,7 @@ def trace_rows(trace: str, embedder: Embedder, probe_set: ProbeSet,
         from auditkit.measures.camera_model import camera_options, camera_rows
 
         rows = camera_rows(embedder, probe_set, **asdict(camera_options(options or {})))
-        return TraceRows(rows.X, rows.y, rows.groups)
+        return TraceRows(on_host(rows.X), rows.y, rows.groups)
     raise ConfigError(f"cannot erase {trace!r}: expected one or more of {', '.join(ERASABLE)}")
 
 

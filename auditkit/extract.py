@@ -21,6 +21,7 @@ from auditkit.backends.base import Backend, Batch, Work
 from auditkit.backends.local import LocalBackend
 from auditkit.cache import EmbeddingCache, cache_key, environment_key
 from auditkit.data.base import SourceImage
+from auditkit.device import tensor_device
 from auditkit.encoders.base import Encoder
 from auditkit.transforms.base import Variant
 
@@ -70,11 +71,25 @@ class EmbeddingTable:
             self._on[device] = torch.as_tensor(self.X, dtype=torch.float32, device=device)
         return self._on[device]
 
+    def features(self) -> np.ndarray | torch.Tensor:
+        """``X`` where the measurement in progress computes (:func:`auditkit.device.tensor_device`).
+
+        On an accelerator, the table's tensor there (:meth:`on`): the probes
+        and the k-NN gather each fit's rows on the device instead of copying
+        them from the host per fit. On the CPU, the host array itself.
+        """
+        on = tensor_device()
+        return self.X if on is None else self.on(on)
+
     def select(self, mask: np.ndarray) -> EmbeddingTable:
-        return EmbeddingTable(
+        out = EmbeddingTable(
             self.X[mask], self.image_ids[mask], self.labels[mask], self.groups[mask],
             self.variant_ids[mask],
         )
+        # A copy already on a device is sliced there, not copied from the host again.
+        for name, tensor in self._on.items():
+            out._on[name] = tensor[torch.as_tensor(mask, device=tensor.device)]
+        return out
 
 
 @runtime_checkable

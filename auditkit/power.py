@@ -33,10 +33,11 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
+import torch
 from scipy import integrate, optimize, stats
 
 from auditkit import seeds
-from auditkit.probes import LinearProbe, bootstrap_accuracy, cross_val_predictions
+from auditkit.probes import LinearProbe, Matrix, bootstrap_accuracy, cross_val_predictions
 from auditkit.stats import ALPHA, Estimate, normalise
 
 #: Population leakages of the planted check: the smallest stock threshold, and
@@ -108,7 +109,7 @@ def null_labels(y: np.ndarray, groups: np.ndarray, rng: np.random.Generator) -> 
     return out
 
 
-def plant(X: np.ndarray, y: np.ndarray, leakage: float, rng: np.random.Generator) -> np.ndarray:
+def plant(X: Matrix, y: np.ndarray, leakage: float, rng: np.random.Generator) -> Matrix:
     """``X`` plus a class shift of population leakage ``leakage`` for labels ``y``.
 
     The class means are ``d * sigma * q_c`` (coordinate-wise): ``sigma`` the
@@ -127,14 +128,21 @@ def plant(X: np.ndarray, y: np.ndarray, leakage: float, rng: np.random.Generator
     >>> plant(rng.normal(size=(12, 5)), np.array(list("abc") * 4), 0.3, rng).shape
     (12, 5)
     """
-    X = np.asarray(X, dtype=np.float64)
     classes, codes = np.unique(y, return_inverse=True)
     k = len(classes)
     if X.shape[1] < k:
         raise ValueError(f"got embeddings of width {X.shape[1]}, expected at least {k} "
                          "(one direction per class) to plant a leakage")
     q, _ = np.linalg.qr(rng.normal(size=(X.shape[1], k)))
-    means = separation_for_leakage(leakage, k) * (q * X.std(axis=0)[:, None]).T
+    d = separation_for_leakage(leakage, k)
+    if isinstance(X, torch.Tensor):
+        # On X's device: the same directions, drawn on the host, and the same scale.
+        X = X.to(torch.float64)
+        sigma = X.std(dim=0, correction=0)
+        means = d * (torch.as_tensor(q, device=X.device) * sigma[:, None]).T
+        return X + means[torch.as_tensor(codes, device=X.device)]
+    X = np.asarray(X, dtype=np.float64)
+    means = d * (q * X.std(axis=0)[:, None]).T
     return X + means[codes]
 
 
@@ -210,7 +218,7 @@ def detectable_from_replicates(real: np.ndarray, planted: np.ndarray, leakage: f
 
 
 def planted_check(
-    X: np.ndarray,
+    X: Matrix,
     y: np.ndarray,
     groups: np.ndarray,
     real_pred: np.ndarray,
@@ -220,7 +228,7 @@ def planted_check(
     C: float | None = None,
     n_splits: int = 5,
     n_boot: int = 2000,
-    predict: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
+    predict: Callable[[Matrix, np.ndarray], np.ndarray] | None = None,
 ) -> PlantedCheck:
     """Plant ``leakages`` into a relabelled copy of ``X``, probe each, pair them with the real run.
 

@@ -17,6 +17,7 @@ Device
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -233,6 +234,16 @@ def _unit_rows_on(X: torch.Tensor) -> torch.Tensor:
     return X / torch.linalg.vector_norm(X, dim=1, keepdim=True).clamp_min(1e-12)
 
 
+def as_matrix(X: Matrix | Sequence[Sequence[float]]) -> Matrix:
+    """``X`` as the probes take it: a tensor stays on its device, anything else becomes an array."""
+    return X if isinstance(X, torch.Tensor) else np.asarray(X)
+
+
+def on_host(X: Matrix) -> np.ndarray:
+    """``X`` as a host array (a tensor is copied from its device)."""
+    return X.detach().cpu().numpy() if isinstance(X, torch.Tensor) else np.asarray(X)
+
+
 def rows(X: Matrix, index: np.ndarray) -> Matrix:
     """Rows ``index`` of ``X``, on ``X``'s device."""
     if isinstance(X, torch.Tensor):
@@ -411,7 +422,7 @@ def probe_score(
     """
     y = np.asarray(y)
     groups = np.asarray(groups)
-    X = X if isinstance(X, torch.Tensor) else np.asarray(X)
+    X = as_matrix(X)
     pred, _ = cross_val_predictions(X, y, groups, n_splits=n_splits, seed=seed)
     folds = fold_of(outer_folds(y, groups, n_splits, seed), len(y))
     return score_predictions(y, pred, groups, n_boot=n_boot, seed=seed, folds=folds)

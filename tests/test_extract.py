@@ -290,3 +290,26 @@ def test_embeddings_equal_the_encoder_run_directly_bit_for_bit(spec, workers):
         expected.append(encoder.embed(inputs))
     assert table.X.dtype == np.float32
     np.testing.assert_array_equal(table.X, np.concatenate(expected))
+
+
+def test_a_table_gives_its_measurement_the_device_tensor_and_keeps_it_when_selected(monkeypatch):
+    import torch
+
+    from auditkit import device
+    from auditkit.device import computing_on
+    from auditkit.extract import EmbeddingTable
+
+    X = np.random.default_rng(0).normal(size=(6, 512)).astype(np.float32)
+    cols = [np.array(list("abcdef"), dtype=object)] * 4
+    table = EmbeddingTable(X, *cols)
+    assert table.features() is table.X  # outside a measurement: the host array
+    with computing_on("cpu"):
+        assert table.features() is table.X  # the CPU keeps the host path
+    monkeypatch.setattr(device, "HOST_DEVICES", frozenset())
+    with computing_on("cpu"):
+        moved = table.features()
+        assert isinstance(moved, torch.Tensor) and table.features() is moved  # copied once
+        mask = np.array([True, False, True, True, False, False])
+        part = table.select(mask)
+        assert "cpu" in part._on  # sliced on the device, not copied from the host again
+        np.testing.assert_array_equal(part.features().numpy(), X[mask])

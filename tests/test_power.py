@@ -44,3 +44,14 @@ def test_detectable_is_the_smallest_threshold_whose_planted_bound_clears_the_rea
     assert detectable_from_replicates(real, np.zeros(2000), 0.1) == 1.0
     # A reading well below the planted one: the planted size itself.
     assert detectable_from_replicates(real - 0.1, planted, 0.1) == pytest.approx(0.1)
+
+
+def test_plant_on_a_tensor_plants_what_it_plants_on_the_host():
+    import torch
+
+    rng = np.random.default_rng(3)
+    X, y = rng.normal(size=(60, 512)).astype(np.float32), np.array(list("abcd") * 15)
+    host = plant(X, y, 0.2, np.random.default_rng(7))
+    moved = plant(torch.as_tensor(X), y, 0.2, np.random.default_rng(7))
+    assert isinstance(moved, torch.Tensor) and moved.dtype == torch.float64
+    np.testing.assert_allclose(moved.numpy(), host, rtol=0, atol=1e-12)

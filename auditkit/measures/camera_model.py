@@ -53,7 +53,8 @@ from auditkit.errors import ConfigError, NotApplicable, ProbeSetError
 from auditkit.extract import Embedder
 from auditkit.measures.classification import probe_details, score_measurements
 from auditkit.power import PlantedCheck, RepeatedCheck, planted_check
-from auditkit.probes import ProbeScore, cross_val_predictions, score_predictions
+from auditkit.probes import Matrix, ProbeScore, cross_val_predictions, score_predictions
+from auditkit.probes import rows as select_rows
 from auditkit.registry import register_audit
 from auditkit.transforms.base import ORIGINAL, Variant
 from auditkit.transforms.camera import (
@@ -83,7 +84,8 @@ _NAMED_CLASSES = 5
 class _Rows:
     """Embeddings labelled with their camera class, and what the details should say."""
 
-    X: np.ndarray
+    #: On the measurement's device where it has one (:meth:`EmbeddingTable.features`).
+    X: Matrix
     y: np.ndarray
     groups: np.ndarray
     image_ids: np.ndarray
@@ -200,7 +202,7 @@ def _simulated(
     names = {v.id: v.label.split(" (", 1)[0] for v in variants}
     described = "; ".join(v.label for v in cameras)
     rows = _Rows(
-        table.X, table.variant_ids.astype(str), table.groups.astype(str),
+        table.features(), table.variant_ids.astype(str), table.groups.astype(str),
         table.image_ids.astype(str), names,
         details={
             "cameras": "simulated",
@@ -254,7 +256,8 @@ def _photographed(extractor: Embedder, probe_set: ProbeSet, masked: bool, level:
     failed = [im.path or im.id for im in images if im.id not in embedded]
     y = np.array([found.labels[i] for i in table.image_ids], dtype=object).astype(str)
     rows = _Rows(
-        table.X, y, table.groups.astype(str), table.image_ids.astype(str), dict(found.display),
+        table.features(), y, table.groups.astype(str), table.image_ids.astype(str),
+        dict(found.display),
         details={
             "cameras": "photographed",
             "note": (
@@ -342,7 +345,8 @@ def _balanced_measurements(
         used.update(rows.image_ids[idx].tolist())
         y, g = rows.y[idx], rows.groups[idx]
         try:
-            pred, chosen = cross_val_predictions(rows.X[idx], y, g, seed=seeds.repeat_seed(seed, r))
+            pred, chosen = cross_val_predictions(select_rows(rows.X, idx), y, g,
+                                                 seed=seeds.repeat_seed(seed, r))
         except ValueError as exc:
             raise ProbeSetError(
                 f"cannot split the balanced sample by group: {exc}; give the photos of each "
@@ -351,7 +355,8 @@ def _balanced_measurements(
         scores.append(score_predictions(y, pred, g, classes=kept, seed=seeds.repeat_seed(seed, r)))
         # Every draw: the pooled headline is judged, and a draw whose sample could
         # not see a threshold-sized leakage must not be vouched for by another.
-        checks.append(planted_check(rows.X[idx], y, g, pred, seed=seeds.repeat_seed(seed, r),
+        checks.append(planted_check(select_rows(rows.X, idx), y, g, pred,
+                                    seed=seeds.repeat_seed(seed, r),
                                     C=min(chosen)))
         ys.append(y)
         preds.append(pred)

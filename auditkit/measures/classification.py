@@ -18,7 +18,9 @@ from auditkit.data.base import ProbeSet
 from auditkit.extract import Embedder
 from auditkit.power import PlantedCheck, RepeatedCheck, planted_check
 from auditkit.probes import (
+    Matrix,
     ProbeScore,
+    as_matrix,
     cross_val_predictions,
     fold_of,
     outer_folds,
@@ -31,7 +33,7 @@ from auditkit.verdicts import Measurement
 
 
 def measure_probe(
-    X: np.ndarray,
+    X: Matrix,
     y: Sequence[str] | np.ndarray,
     groups: Sequence[str] | np.ndarray,
     seed: int = 0,
@@ -50,7 +52,7 @@ def measure_probe(
     >>> ms = measure_probe(table.X, table.variant_ids, table.groups)  # doctest: +SKIP
     >>> ms["leakage"].value, ms["leakage"].ci                        # doctest: +SKIP
     """
-    X, y, groups = np.asarray(X), np.asarray(y, dtype=object), np.asarray(groups)
+    X, y, groups = as_matrix(X), np.asarray(y, dtype=object), np.asarray(groups)
     pred, chosen = cross_val_predictions(X, y, groups, seed=seed)
     folds = fold_of(outer_folds(y, groups, seed=seed), len(y))
     score = score_predictions(y, pred, groups, seed=seed, folds=folds)
@@ -141,7 +143,7 @@ def measure_variants(
         "skipped_pairs": len(probe_set.images) * len(variants) - len(table),
     }
     return measure_probe(
-        table.X, table.variant_ids, table.groups, seed=seed,
+        table.features(), table.variant_ids, table.groups, seed=seed,
         class_names={v.id: v.label for v in variants}, extra=extra,
     )
 

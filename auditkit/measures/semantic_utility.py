@@ -36,6 +36,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+import torch
 
 from auditkit.context import AuditContext
 from auditkit.data.base import ProbeSet
@@ -43,12 +44,15 @@ from auditkit.errors import ProbeSetError
 from auditkit.extract import Embedder
 from auditkit.knn import K, knn_predict
 from auditkit.probes import (
+    Matrix,
     ProbeScore,
+    as_matrix,
     cross_val_predictions,
     fold_of,
     outer_folds,
     score_predictions,
 )
+from auditkit.probes import rows as select_rows
 from auditkit.registry import register_audit
 from auditkit.stats import replicate_details
 from auditkit.transforms.base import ORIGINAL
@@ -60,17 +64,18 @@ AUDIT = "semantic_utility"
 DETAILS_KEY = "semantic_utility"
 
 
-def knn_predictions(X: np.ndarray, y: np.ndarray, folds: list[tuple[np.ndarray, np.ndarray]],
+def knn_predictions(X: Matrix, y: np.ndarray, folds: list[tuple[np.ndarray, np.ndarray]],
                     k: int = K) -> np.ndarray:
     """Out-of-fold cosine k-NN labels: each test fold votes among the other folds' rows."""
     pred = np.empty(len(y), dtype=y.dtype)
     for train, test in folds:
-        pred[test] = knn_predict(X[test], X[train], y[train], k=k).predictions
+        pred[test] = knn_predict(select_rows(X, test), select_rows(X, train), y[train],
+                                 k=k).predictions
     return pred
 
 
 def measure_embeddings(
-    X: np.ndarray,
+    X: Matrix,
     labels: Sequence[str] | np.ndarray,
     groups: Sequence[str] | np.ndarray,
     seed: int = 0,
@@ -110,7 +115,8 @@ def measure_embeddings(
     >>> ms = measure_embeddings(X, labels, groups, seed=0)          # doctest: +SKIP
     >>> ms["accuracy"].value, ms["probe_accuracy"].ci               # doctest: +SKIP
     """
-    X = np.asarray(X, dtype=np.float32)
+    X = as_matrix(X)
+    X = X.to(torch.float32) if isinstance(X, torch.Tensor) else X.astype(np.float32, copy=False)
     y = np.asarray(labels, dtype=object)
     groups = np.asarray(groups, dtype=object)
     if len(set(y.tolist())) < 2:
@@ -174,7 +180,7 @@ def measure(embedder: Embedder, probe_set: ProbeSet, seed: int = 0, k: int = K
     if len(table) == 0:
         raise ProbeSetError(f"probe set {probe_set.name!r}: no image could be embedded; see the "
                             "extraction errors above")
-    return measure_embeddings(table.X, table.labels, table.groups, seed=seed, k=k)
+    return measure_embeddings(table.features(), table.labels, table.groups, seed=seed, k=k)
 
 
 @register_audit(

@@ -42,7 +42,8 @@ from auditkit.extract import Embedder, EmbeddingTable
 from auditkit.measures.classification import measure_probe, probe_details, score_measurements
 from auditkit.measures.style_sampling import DEFAULT_PER_IMAGE, embed_assigned
 from auditkit.power import planted_check
-from auditkit.probes import LinearProbe, ProbeScore, score_predictions
+from auditkit.probes import LinearProbe, Matrix, ProbeScore, score_predictions
+from auditkit.probes import rows as select_rows
 from auditkit.registry import register_audit
 from auditkit.transforms.base import ORIGINAL, Variant
 from auditkit.transforms.catalogue import catalogue
@@ -176,7 +177,7 @@ def measure_fine_grained(
     table = embed_assigned(extractor, probe_set, variants, per_image, _data(seed, data_seed))
     extra_details = _variant_details(variants, per_image, len(set(table.image_ids.tolist())))
     extra_details["skipped_pairs"] = _skipped_pairs(probe_set, variants, per_image, table)
-    ms = measure_probe(table.X, table.variant_ids, table.groups, seed=seed,
+    ms = measure_probe(table.features(), table.variant_ids, table.groups, seed=seed,
                        class_names={v.id: v.label for v in variants}, extra=extra_details)
     details = ms["leakage"].details
     details["per_family"] = per_family(
@@ -259,8 +260,9 @@ def measure_generalisation(
     y = np.array([family_of[v] for v in table.variant_ids], dtype=object)
     classes = list(kept)
     runs, preds, first_cs = [], [], [1.0]
+    X = table.features()
     for r in range(repeats):
-        held_out, pred, chosen = _held_out_predictions(table, table.X, y, kept, seed, r)
+        held_out, pred, chosen = _held_out_predictions(table, X, y, kept, seed, r)
         first_cs = chosen if r == 0 else first_cs
         preds.append(pred)
         score = score_predictions(y, pred, table.groups, classes=classes, seed=seed)
@@ -273,7 +275,7 @@ def measure_generalisation(
     # on the first partition (the pooled headline only narrows its interval).
     probe = LinearProbe(Cs=(min(first_cs),), random_state=seed)
     check = planted_check(
-        table.X, y, table.groups, preds[0], seed=seed,
+        X, y, table.groups, preds[0], seed=seed,
         predict=lambda X, labels: _held_out_predictions(table, X, labels, kept, seed, 0,
                                                         probe)[1],
     )
@@ -294,7 +296,7 @@ def measure_generalisation(
 
 
 def _held_out_predictions(
-    table: EmbeddingTable, X: np.ndarray, y: np.ndarray, kept: Mapping[str, list[Variant]],
+    table: EmbeddingTable, X: Matrix, y: np.ndarray, kept: Mapping[str, list[Variant]],
     seed: int, r: int, probe: LinearProbe | None = None,
 ) -> tuple[dict[str, list[list[str]]], np.ndarray, list[float]]:
     """Predictions of ``y`` from rows of ``X`` (``table``'s design) by probes that saw
@@ -313,7 +315,7 @@ def _held_out_predictions(
     # Stratified by the real families, not ``y``: a planted copy gets the same halves.
     family_of = {v.id: name for name, members in kept.items() for v in members}
     families = np.array([family_of[v] for v in table.variant_ids], dtype=object)
-    _, second = next(folds.split(X, families, table.groups))
+    _, second = next(folds.split(np.zeros(len(y)), families, table.groups))
     group_half[second] = 1
     pred = np.empty(len(y), dtype=object)
     chosen = []
@@ -324,9 +326,9 @@ def _held_out_predictions(
             if not test.any():
                 continue
             model = (LinearProbe(random_state=seed) if probe is None else clone(probe)).fit(
-                X[train], y[train], table.groups[train]
+                select_rows(X, train), y[train], table.groups[train]
             )
-            pred[test] = model.predict(X[test])
+            pred[test] = model.predict(select_rows(X, test))
             chosen.append(model.C_)
     return halves, pred, chosen
 
@@ -384,7 +386,7 @@ def measure_recognition(
                                       bool))
         info = _variant_details(styles, per_image, len(set(table.image_ids.tolist())))
         info["measured_on"] = "built-in style transformations of the probe set"
-        builtin = measure_probe(table.X, table.variant_ids, table.groups, seed=seed,
+        builtin = measure_probe(table.features(), table.variant_ids, table.groups, seed=seed,
                                 class_names={v.id: v.label for v in styles}, extra=info)
     if not folders and builtin is not None:
         return builtin
@@ -406,8 +408,8 @@ def measure_recognition(
             "accuracy_ci": list(builtin["accuracy"].ci), "chance": b.chance, "n": b.n,
             "per_class": b.details["per_class"],
         }
-    return measure_probe(folder_table.X, folder_table.labels, folder_table.groups, seed=seed,
-                         extra=info)
+    return measure_probe(folder_table.features(), folder_table.labels, folder_table.groups,
+                         seed=seed, extra=info)
 
 
 def _data(seed: int, data_seed: int | None) -> int:
