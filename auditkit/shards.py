@@ -45,6 +45,7 @@ import hashlib
 import json
 import logging
 import math
+import struct
 import time
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -67,12 +68,40 @@ ROW_DIGEST = {1: 16, 2: 8}
 ALIGN = 64
 #: Bytes read to find a shard's header (the header itself is a few dozen).
 HEAD_PROBE = 4096
+def _open_shards() -> int:
+    """Shards one store keeps mapped: an eighth of the soft open-file limit, 32 to 1024.
+
+    Each map holds a file descriptor. A read of keys spread over more shards
+    than this maps some again on every call (at 100 k entries in 391 shards
+    and 128 kept, a third of a read's time), so the bound follows what the
+    process may open: 1024 under Linux's usual soft limit of 8192 or more,
+    128 under 1024, 32 under macOS's 256.
+
+    Examples
+    --------
+    >>> 32 <= _open_shards() <= 1024
+    True
+    """
+    try:
+        import resource
+
+        soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    except (ImportError, OSError, ValueError):  # no resource module off POSIX
+        return 128
+    if soft == resource.RLIM_INFINITY:
+        return 1024
+    return max(32, min(1024, soft // 8))
+
+
 #: Shards kept open (memory maps hold a file descriptor each).
-OPEN_SHARDS = 128
+OPEN_SHARDS = _open_shards()
 #: Seconds between two rescans of the folder for shards other writers added.
 RESCAN_AFTER = 1.0
 #: Rows of a shard written by :meth:`ShardSet.compact` (128 MiB at D = 512, float32).
 COMPACT_ROWS = 65536
+#: Reads of at most this many keys go key by key in plain Python: the array path's
+#: fixed cost (some forty numpy calls on tiny arrays, about 100 µs) would dominate.
+FEW_KEYS = 8
 
 
 def checksum(data: bytes | memoryview) -> bytes:
@@ -111,6 +140,25 @@ def key_ids(keys: np.ndarray) -> np.ndarray:
         for j in range(8):
             h = (h ^ words[:, j]) * np.uint64(0x100000001B3)
             h ^= h >> np.uint64(29)
+    return h
+
+
+_ID_MASK = (1 << 64) - 1
+
+
+def key_id(key: bytes) -> int:
+    """:func:`key_ids` of one key, in plain Python (for reads of a few keys).
+
+    Examples
+    --------
+    >>> key = b"0123abc"
+    >>> key_id(key) == int(key_ids(np.array([key], dtype=f"S{KEY_WIDTH}"))[0])
+    True
+    """
+    h = 0xCBF29CE484222325
+    for word in struct.unpack("<8Q", key.ljust(KEY_WIDTH, b"\0")):
+        h = ((h ^ word) * 0x100000001B3) & _ID_MASK
+        h ^= h >> 29
     return h
 
 
@@ -380,6 +428,10 @@ class ShardSet:
             return {}
         if not self._known and time.monotonic() - self._scanned_at > RESCAN_AFTER:
             self._scan()
+        if len(keys) <= FEW_KEYS:
+            few = self._get_few(keys)
+            if few is not None:
+                return few
         wanted = np.array(list(keys), dtype=f"S{KEY_WIDTH}")
         where = self._locate(wanted)
         if (where[:, 0] < 0).any() and time.monotonic() - self._scanned_at > RESCAN_AFTER:
@@ -425,6 +477,42 @@ class ShardSet:
             if any(reason is None for _, reason in damaged):
                 rest = [k for k in keys if k not in found]
                 found.update(self.get_many(rest))
+        return found
+
+    def _get_few(self, keys: Sequence[str]) -> dict[str, np.ndarray] | None:
+        """:meth:`get_many` of a few keys, key by key; None where the array path must decide.
+
+        That is: a key whose 64-bit id several stored keys share, a shard that
+        cannot be opened, a damaged row, and a missing key when the folder is
+        due for a rescan. The array path handles each (and finds the rest again).
+        """
+        found: dict[str, np.ndarray] = {}
+        for key in keys:
+            wanted = key.encode("ascii")
+            place = self._recent.get(wanted)
+            if place is None and len(self._ids):
+                ident = key_id(wanted)
+                at = int(self._ids.searchsorted(np.uint64(ident)))
+                if at < len(self._ids) and int(self._ids[at]) == ident:
+                    if at + 1 < len(self._ids) and int(self._ids[at + 1]) == ident:
+                        return None
+                    place = (int(self._where[at, 0]), int(self._where[at, 1]))
+            if place is None:
+                if time.monotonic() - self._scanned_at > RESCAN_AFTER:
+                    return None  # another writer may have added it
+                continue
+            shard, row = place
+            try:
+                view = self._view(shard)
+            except (OSError, ValueError):
+                return None
+            if view.keys[row] != wanted:  # an id is not a key
+                continue
+            stored = view.rows[row:row + 1]
+            digest = row_digests([wanted], stored, view.format)[0]
+            if digest.tobytes() != view.digests[row].tobytes():
+                return None
+            found[key] = stored[0].copy()
         return found
 
     def rows(self, name: str) -> Iterator[tuple[bytes, np.ndarray, bool]]:

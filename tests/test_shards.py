@@ -21,6 +21,21 @@ def shard_format(request, monkeypatch):
     return request.param
 
 
+@pytest.fixture(params=["few", "array"])
+def read_path(request, monkeypatch):
+    """Reads of a few keys go key by key; FEW_KEYS = 0 sends them down the array path."""
+    if request.param == "array":
+        monkeypatch.setattr(shards, "FEW_KEYS", 0)
+    return request.param
+
+
+def _ids_by(monkeypatch, ident):
+    """Key ids made by ``ident`` (bytes -> int), in both the array and the per-key reader."""
+    monkeypatch.setattr(shards, "key_ids", lambda keys: np.array(
+        [ident(k) for k in np.asarray(keys).tolist()], np.uint64))
+    monkeypatch.setattr(shards, "key_id", ident)
+
+
 def _fill(tmp_path) -> tuple[EmbeddingCache, dict[str, np.ndarray]]:
     cache = EmbeddingCache(tmp_path)
     entries = {k: np.full(D, i, np.float32) for i, k in enumerate(KEYS)}
@@ -48,7 +63,8 @@ def test_layout_of_a_shard(tmp_path):
 
 @pytest.mark.parametrize("row", [0, 3, 5])
 @pytest.mark.parametrize("where", ["row", "row-digest"])
-def test_a_flipped_bit_in_a_row_costs_that_row_only(tmp_path, row, where, caplog, shard_format):
+def test_a_flipped_bit_in_a_row_costs_that_row_only(tmp_path, row, where, caplog, shard_format,
+                                                    read_path):
     _, entries = _fill(tmp_path)
     path, layout = _shard(tmp_path)
     assert layout.format == shard_format
@@ -83,7 +99,7 @@ def test_a_flipped_bit_in_a_row_costs_that_row_only(tmp_path, row, where, caplog
                      id="object-dtype"),
     ],
 )
-def test_a_damaged_shard_is_never_served(tmp_path, damage, caplog, shard_format):
+def test_a_damaged_shard_is_never_served(tmp_path, damage, caplog, shard_format, read_path):
     _fill(tmp_path)
     path, layout = _shard(tmp_path)
     path.write_bytes(damage(path.read_bytes(), layout))
@@ -98,7 +114,7 @@ def test_a_damaged_shard_is_never_served(tmp_path, damage, caplog, shard_format)
     assert EmbeddingCache(tmp_path).verify() == []
 
 
-def test_a_row_moved_under_another_key_is_not_served(tmp_path, shard_format):
+def test_a_row_moved_under_another_key_is_not_served(tmp_path, shard_format, read_path):
     """Rows 1 and 2 swapped with their digests: each digest is right for its row, not its key."""
     _, entries = _fill(tmp_path)
     path, layout = _shard(tmp_path)
@@ -145,8 +161,8 @@ def test_a_shard_of_a_newer_format_is_left_alone(tmp_path, caplog):
     assert path.read_bytes() == blob  # another version's shard: never deleted or rewritten
 
 
-def test_colliding_key_ids_are_told_apart_by_the_key(tmp_path, monkeypatch):
-    monkeypatch.setattr(shards, "key_ids", lambda keys: np.zeros(len(keys), np.uint64))
+def test_colliding_key_ids_are_told_apart_by_the_key(tmp_path, monkeypatch, read_path):
+    _ids_by(monkeypatch, lambda key: 0)
     monkeypatch.setattr(shards, "_merge_threshold", lambda n: 0)
     _, entries = _fill(tmp_path)
     fresh = EmbeddingCache(tmp_path)
@@ -156,10 +172,10 @@ def test_colliding_key_ids_are_told_apart_by_the_key(tmp_path, monkeypatch):
         np.testing.assert_array_equal(got[key], entries[key])
 
 
-def test_a_key_whose_id_matches_one_stored_key_is_not_served_its_row(tmp_path, monkeypatch):
+def test_a_key_whose_id_matches_one_stored_key_is_not_served_its_row(tmp_path, monkeypatch,
+                                                                      read_path):
     """One candidate per id is the common case; the stored key must still be compared."""
-    monkeypatch.setattr(shards, "key_ids", lambda keys: np.array(
-        [int(k[:2], 16) for k in np.asarray(keys).tolist()], np.uint64))
+    _ids_by(monkeypatch, lambda key: int(key[:2], 16))
     monkeypatch.setattr(shards, "_merge_threshold", lambda n: 0)
     _, entries = _fill(tmp_path)
     impostor = "05" + "f" * 62  # the id of KEYS[5], another key
@@ -225,3 +241,21 @@ def test_encode_then_read_round_trips(tmp_path_factory, keys, dim):
     store.put(dict(zip(keys, array, strict=True)))
     got = ShardSet(open_location(root), "fp").get_many(keys)
     assert all(np.array_equal(got[k], array[i]) for i, k in enumerate(keys))
+
+
+def test_a_read_of_one_key_goes_key_by_key(tmp_path, monkeypatch, shard_format):
+    """The array path's fixed cost made one-key reads 3-7x slower than the old file store."""
+    _, entries = _fill(tmp_path)
+    cache = EmbeddingCache(tmp_path)
+    cache.get("fp", KEYS[0])  # scans the folder
+    monkeypatch.setattr(ShardSet, "_locate", lambda self, keys: pytest.fail("array path"))
+    np.testing.assert_array_equal(cache.get("fp", KEYS[3]), entries[KEYS[3]])
+    assert cache.get("fp", "7" * 64) is None  # a miss, before the folder is due a rescan
+    got = cache.get_many("fp", KEYS[:2])
+    got[KEYS[0]][:] = -1  # a copy, not the shard's map
+    np.testing.assert_array_equal(cache.get("fp", KEYS[0]), entries[KEYS[0]])
+
+
+@given(st.binary(min_size=1, max_size=64).filter(lambda b: not b.endswith(b"\0")))
+def test_the_per_key_id_is_the_array_id(key):
+    assert shards.key_id(key) == int(shards.key_ids(np.array([key], dtype="S64"))[0])
