@@ -24,7 +24,7 @@ Nothing is excluded by id: callers pass disjoint queries and database.
 
 Device
     :func:`knn_predict` takes the similarities and the top ``k`` in torch on
-    the measurement's accelerator (:func:`auditkit.device.active_device`, or
+    the measurement's accelerator (:func:`auditkit.device.tensor_device`, or
     its ``device``), so that only each block's ``k`` neighbours come to the
     host for the vote; on the CPU the numpy path above is the reference.
     Neighbours with equal similarity at the k-th place may differ between
@@ -35,11 +35,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 import torch
 
-from auditkit.device import active_device
+from auditkit.device import tensor_device
 
 #: Default number of neighbours (Ramos et al. use k = 10).
 K = 10
@@ -126,8 +127,19 @@ def majority_vote(labels: np.ndarray, sims: np.ndarray, n_classes: int) -> np.nd
     return np.argmax(np.where(tied, summed, -np.inf), axis=1)
 
 
-def vote_from_similarity(sim: np.ndarray, db_codes: np.ndarray, n_classes: int, k: int = K
-                         ) -> np.ndarray:
+def top_k(sim: np.ndarray | torch.Tensor, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`nearest` of a similarity block on the host, or by ``torch.topk`` where it lies.
+
+    Only the ``k`` indices and similarities per row come back to the host.
+    """
+    if isinstance(sim, torch.Tensor):
+        top, idx = torch.topk(sim, _neighbours(k, sim.shape[1]), dim=1)
+        return idx.cpu().numpy(), top.cpu().numpy()
+    return nearest(sim, k)
+
+
+def vote_from_similarity(sim: np.ndarray | torch.Tensor, db_codes: np.ndarray, n_classes: int,
+                         k: int = K) -> np.ndarray:
     """Predicted label codes from a (queries x database) similarity block.
 
     Examples
@@ -135,12 +147,15 @@ def vote_from_similarity(sim: np.ndarray, db_codes: np.ndarray, n_classes: int, 
     >>> vote_from_similarity(np.array([[0.9, 0.8, 0.1]]), np.array([1, 1, 0]), 2, k=3).tolist()
     [1]
     """
-    idx, top = nearest(sim, k)
+    idx, top = top_k(sim, k)
     return majority_vote(np.asarray(db_codes)[idx], top, n_classes)
 
 
-def compose(S: np.ndarray, same: np.ndarray, pos: int | np.ndarray, neg: int | np.ndarray
-            ) -> np.ndarray:
+Similarities = np.ndarray | torch.Tensor
+
+
+def compose(S: Similarities, same: Similarities, pos: int | np.ndarray, neg: int | np.ndarray
+            ) -> Similarities:
     """Similarities of queries to a database whose processing depends on the class.
 
     Parameters
@@ -158,17 +173,23 @@ def compose(S: np.ndarray, same: np.ndarray, pos: int | np.ndarray, neg: int | n
     >>> compose(S, np.array([[True, False]]), pos=1, neg=0).tolist()
     [[1.0, 0.0]]
     """
+    if isinstance(S, torch.Tensor):
+        return torch.where(torch.as_tensor(same, device=S.device),
+                           cast(torch.Tensor, _layer(S, pos)), cast(torch.Tensor, _layer(S, neg)))
     return np.where(same, _layer(S, pos), _layer(S, neg))
 
 
-def _layer(S: np.ndarray, p: int | np.ndarray) -> np.ndarray:
+def _layer(S: Similarities, p: int | np.ndarray) -> Similarities:
     if np.ndim(p) == 0:
         return S[int(p)]
     # Advanced indices around a slice put the indexed axis first: (n, m).
+    if isinstance(S, torch.Tensor):
+        return S[torch.as_tensor(p, device=S.device), :,
+                 torch.arange(S.shape[2], device=S.device)].T
     return S[np.asarray(p), :, np.arange(S.shape[2])].T
 
 
-def vote_composed(S: np.ndarray, same: np.ndarray, db_codes: np.ndarray, n_classes: int, k: int,
+def vote_composed(S: Similarities, same: Similarities, db_codes: np.ndarray, n_classes: int, k: int,
                   pos: int | np.ndarray, neg: int | np.ndarray) -> np.ndarray:
     """Predicted label codes over the database :func:`compose` builds from ``pos`` and ``neg``.
 
@@ -215,8 +236,7 @@ def _nearest_blocks(Q: np.ndarray | torch.Tensor, D: np.ndarray | torch.Tensor, 
     """``(first row, neighbour indices, similarities)`` per block of ``step`` queries."""
     for start in range(0, len(Q), step):
         if isinstance(Q, torch.Tensor) and isinstance(D, torch.Tensor):
-            top, idx = torch.topk(Q[start:start + step] @ D.T, _neighbours(k, len(D)), dim=1)
-            yield start, idx.cpu().numpy(), top.cpu().numpy()
+            yield start, *top_k(Q[start:start + step] @ D.T, k)
         else:
             yield start, *nearest(np.asarray(Q[start:start + step]) @ np.asarray(D).T, k)
 
@@ -262,10 +282,10 @@ def knn_predict(
     >>> r.predictions.tolist()
     ['a']
     """
-    on = device if device is not None else active_device()
+    on = device if device is not None else tensor_device()
     Q: np.ndarray | torch.Tensor
     D: np.ndarray | torch.Tensor
-    if on is None or (device is None and on == "cpu"):
+    if on is None:
         Q, D = l2_normalise(np.asarray(queries)), l2_normalise(np.asarray(database))
     else:
         Q, D = _unit_on(queries, on), _unit_on(database, on)

@@ -111,11 +111,13 @@ from dataclasses import dataclass
 from functools import partial
 
 import numpy as np
+import torch
 from scipy.stats import norm
 
 from auditkit import seeds
 from auditkit.context import AuditContext
 from auditkit.data.base import ProbeSet
+from auditkit.device import tensor_device
 from auditkit.errors import NotApplicable, ProbeSetError
 from auditkit.extract import Embedder
 from auditkit.knn import MAX_BLOCK_CELLS, K, block_rows, l2_normalise, vote_composed
@@ -292,15 +294,26 @@ def family_outcomes(
         neg_same=np.zeros((P, P, m), bool), all_diff=np.zeros((P, P, m), bool),
         assignments=assignments,
     )
-    DT = np.ascontiguousarray(Ed.transpose(0, 2, 1))
+    on = tensor_device()
+    Q: np.ndarray | torch.Tensor
+    DT: np.ndarray | torch.Tensor
+    if on is None:
+        Q, DT = Eq, np.ascontiguousarray(Ed.transpose(0, 2, 1))
+    else:
+        # On the measurement's accelerator: similarities, composition and top k there;
+        # only each query's k neighbours come back for the vote.
+        Q = torch.as_tensor(Eq, device=on)
+        DT = torch.as_tensor(Ed, device=on).transpose(1, 2).contiguous()
     # Alive at once: P similarity layers, the composed one and the k-NN temporaries.
     step = block_rows(n, layers=P + 4, max_cells=max_cells)
     for start in range(0, m, step):
         rows = slice(start, start + step)
         truth = q_codes[rows]
-        same = truth[:, None] == d_codes[None, :]
+        same: np.ndarray | torch.Tensor = truth[:, None] == d_codes[None, :]
+        if on is not None:
+            same = torch.as_tensor(same, device=on)
         for t in range(P):
-            S = np.matmul(Eq[t, rows][None], DT)
+            S = Q[t, rows][None] @ DT
             vote = partial(vote_composed, S, same, d_codes, n_classes, k)
             pred = vote(t, t)
             out.baseline_pred[t, rows] = pred

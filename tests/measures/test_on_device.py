@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from auditkit import device
+from auditkit import device, knn
 from auditkit.context import AuditContext
 from auditkit.data import builtin_probe_set
 from auditkit.device import computing_on
@@ -20,8 +20,9 @@ from auditkit.extract import Extractor
 from auditkit.probes import LinearProbe
 from auditkit.registry import get_audit
 
-#: The audits whose measures feed the probes (and the k-NN) from an embedding table.
-AUDITS = ("jpeg_quality", "style_generalisation", "camera_model", "semantic_utility")
+#: The audits whose measures feed the probes or the k-NN from an embedding table.
+AUDITS = ("jpeg_quality", "style_generalisation", "camera_model", "semantic_utility",
+          "retrieval_shift")
 
 
 @pytest.fixture(scope="module")
@@ -37,14 +38,22 @@ def probe_set():
 
 def _measure(audit, extractor, probe_set, on, monkeypatch, tensors):
     seen = []
-    fit = LinearProbe.fit
+    fit, top_k = LinearProbe.fit, knn.top_k
 
-    def spy(self, X, *args, **kwargs):
+    def where(X):
         seen.append(X.device.type if isinstance(X, torch.Tensor) else "host")
+
+    def spy_fit(self, X, *args, **kwargs):
+        where(X)
         return fit(self, X, *args, **kwargs)
 
+    def spy_top_k(sim, k):
+        where(sim)
+        return top_k(sim, k)
+
     with monkeypatch.context() as m:
-        m.setattr(LinearProbe, "fit", spy)
+        m.setattr(LinearProbe, "fit", spy_fit)
+        m.setattr(knn, "top_k", spy_top_k)
         if tensors:
             m.setattr(device, "HOST_DEVICES", frozenset())
         with computing_on(on):
@@ -63,7 +72,8 @@ def test_an_audit_measures_the_same_from_device_tensors(audit, on, extractor, pr
     host, host_seen = _measure(audit, extractor, probe_set, "cpu", monkeypatch, tensors=False)
     moved, moved_seen = _measure(audit, extractor, probe_set, on, monkeypatch, tensors=True)
     assert host_seen == {"host"}
-    assert moved_seen == {on}  # every fit, the planted checks' too, got the table's tensor
+    # Every fit (the planted checks' too) and every k-NN got the table's tensor.
+    assert moved_seen == {on}
     assert set(moved) == set(host)
     # Not bit for bit: torch and numpy sum the standardisation's means in another
     # order, and from a difference of 1e-16 the probe's 50 L-BFGS steps end a few
