@@ -262,7 +262,8 @@ class EmbeddingCache:
         return removed
 
     def info(self) -> dict[str, dict[str, int]]:
-        """Per fingerprint prefix: ``entries``, ``bytes``, ``shards``, ``legacy`` and ``temporary``.
+        """Per fingerprint prefix: ``entries``, ``bytes``, ``shards``, ``legacy``, ``temporary``
+        and ``newer_format`` (shards a newer auditkit wrote: kept, not readable here).
 
         Entries are counted from the shards' headers (a key written twice by
         two racing writers counts twice until ``compact``) plus entry files of
@@ -275,12 +276,12 @@ class EmbeddingCache:
         >>> import tempfile
         >>> cache = EmbeddingCache(tempfile.mkdtemp())
         >>> cache.put("fp", "k" * 64, np.ones(3, np.float32))
-        >>> cache.info()
-        {'fp': {'entries': 1, 'bytes': 220, 'shards': 1, 'legacy': 0, 'temporary': 0}}
+        >>> cache.info()["fp"]
+        {'entries': 1, 'bytes': 212, 'shards': 1, 'legacy': 0, 'temporary': 0, 'newer_format': 0}
         """
         out: dict[str, dict[str, int]] = {}
         for folder in self._folders():
-            shards, rows, size = self._set(folder).summary()
+            shards, rows, size, newer = self._set(folder).summary()
             legacy = 0
             if self._has_legacy(folder):
                 assert self.legacy is not None
@@ -291,7 +292,8 @@ class EmbeddingCache:
                         continue
                     legacy += 1
             out[folder] = {"entries": rows + legacy, "bytes": size, "shards": shards,
-                           "legacy": legacy, "temporary": len(self.location.temporary(folder))}
+                           "legacy": legacy, "temporary": len(self.location.temporary(folder)),
+                           "newer_format": newer}
         return out
 
     def keys(self, fingerprint: str) -> set[str]:
@@ -345,7 +347,7 @@ class EmbeddingCache:
         """Delete all entries (or one fingerprint's); returns the entries removed."""
         removed = 0
         for folder in self._folders(fingerprint):
-            _, rows, _ = self._set(folder).summary()
+            _, rows, _, _ = self._set(folder).summary()
             if self._has_legacy(folder):
                 assert self.legacy is not None
                 rows += sum(1 for _ in self.legacy.entries(folder))

@@ -78,6 +78,9 @@ def _cmd_cache(args: argparse.Namespace) -> int:
                 f"  {row['shards']} shard(s)")
         if row["legacy"]:
             line += f", {row['legacy']} in old entry files ('compact' moves them)"
+        if row.get("newer_format"):
+            line += (f", {row['newer_format']} in a newer auditkit's format (left alone; "
+                     "upgrade auditkit to read them)")
         if row["temporary"]:
             line += f"  ({row['temporary']} write(s) in progress)"
         print(line)

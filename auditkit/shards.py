@@ -600,21 +600,32 @@ class ShardSet:
         self._reset()
         return bad
 
-    def summary(self) -> tuple[int, int, int]:
-        """(shards, rows, bytes), from the headers alone."""
-        shards = rows = size = 0
+    def summary(self) -> tuple[int, int, int, int]:
+        """(shards, rows, bytes, shards of a newer format), from the headers alone.
+
+        A newer auditkit's shard is counted among the shards and its bytes, not
+        its rows (this version cannot read them); a damaged one only as a shard.
+        """
+        shards = rows = size = newer = 0
         for name in self.names():
             try:
                 layout, _ = decode_head(self.location.read(self._rel(name), 0, HEAD_PROBE))
                 size += self.location.size(self._rel(name))
             except FileNotFoundError:
                 continue
+            except UnknownFormat:
+                shards, newer = shards + 1, newer + 1
+                try:
+                    size += self.location.size(self._rel(name))
+                except FileNotFoundError:
+                    pass
+                continue
             except (OSError, ValueError):
                 shards += 1  # damaged; counted, its rows are not
                 continue
             shards += 1
             rows += layout.rows
-        return shards, rows, size
+        return shards, rows, size, newer
 
     def keys(self) -> set[str]:
         """Every key stored (intact heads), each once."""

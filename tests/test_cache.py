@@ -76,7 +76,7 @@ def test_info_and_clear(tmp_path):
     info = cache.info()
     assert info["fpone"]["entries"] == 3 and info["fpone"]["shards"] == 3
     assert info["fptwo"] == {"entries": 6, "shards": 1, "legacy": 1, "temporary": 0,
-                             "bytes": info["fptwo"]["bytes"]}
+                             "newer_format": 0, "bytes": info["fptwo"]["bytes"]}
     assert info["fpone"]["bytes"] == sum(p.stat().st_size for p in tmp_path.glob("fpone/*/*"))
     assert cache.clear("fpone") == 3
     assert set(cache.info()) == {"fptwo"}

@@ -148,7 +148,7 @@ def test_killed_mid_write_then_resumed_reads_nothing_wrong(tmp_path, workload, c
     info = EmbeddingCache(root).info()
     (row,) = info.values()
     assert row == {"entries": STALL_AFTER, "bytes": row["bytes"], "shards": STALL_AFTER // 2,
-                   "legacy": 0, "temporary": 1}
+                   "legacy": 0, "temporary": 1, "newer_format": 0}
     assert main(["cache", "info", "--cache-dir", str(root)]) == 0
     out = capsys.readouterr().out
     print(out)
@@ -205,7 +205,7 @@ def test_writes_in_progress_are_left_alone_and_old_ones_swept(tmp_path):
 
     (shard,) = _shards(tmp_path)
     assert cache.info()["fp"] == {"entries": 1, "bytes": shard.stat().st_size, "shards": 1,
-                                  "legacy": 0, "temporary": 4}
+                                  "legacy": 0, "temporary": 4, "newer_format": 0}
     assert cache.sweep() == 1
     assert sorted(p.name for p in _temporary(tmp_path)) == sorted(
         p.name for p in (mine, other_host, unnamed))

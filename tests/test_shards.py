@@ -148,7 +148,7 @@ def test_a_format_1_store_is_read_and_extended_in_format_2(tmp_path, monkeypatch
     assert EmbeddingCache(tmp_path).verify() == []
 
 
-def test_a_shard_of_a_newer_format_is_left_alone(tmp_path, caplog):
+def test_a_shard_of_a_newer_format_is_left_alone(tmp_path, caplog, capsys):
     _fill(tmp_path)
     path, _ = _shard(tmp_path)
     blob = path.read_bytes().replace(b'"format": 2', b'"format": 9')
@@ -159,6 +159,14 @@ def test_a_shard_of_a_newer_format_is_left_alone(tmp_path, caplog):
     assert cache.verify() == []
     EmbeddingCache(tmp_path).compact()
     assert path.read_bytes() == blob  # another version's shard: never deleted or rewritten
+    # 'auditkit cache info' names it apart from damage: its bytes count, its rows cannot.
+    assert EmbeddingCache(tmp_path).info()["fp"] == {
+        "entries": 0, "bytes": len(blob), "shards": 1, "legacy": 0, "temporary": 0,
+        "newer_format": 1}
+    from auditkit.cli import main
+
+    assert main(["cache", "info", "--cache-dir", str(tmp_path)]) == 0
+    assert "1 in a newer auditkit's format (left alone" in capsys.readouterr().out
 
 
 def test_colliding_key_ids_are_told_apart_by_the_key(tmp_path, monkeypatch, read_path):
