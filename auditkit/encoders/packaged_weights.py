@@ -107,8 +107,9 @@ def lite_to_timm(state: dict[str, Any], stage_depths: list[int]) -> dict[str, An
 
     Examples
     --------
-    >>> sorted(lite_to_timm({"_conv_stem.weight": 0, "_blocks.1._bn0.bias": 1}, [1, 2]))
-    ['blocks.1.0.bn1.bias', 'conv_stem.weight']
+    >>> sorted(lite_to_timm({"_conv_stem.weight": 0, "_blocks.1._expand_conv.weight": 1,
+    ...                      "_blocks.1._bn0.bias": 2}, [1, 2]))
+    ['blocks.1.0.bn1.bias', 'blocks.1.0.conv_pw.weight', 'conv_stem.weight']
     """
     places = [(stage, i) for stage, depth in enumerate(stage_depths) for i in range(depth)]
     expanded = {int(m.group(1)) for k in state if (m := _BLOCK.fullmatch(k))
