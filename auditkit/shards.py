@@ -288,6 +288,7 @@ class ShardSet:
         self.location = location
         self.dir = f"{folder}/shards"
         self.corrupt = 0  # rows found damaged (never served)
+        self._told: set[str] = set()  # shards of a newer format already logged
         self._reset()
 
     def _reset(self) -> None:
@@ -322,7 +323,10 @@ class ShardSet:
                 continue  # compacted away meanwhile
             except UnknownFormat as exc:
                 self._known.add(name)  # not indexed, not rescanned, not deleted
-                log.warning("embedding store: %s: %s", self.location.full(self._rel(name)), exc)
+                if name not in self._told:  # once a process, though _reset forgets _known
+                    self._told.add(name)
+                    log.warning("embedding store: %s: %s", self.location.full(self._rel(name)),
+                                exc)
                 continue
             except (OSError, ValueError) as exc:
                 self._drop(name, f"is unreadable ({exc})")

@@ -157,6 +157,8 @@ def test_a_shard_of_a_newer_format_is_left_alone(tmp_path, caplog, capsys):
     assert cache.get_many("fp", KEYS) == {}
     assert "newer auditkit" in caplog.text
     assert cache.verify() == []
+    cache.get_many("fp", KEYS)  # after verify's reset: read again, not logged again
+    assert caplog.text.count("newer auditkit") == 1
     EmbeddingCache(tmp_path).compact()
     assert path.read_bytes() == blob  # another version's shard: never deleted or rewritten
     # 'auditkit cache info' names it apart from damage: its bytes count, its rows cannot.
