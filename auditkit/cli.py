@@ -207,7 +207,8 @@ def _cmd_mitigate(args: argparse.Namespace) -> int:
         source = {"spec": spec.raw, "canonical": spec.canonical,
                   "fingerprint": encoder.fingerprint}
         eraser = erasure.fit_eraser(extractor, probe_set, traces, source=source,
-                                    seed=args.seed, options=_audit_tables(args))
+                                    seed=args.seed, options=_audit_tables(args),
+                                    per_class=args.per_class)
         out = Path(args.out or f"{_slug(spec.raw)}-erase-{'-'.join(traces)}.safetensors")
         eraser.save(out)
         print(f"eraser: {out} (rank {eraser.rank}, D {eraser.dim}, fitted on "
@@ -306,6 +307,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-cache", action="store_true", help="keep embeddings in memory only")
     p.add_argument("--no-compare", action="store_true",
                    help="only fit and write the eraser")
+    p.add_argument("--per-class", action="store_true",
+                   help="erase each trace within every semantic class of the probe set "
+                        "(rank classes x (settings - 1)): for traces that differ by content")
     p.add_argument("--json", default=None, metavar="PATH",
                    help="also write the before / after comparison")
     p.add_argument("--camera-level", default=None, metavar="LEVEL",

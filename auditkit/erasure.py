@@ -88,6 +88,8 @@ SEMANTIC_AUDIT = "semantic_utility"
 #: the held-out sets are small).
 MLP_HIDDEN = 64
 MLP_EPOCHS = 200
+#: The most of the embedding's dimensions a per-class eraser may take (its rank bound).
+PER_CLASS_MAX_SHARE = 0.25
 #: Singular values of the map's difference from the identity below this are dropped.
 _RANK_TOL = 1e-9
 
@@ -201,6 +203,8 @@ class TraceRows:
     X: np.ndarray
     y: np.ndarray
     groups: np.ndarray
+    #: Each row's semantic class (the probe set's label): what a per-class eraser erases within.
+    labels: np.ndarray | None = None
 
 
 def trace_rows(trace: str, embedder: Embedder, probe_set: ProbeSet,
@@ -219,14 +223,17 @@ def trace_rows(trace: str, embedder: Embedder, probe_set: ProbeSet,
         from auditkit.transforms.quality import jpeg_grid
 
         table = embedder.embed(probe_set.images, jpeg_grid())
-        return TraceRows(table.X, table.variant_ids.astype(str), table.groups.astype(str))
+        return TraceRows(table.X, table.variant_ids.astype(str), table.groups.astype(str),
+                         table.labels.astype(str))
     if trace == "camera_model":
         from dataclasses import asdict
 
         from auditkit.measures.camera_model import camera_options, camera_rows
 
         rows = camera_rows(embedder, probe_set, **asdict(camera_options(options or {})))
-        return TraceRows(on_host(rows.X), rows.y, rows.groups)
+        label_of = {im.id: im.label for im in probe_set.images}
+        labels = np.array([label_of[i] for i in rows.image_ids.tolist()], dtype=object)
+        return TraceRows(on_host(rows.X), rows.y, rows.groups, labels.astype(str))
     raise ConfigError(f"cannot erase {trace!r}: expected one or more of {', '.join(ERASABLE)}")
 
 
@@ -295,8 +302,36 @@ def held_out(probe_set: ProbeSet, eraser: Eraser) -> ProbeSet:
 # -- fitting --------------------------------------------------------------------------------
 
 
-def _leace_step(X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``(A, b)`` of one LEACE eraser, ``x' = x - (x - b) @ A``."""
+def concept_matrix(y: np.ndarray, within: np.ndarray | None = None) -> np.ndarray:
+    """What LEACE erases: one-hot ``y``, or one-hot ``(within, y)`` centred in each ``within``.
+
+    Centred within each semantic class, the columns are the trace's deviation
+    from that class's own mean: erasing them equalises the trace's means in
+    every class and leaves the classes' means (what the embedding is for) alone.
+
+    Examples
+    --------
+    >>> concept_matrix(np.array(["q75", "q95"])).tolist()
+    [[1.0, 0.0], [0.0, 1.0]]
+    >>> concept_matrix(np.array(["q75", "q95", "q75"]), np.array(["cat", "cat", "dog"])).tolist()
+    [[0.5, -0.5, 0.0, 0.0], [-0.5, 0.5, 0.0, 0.0], [0.0, 0.0, 0.0, 0.0]]
+    """
+    classes, codes = np.unique(y, return_inverse=True)
+    if within is None:
+        return np.eye(len(classes))[codes]
+    groups, where = np.unique(within, return_inverse=True)
+    k = len(classes)
+    z = np.zeros((len(y), len(groups) * k))
+    z[np.arange(len(y)), where * k + codes] = 1.0
+    for g in range(len(groups)):
+        rows, cols = where == g, slice(g * k, (g + 1) * k)
+        z[rows, cols] -= z[rows, cols].mean(axis=0)
+    return z
+
+
+def _leace_step(X: np.ndarray, y: np.ndarray, within: np.ndarray | None = None
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """``(A, b)`` of one LEACE eraser, ``x' = x - (x - b) @ A`` (see :func:`concept_matrix`)."""
     import torch
 
     with warnings.catch_warnings():
@@ -305,8 +340,7 @@ def _leace_step(X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         warnings.simplefilter("ignore", FutureWarning)
         from concept_erasure import LeaceFitter
 
-    classes, codes = np.unique(y, return_inverse=True)
-    z = np.eye(len(classes))[codes]
+    z = concept_matrix(y, within)
     # constrain_cov_trace would blend in an orthogonal projection, which gives up
     # LEACE's guarantee (zero cross-covariance with the labels); it is off.
     fitter = LeaceFitter.fit(torch.as_tensor(X, dtype=torch.float64),
@@ -332,7 +366,8 @@ def _versions() -> dict[str, str]:
 def fit_eraser(embedder: Embedder, probe_set: ProbeSet, traces: Sequence[str], *,
                source: Mapping[str, str], seed: int = 0,
                fraction: float = HELD_OUT_FRACTION,
-               options: Mapping[str, Mapping[str, Any]] | None = None) -> Eraser:
+               options: Mapping[str, Mapping[str, Any]] | None = None,
+               per_class: bool = False) -> Eraser:
     """Fit an eraser for ``traces`` on the fit split of ``probe_set``'s groups.
 
     Parameters
@@ -352,6 +387,17 @@ def fit_eraser(embedder: Embedder, probe_set: ProbeSet, traces: Sequence[str], *
         The project's audit tables by name (``{"camera": {...}}``, as in
         ``[tool.auditkit]``): the traces are labelled, and later compared,
         as the audits label them. Recorded in the eraser.
+    per_class : bool
+        Erase each trace within every semantic class of the probe set
+        (:func:`concept_matrix`): rank up to classes x (settings - 1) instead
+        of settings - 1. A trace that differs from class to class is then
+        erased in each; one that does not is erased as before.
+
+    Raises
+    ------
+    ConfigError
+        ``per_class`` with so many classes that the map would take more than
+        :data:`PER_CLASS_MAX_SHARE` of the embedding's dimensions.
     """
     traces = parse_traces(traces)
     fit_groups, held = split_groups(probe_set, seed, fraction)
@@ -364,7 +410,10 @@ def fit_eraser(embedder: Embedder, probe_set: ProbeSet, traces: Sequence[str], *
         U = l2_normalise(np.asarray(rows.X, dtype=np.float64))
         if M is None or c is None:
             M, c = np.eye(U.shape[1]), np.zeros(U.shape[1])
-        A, b = _leace_step(U @ M + c, rows.y)
+        within = rows.labels if per_class else None
+        if within is not None:
+            _check_per_class_rank(trace, rows, U.shape[1])
+        A, b = _leace_step(U @ M + c, rows.y, within)
         # x2 = x1 (I - A) + b A, composed with x1 = u M + c.
         keep = np.eye(len(b)) - A
         M, c = M @ keep, c @ keep + b @ A
@@ -386,10 +435,24 @@ def fit_eraser(embedder: Embedder, probe_set: ProbeSet, traces: Sequence[str], *
         "rows": json.dumps(counts),
         "options": json.dumps({k: dict(v) for k, v in (options or {}).items()}, sort_keys=True),
         "input": "l2-normalised embeddings",
-        "method": "LEACE (concept_erasure.LeaceFitter), traces erased in order",
+        "method": ("LEACE (concept_erasure.LeaceFitter), traces erased in order"
+                   + (", each within every semantic class" if per_class else "")),
+        "per_class": json.dumps(per_class),
         "versions": json.dumps(_versions()),
     }
     return Eraser(u[:, :r] * s[:r], vt[:r], c, meta)
+
+
+def _check_per_class_rank(trace: str, rows: TraceRows, dim: int) -> None:
+    assert rows.labels is not None
+    k, v = len(set(rows.labels.tolist())), len(set(rows.y.tolist()))
+    rank = k * (v - 1)
+    if rank > PER_CLASS_MAX_SHARE * dim:
+        raise ConfigError(
+            f"erasing {trace} per class: {k} semantic classes x {v - 1} would take up to "
+            f"{rank} of the embedding's {dim} dimensions (more than "
+            f"{PER_CLASS_MAX_SHARE:.0%}): erase it over all classes (no --per-class), or "
+            "audit fewer classes")
 
 
 # -- scoring --------------------------------------------------------------------------------
@@ -592,6 +655,7 @@ def mitigation_document(spec: str, eraser_path: str | Path, eraser: Eraser,
     return {
         "encoder": spec, "erased_spec": f"{spec}+erase:{eraser_path}", "eraser": str(eraser_path),
         "traces": eraser.traces, "eraser_digest": eraser.digest, "rank": eraser.rank,
+        "per_class": eraser.metadata.get("per_class") == "true",
         "dim": eraser.dim, "fitted_groups": len(eraser.fitted_groups), "held_out_groups": held,
         "probe_set": eraser.metadata.get("probe_set", ""), "auditkit": auditkit.__version__,
         "rows": [r.json() for r in rows],

@@ -107,11 +107,13 @@ def test_mitigate_fits_and_writes_an_eraser_with_its_provenance(tmp_path, capsys
     out = tmp_path / "e.safetensors"
     assert main(["mitigate", "--encoder", "pixels", "--erase", "jpeg_quality",
                  "--max-images", "24", "--no-compare", "--cache-dir", str(tmp_path / "cache"),
-                 "--out", str(out)]) == 0
+                 "--out", str(out), "--per-class"]) == 0
     assert f"--encoder='pixels+erase:{out}'" in capsys.readouterr().out
     eraser = Eraser.load(out)
     meta = eraser.metadata
     assert meta["source"] == "pixels" and eraser.traces == ["jpeg_quality"]
+    assert meta["per_class"] == "true" and "within every semantic class" in meta["method"]
+    assert eraser.rank > 5  # one JPEG map per semantic class, not one for all
     assert meta["source_fingerprint"] == build_encoder("pixels").fingerprint
     held = set(json.loads(meta["held_out_groups"]))
     assert held and not held & eraser.fitted_groups
