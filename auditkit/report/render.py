@@ -171,6 +171,8 @@ def render_mitigation(doc: Mapping[str, Any], template_dir: Path | None = None) 
     ...        "eraser_digest": "0" * 64, "auditkit": "0", "rows": []}
     >>> "no leakage interval lies wholly above 0" in render_mitigation(doc)
     True
+    >>> "within every semantic class" in render_mitigation({**doc, "per_class": True})
+    True
     """
     from auditkit.report.mitigation import mitigation_chart, still_found
 
