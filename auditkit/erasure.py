@@ -410,10 +410,9 @@ def fit_eraser(embedder: Embedder, probe_set: ProbeSet, traces: Sequence[str], *
         U = l2_normalise(np.asarray(rows.X, dtype=np.float64))
         if M is None or c is None:
             M, c = np.eye(U.shape[1]), np.zeros(U.shape[1])
-        within = rows.labels if per_class else None
-        if within is not None:
+        if per_class:
             _check_per_class_rank(trace, rows, U.shape[1])
-        A, b = _leace_step(U @ M + c, rows.y, within)
+        A, b = _leace_step(U @ M + c, rows.y, rows.labels if per_class else None)
         # x2 = x1 (I - A) + b A, composed with x1 = u M + c.
         keep = np.eye(len(b)) - A
         M, c = M @ keep, c @ keep + b @ A

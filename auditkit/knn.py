@@ -42,6 +42,9 @@ import torch
 
 from auditkit.device import tensor_device
 
+#: A similarity block: a host array, or a tensor on the device it was computed on.
+Similarities = np.ndarray | torch.Tensor
+
 #: Default number of neighbours (Ramos et al. use k = 10).
 K = 10
 
@@ -127,7 +130,7 @@ def majority_vote(labels: np.ndarray, sims: np.ndarray, n_classes: int) -> np.nd
     return np.argmax(np.where(tied, summed, -np.inf), axis=1)
 
 
-def top_k(sim: np.ndarray | torch.Tensor, k: int) -> tuple[np.ndarray, np.ndarray]:
+def top_k(sim: Similarities, k: int) -> tuple[np.ndarray, np.ndarray]:
     """:func:`nearest` of a similarity block on the host, or by ``torch.topk`` where it lies.
 
     Only the ``k`` indices and similarities per row come back to the host.
@@ -138,8 +141,8 @@ def top_k(sim: np.ndarray | torch.Tensor, k: int) -> tuple[np.ndarray, np.ndarra
     return nearest(sim, k)
 
 
-def vote_from_similarity(sim: np.ndarray | torch.Tensor, db_codes: np.ndarray, n_classes: int,
-                         k: int = K) -> np.ndarray:
+def vote_from_similarity(sim: Similarities, db_codes: np.ndarray, n_classes: int, k: int = K
+                         ) -> np.ndarray:
     """Predicted label codes from a (queries x database) similarity block.
 
     Examples
@@ -149,9 +152,6 @@ def vote_from_similarity(sim: np.ndarray | torch.Tensor, db_codes: np.ndarray, n
     """
     idx, top = top_k(sim, k)
     return majority_vote(np.asarray(db_codes)[idx], top, n_classes)
-
-
-Similarities = np.ndarray | torch.Tensor
 
 
 def compose(S: Similarities, same: Similarities, pos: int | np.ndarray, neg: int | np.ndarray
@@ -236,9 +236,10 @@ def _nearest_blocks(Q: np.ndarray | torch.Tensor, D: np.ndarray | torch.Tensor, 
     """``(first row, neighbour indices, similarities)`` per block of ``step`` queries."""
     for start in range(0, len(Q), step):
         if isinstance(Q, torch.Tensor) and isinstance(D, torch.Tensor):
-            yield start, *top_k(Q[start:start + step] @ D.T, k)
+            sim: Similarities = Q[start:start + step] @ D.T
         else:
-            yield start, *nearest(np.asarray(Q[start:start + step]) @ np.asarray(D).T, k)
+            sim = np.asarray(Q[start:start + step]) @ np.asarray(D).T
+        yield start, *top_k(sim, k)
 
 
 def knn_predict(

@@ -68,6 +68,8 @@ ROW_DIGEST = {1: 16, 2: 8}
 ALIGN = 64
 #: Bytes read to find a shard's header (the header itself is a few dozen).
 HEAD_PROBE = 4096
+
+
 def _open_shards() -> int:
     """Shards one store keeps mapped: an eighth of the soft open-file limit, 32 to 1024.
 
@@ -612,23 +614,25 @@ class ShardSet:
         """
         shards = rows = size = newer = 0
         for name in self.names():
+            layout: Layout | None
             try:
                 layout, _ = decode_head(self.location.read(self._rel(name), 0, HEAD_PROBE))
-                size += self.location.size(self._rel(name))
             except FileNotFoundError:
                 continue
             except UnknownFormat:
-                shards, newer = shards + 1, newer + 1
-                try:
-                    size += self.location.size(self._rel(name))
-                except FileNotFoundError:
-                    pass
-                continue
+                layout = None  # a newer auditkit's: its bytes count, its rows cannot be read
             except (OSError, ValueError):
                 shards += 1  # damaged; counted, its rows are not
                 continue
+            try:
+                size += self.location.size(self._rel(name))
+            except FileNotFoundError:
+                continue  # compacted away meanwhile
             shards += 1
-            rows += layout.rows
+            if layout is None:
+                newer += 1
+            else:
+                rows += layout.rows
         return shards, rows, size, newer
 
     def keys(self) -> set[str]:
