@@ -7,9 +7,10 @@ encoder, references included, has its own ``<slug>/results.json``.
 
 A baseline is only a fair base when it was measured like this run: on the
 same probe set, seed and ``--audit-max-images``, with the same measuring
-settings and auditkit version (:func:`comparable` owns that list), and of
-the right encoder (the base architecture of a ``.json`` baseline's audited
-encoders, the encoder itself in a directory). :func:`check_baseline` makes a
+settings, auditkit version and the same libraries making the variants'
+pixels (:func:`comparable` owns that list), and of the right encoder (the
+base architecture of a ``.json`` baseline's audited encoders, the encoder
+itself in a directory). :func:`check_baseline` makes a
 difference a usage error unless ``--audit-baseline-allow-mismatch`` is
 given; then every compared case records the differences, and the card and
 the terminal say so.
@@ -57,6 +58,7 @@ def comparable(run: RunConfig, probe_digest: str | None = None) -> dict[str, Any
     from auditkit import __version__
     from auditkit.encoders.base import stable_hash
     from auditkit.memo import NOT_MEASURED
+    from auditkit.numerics import pixel_libraries
 
     skip = NOT_MEASURED | _OWN_FIELDS
     settings = {k: v for k, v in run.project.items() if k not in skip}
@@ -67,6 +69,9 @@ def comparable(run: RunConfig, probe_digest: str | None = None) -> dict[str, Any
         "max_images": run.max_images,
         "settings": stable_hash(settings)[:16],
         "auditkit": __version__,
+        # The variants' pixels are the probe set too: another OpenCV moved the
+        # built-in style audits of `pixels` by up to 0.022 (4.14 against 5.1).
+        "pixels": pixel_libraries(),
     }
     if probe_digest is not None:
         block["probe_set"] = probe_digest

@@ -16,6 +16,7 @@ from auditkit.baseline import architecture, comparable
 from auditkit.encoders.spec import EncoderSpec, parse_spec
 from auditkit.errors import AuditkitError
 from auditkit.layout import ReportLayout
+from auditkit.numerics import pixel_libraries
 from auditkit.provenance import git_commit, interpreter, package_versions, utc_timestamp
 from auditkit.results import AuditResult, build_document, write_json_atomic
 from auditkit.session import AuditSession
@@ -51,6 +52,9 @@ def provenance(session: AuditSession, spec: str) -> dict[str, Any]:
     encoder = session.built_encoder(spec)
     return {
         "versions": package_versions(),
+        # Pillow, its libjpeg and OpenCV make the variants: the style and camera
+        # figures move with them (README, *Measured here*).
+        "pixel_libraries": pixel_libraries(),
         **interpreter(),
         "git_commit": git_commit(run.root),
         "seed": run.seed,

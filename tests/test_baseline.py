@@ -49,6 +49,20 @@ def test_comparable_holds_what_changes_measurements_and_nothing_that_only_judges
     assert comparable(measured, "d1")["settings"] != block["settings"]
 
 
+def test_another_opencv_or_pillow_makes_a_baseline_unfair(tmp_path, monkeypatch):
+    """The variants' pixels are part of the probe set: the style audits moved with OpenCV."""
+    from auditkit import numerics
+
+    run = _run(tmp_path, encoder=["pixels"])
+    block = json.loads(json.dumps(comparable(run, "d1")))  # as a baseline file holds it
+    assert block["pixels"]["opencv"] and block["pixels"]["pillow"]
+    assert comparable_mismatches(block, comparable(run, "d1")) == []
+    other = {**numerics.pixel_libraries(), "opencv": "4.14.0"}
+    monkeypatch.setattr(numerics, "pixel_libraries", lambda: other)
+    assert [m.split(":")[0] for m in comparable_mismatches(block, comparable(run, "d1"))] == [
+        "pixels"]
+
+
 def test_mismatches_name_both_sides():
     base = {"seed": 0, "max_images": 60, "probe_set": "a", "data": "x"}
     here = {"seed": 0, "max_images": None, "probe_set": "b", "data": "y"}
