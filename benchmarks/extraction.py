@@ -16,6 +16,16 @@ targets of the issue, at N = 100,000 with a small encoder: >= 0.9 local,
 as many built-in images as N needs (240 per seed; further seeds give new
 pixels, so every pair has its own cache key).
 
+``--images files`` (the default) writes those images as PNG files into a
+temporary folder before any clock starts, and the engines load them from
+there, as they load a user's folder. ``--images generated`` loads them as
+the built-in set does, by rendering: the renderer keeps only the last 480
+images, so past that every load renders its image again (about 7 ms of
+FFT noise and resizing), time that a run on files never spends. The runs
+before 2026-12-02 afternoon were made that way; at 12,000 pairs rendering
+took 17.9 s of the local engine's 96 s (cProfile), which is why their
+ratio fell with N.
+
 Usage::
 
     python benchmarks/extraction.py --pairs 100000 --json out.json
@@ -47,6 +57,7 @@ from auditkit.backends.ray_data import RayDataBackend
 from auditkit.cache import EmbeddingCache
 from auditkit.data import builtin_probe_set
 from auditkit.data.base import SourceImage
+from auditkit.data.folder import folder_probe_set
 from auditkit.device import pick_device
 from auditkit.encoders import LoadOptions
 from auditkit.encoders.base import Encoder
@@ -80,6 +91,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                    help="encoder actors of the Ray engine (default: auditkit's)")
     p.add_argument("--ray-cpus", type=int, default=None,
                    help="CPUs of the local Ray instance (default: all; ignored with RAY_ADDRESS)")
+    p.add_argument("--images", choices=("files", "generated"), default="files",
+                   help="load the images from PNG files written first (default), or render "
+                        "them as the built-in set does (past 480 images, again at every load)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", type=Path, metavar="PATH", help="write the results here")
     args = p.parse_args(argv)
@@ -88,8 +102,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return args
 
 
-def pairs_of(n: int, variants: int, seed: int = 0) -> tuple[list[SourceImage], list[Variant]]:
+def pairs_of(n: int, variants: int, seed: int = 0, folder: Path | None = None
+             ) -> tuple[list[SourceImage], list[Variant]]:
     """Built-in images and JPEG variants making at least ``n`` pairs, each with its own key.
+
+    With ``folder``, the images are written there as PNG files (one class
+    subfolder each) and come back as that folder's probe set: loading one
+    decodes its file instead of rendering it again.
 
     Examples
     --------
@@ -107,7 +126,14 @@ def pairs_of(n: int, variants: int, seed: int = 0) -> tuple[list[SourceImage], l
         more = builtin_probe_set(seed=seed + len(images) // 240,
                                  max_images=min(240, wanted - len(images))).images
         images.extend(more)
-    return images, chosen
+    if folder is None:
+        return images, chosen
+    for image in images:
+        # The image's sha256 in the name: the seeds' images share ids.
+        path = folder / image.label / f"{image.sha256[:16]}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        image.load().save(path)
+    return folder_probe_set(folder).images, chosen
 
 
 def forward_limit(encoder: Encoder, items: list[Any], batch_size: int) -> float:
@@ -156,13 +182,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     device = pick_device(args.device)
     encoder = build(args.encoder, device, args.seed)
     batch_size = args.batch_size or encoder.default_batch_size
-    images, variants = pairs_of(args.pairs, args.variants, args.seed)
+    files = tempfile.TemporaryDirectory(prefix="auditkit-bench-images-")
+    folder = Path(files.name) if args.images == "files" else None
+    t0 = time.perf_counter()
+    images, variants = pairs_of(args.pairs, args.variants, args.seed, folder)
+    prepared = time.perf_counter() - t0
     sample = images[: max(1, FORWARD_ITEMS // len(variants))]
     items, _ = preprocess_all(encoder, sample, variants, args.seed)
     res: dict[str, Any] = {
         "encoder": args.encoder, "pairs": len(images) * len(variants),
         "images": len(images), "variants": [v.id for v in variants],
         "batch_size": batch_size, "machine": machine_info(device), "engines": {},
+        "images_from": args.images, "images_prepared_s": prepared,
         "retain_freed_memory": retained,
     }
     try:
@@ -179,6 +210,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                   f"{run['pairs_per_s']:.1f} pairs/s; forward limit {limit:.1f}/s; "
                   f"ratio {run['ratio']:.3f}", file=sys.stderr)
     finally:
+        files.cleanup()
         if "ray" in sys.modules:
             import ray
 

@@ -25,3 +25,27 @@ def test_local_engine_against_the_forward_limit(tmp_path):
     from auditkit.allocator import retain_freed_memory
 
     assert result["retain_freed_memory"] is retain_freed_memory()
+
+
+def test_images_written_as_files_load_without_rendering_again(tmp_path, monkeypatch):
+    """Past the renderer's memo, a rendered image costs its rendering at every load: the
+    engines would be charged for it, and their ratio fell with N for that reason."""
+    from auditkit.data import builtin
+
+    images, _ = pairs_of(245 * 2 - 1, 2, folder=tmp_path)
+    assert len(images) == 245 and len({image.sha256 for image in images}) == 245
+    assert all(image.path is not None for image in images)
+
+    def render(recipe):
+        raise AssertionError(f"rendered {recipe} again")
+
+    monkeypatch.setattr(builtin, "_render", render)
+    assert images[-1].load().size == images[-1].load().size
+
+
+def test_a_run_on_files_says_so(tmp_path):
+    out = tmp_path / "extraction.json"
+    assert main(["--pairs", "4", "--variants", "2", "--encoder", "pixels", "--engines", "local",
+                 "--workers", "0", "--json", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert result["images_from"] == "files" and result["images_prepared_s"] > 0
