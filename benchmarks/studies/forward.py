@@ -66,13 +66,15 @@ def forward_throughput(
     batch_sizes: Sequence[int],
     repeats: int = 3,
     warmup: int = 2,
+    min_seconds: float = 0.0,
 ) -> dict[str, Any]:
     """Images per second of ``encoder.embed_batch`` alone, per batch size.
 
     Batches are collated before the clock starts, so this is the model
     (with its host-device copies) and nothing else. Each batch size gets
     ``warmup`` untimed batches, then ``repeats`` timed passes over all items
-    (the last batch filled by wrapping round); the median pass counts.
+    (the last batch filled by wrapping round), more while the passes have
+    taken less than ``min_seconds`` in all; the median pass counts.
 
     Examples
     --------
@@ -93,11 +95,14 @@ def forward_throughput(
             for _ in range(warmup):
                 encoder.embed_batch(batches[0])
             passes[bs] = []
-            for _ in range(repeats):
+            spent = 0.0
+            while len(passes[bs]) < repeats or spent < min_seconds:
                 t0 = time.perf_counter()
                 for batch in batches:
                     encoder.embed_batch(batch)  # returns numpy: the device has synchronised
-                passes[bs].append(n_batches * bs / (time.perf_counter() - t0))
+                took = time.perf_counter() - t0
+                spent += took
+                passes[bs].append(n_batches * bs / took)
         del batches
     return summarise_forward(passes)
 

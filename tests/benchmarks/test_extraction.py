@@ -62,3 +62,17 @@ def test_a_set_smaller_than_a_batch_is_compared_at_its_own_size(images):
     # Four pairs run as one batch of four, so (a) times batches of four too.
     assert set(forward["per_batch_size"]) == {2, 4}
     assert pipeline["effective_batch"] == 4 and pipeline["batches"] == 1
+
+
+def test_the_forward_limit_is_timed_for_at_least_min_seconds(images):
+    from studies.forward import forward_throughput, preprocess_all
+
+    encoder = build_encoder("pixels")
+    items, _ = preprocess_all(encoder, images, jpeg_grid()[:1], 0)
+    passes = forward_throughput(encoder, items, [2], repeats=3, warmup=0, min_seconds=0.2)[
+        "per_batch_size"][2]["passes"]
+    # Each pass of 4 pixel embeddings takes well under a millisecond.
+    assert len(passes) > 3
+    assert sum(4 / ips for ips in passes) >= 0.2
+    assert len(forward_throughput(encoder, items, [2], repeats=3, warmup=0)[
+        "per_batch_size"][2]["passes"]) == 3

@@ -15,9 +15,11 @@ def test_every_pair_has_its_own_key_past_one_seed_of_images():
 def test_local_engine_against_the_forward_limit(tmp_path):
     out = tmp_path / "extraction.json"
     assert main(["--pairs", "12", "--variants", "2", "--encoder", "pixels", "--engines", "local",
-                 "--workers", "0", "--json", str(out)]) == 0
+                 "--workers", "0", "--forward-seconds", "0.3", "--json", str(out)]) == 0
     result = json.loads(out.read_text())
     local = result["engines"]["local"]
+    # Timed before and after the engine; the ratio is to their mean.
+    assert local["forward_pairs_per_s"] == (local["forward_before"] + local["forward_after"]) / 2
     assert result["pairs"] == local["pairs"] == 12
     assert local["ratio"] == local["pairs_per_s"] / local["forward_pairs_per_s"] > 0
     assert "ray" not in result["engines"]
@@ -46,6 +48,6 @@ def test_images_written_as_files_load_without_rendering_again(tmp_path, monkeypa
 def test_a_run_on_files_says_so(tmp_path):
     out = tmp_path / "extraction.json"
     assert main(["--pairs", "4", "--variants", "2", "--encoder", "pixels", "--engines", "local",
-                 "--workers", "0", "--json", str(out)]) == 0
+                 "--workers", "0", "--forward-seconds", "0", "--json", str(out)]) == 0
     result = json.loads(out.read_text())
     assert result["images_from"] == "files" and result["images_prepared_s"] > 0
