@@ -12,11 +12,11 @@ Issue 15, benchmark 5(a). One run measures, with the same encoder:
 Each engine's throughput is reported as a ratio to the forward limit,
 timed for ``--forward-seconds`` just before it and again just after, so
 that both see the same machine load; the ratio takes the mean of the two,
-and the JSON keeps both. The
-targets of the issue, at N = 100,000 with a small encoder: >= 0.9 local,
->= 0.8 Ray. The pairs are the JPEG grid's first ``--variants`` variants of
-as many built-in images as N needs (240 per seed; further seeds give new
-pixels, so every pair has its own cache key).
+and the JSON keeps both. The targets of the issue, at N = 100,000 with a
+small encoder: >= 0.9 local, >= 0.8 Ray. The pairs are the JPEG grid's
+first ``--variants`` variants of as many built-in images as N needs (240
+per seed; further seeds give new pixels, so every pair has its own cache
+key).
 
 ``--images files`` (the default) writes those images as PNG files into a
 temporary folder before any clock starts, and the engines load them from
@@ -193,10 +193,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     device = pick_device(args.device)
     encoder = build(args.encoder, device, args.seed)
     batch_size = args.batch_size or encoder.default_batch_size
-    files = tempfile.TemporaryDirectory(prefix="auditkit-bench-images-")
-    folder = Path(files.name) if args.images == "files" else None
+    files = (tempfile.TemporaryDirectory(prefix="auditkit-bench-images-")
+             if args.images == "files" else None)
     t0 = time.perf_counter()
-    images, variants = pairs_of(args.pairs, args.variants, args.seed, folder)
+    images, variants = pairs_of(args.pairs, args.variants, args.seed,
+                                Path(files.name) if files else None)
     prepared = time.perf_counter() - t0
     sample = images[: max(1, FORWARD_ITEMS // len(variants))]
     items, _ = preprocess_all(encoder, sample, variants, args.seed)
@@ -227,7 +228,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                   f"({before:.1f} before, {after:.1f} after); "
                   f"ratio {run['ratio']:.3f}", file=sys.stderr)
     finally:
-        files.cleanup()
+        if files is not None:
+            files.cleanup()
         if "ray" in sys.modules:
             import ray
 
