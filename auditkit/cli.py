@@ -211,8 +211,8 @@ def _cmd_mitigate(args: argparse.Namespace) -> int:
                                     per_class=args.per_class)
         out = Path(args.out or f"{_slug(spec.raw)}-erase-{'-'.join(traces)}.safetensors")
         eraser.save(out)
-        print(f"eraser: {out} (rank {eraser.rank}, D {eraser.dim}, fitted on "
-              f"{len(eraser.fitted_groups)} groups)")
+        print(f"eraser: {out} (rank {eraser.raw.rank} + {eraser.normalised.rank}, "
+              f"D {eraser.dim}, fitted on {len(eraser.fitted_groups)} groups)")
         print(f"audit it as: pytest audits/ --encoder='{spec.raw}+erase:{out}'")
         if args.no_compare:
             return 0

@@ -181,7 +181,7 @@ def test_an_erased_encoder_is_audited_on_the_groups_its_eraser_never_saw(tmp_pat
     import json
 
     from auditkit.encoders import build_encoder
-    from auditkit.erasure import Eraser
+    from auditkit.erasure import Eraser, Stage
     from auditkit.errors import ProbeSetError
 
     fingerprint = build_encoder("pixels").fingerprint
@@ -189,7 +189,8 @@ def test_an_erased_encoder_is_audited_on_the_groups_its_eraser_never_saw(tmp_pat
     groups = sorted({im.group for im in probe.images})
 
     def eraser_on(fitted, name):
-        eraser = Eraser(np.zeros((607, 1)), np.zeros((1, 607)), np.zeros(607), {
+        nothing = Stage(np.zeros((607, 1)), np.zeros((1, 607)), np.zeros(607))
+        eraser = Eraser(nothing, nothing, {
             "source": "pixels", "source_fingerprint": fingerprint,
             "fitted_groups": json.dumps(fitted)})
         return f"pixels+erase:{eraser.save(tmp_path / name)}"

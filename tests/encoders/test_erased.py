@@ -4,7 +4,7 @@ import pytest
 from auditkit.cache import EmbeddingCache
 from auditkit.data import builtin_probe_set
 from auditkit.encoders import build_encoder
-from auditkit.erasure import Eraser
+from auditkit.erasure import Eraser, Stage
 from auditkit.errors import SpecError
 from auditkit.extract import Extractor
 from auditkit.transforms.base import ORIGINAL
@@ -12,8 +12,9 @@ from auditkit.transforms.base import ORIGINAL
 
 def _eraser(dim, fingerprint, seed=0):
     rng = np.random.default_rng(seed)
-    down = rng.normal(size=(dim, 2)) / np.sqrt(dim)
-    return Eraser(down, down.T.copy(), np.zeros(dim),
+    raw, normalised = (rng.normal(size=(dim, 2)) / np.sqrt(dim) for _ in range(2))
+    return Eraser(Stage(raw, raw.T.copy(), np.zeros(dim)),
+                  Stage(normalised, normalised.T.copy(), np.zeros(dim)),
                   {"source": "pixels", "source_fingerprint": fingerprint})
 
 
