@@ -194,6 +194,7 @@ def _cmd_mitigate(args: argparse.Namespace) -> int:
 
     try:
         traces = erasure.parse_traces(args.erase)
+        erasure.parse_stages(args.stages)
         spec = parse_spec(args.encoder)
         if spec.erase_path:
             raise AuditkitError(f"--encoder {args.encoder!r} is erased already: pass its base "
@@ -208,7 +209,7 @@ def _cmd_mitigate(args: argparse.Namespace) -> int:
                   "fingerprint": encoder.fingerprint}
         eraser = erasure.fit_eraser(extractor, probe_set, traces, source=source,
                                     seed=args.seed, options=_audit_tables(args),
-                                    per_class=args.per_class)
+                                    per_class=args.per_class, stages=args.stages)
         out = Path(args.out or f"{_slug(spec.raw)}-erase-{'-'.join(traces)}.safetensors")
         eraser.save(out)
         print(f"eraser: {out} (rank {eraser.raw.rank} + {eraser.normalised.rank}, "
@@ -310,6 +311,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--per-class", action="store_true",
                    help="erase each trace within every semantic class of the probe set "
                         "(rank classes x (settings - 1)): for traces that differ by content")
+    p.add_argument("--stages", default="both", metavar="{both,raw,normalised}",
+                   help="fit LEACE on the encoder's rows and then on their L2-normalised rows "
+                        "(both, the default), or on one of them only: one stage changes fewer "
+                        "directions, two remove a trace that adds to the rows")
     p.add_argument("--json", default=None, metavar="PATH",
                    help="also write the before / after comparison")
     p.add_argument("--camera-level", default=None, metavar="LEVEL",

@@ -144,6 +144,9 @@ def test_mitigate_draws_before_and_after_on_one_card(tmp_path, capsys):
     assert len(re.findall(r'class="dot dot-reference"', html)) >= len(doc["rows"])
     assert len(re.findall(r'class="dot dot-encoder"', html)) >= len(doc["rows"])
     assert f"pixels+erase:{out}" in html and doc["eraser_digest"] in html
+    ranks = doc["ranks"]
+    assert f"rank {ranks['raw']} + {ranks['normalised']}, D {doc['dim']}" in html
+    assert doc["rank"] == ranks["raw"] + ranks["normalised"]
     # pixels keeps a non-linear JPEG trace: the card must not read "erased" as "gone".
     mlp = rows["jpeg_quality leakage (MLP probe)"]["after"]
     assert mlp["ci"][0] > 0 and "Erased, not gone." in html
@@ -181,6 +184,8 @@ def test_mitigate_labels_cameras_as_the_project_audits_them(tmp_path, monkeypatc
 @pytest.mark.parametrize(("args", "message"), [
     (["--encoder", "pixels", "--erase", "jpeg"], "cannot erase 'jpeg'"),
     (["--encoder", "pixels+erase:e.safetensors", "--erase", "jpeg_quality"], "erased already"),
+    (["--encoder", "pixels", "--erase", "jpeg_quality", "--stages", "norm"],
+     "--stages 'norm': expected one of both, raw, normalised"),
 ])
 def test_mitigate_refuses_what_it_cannot_erase(args, message, capsys):
     assert main(["mitigate", *args]) == 2

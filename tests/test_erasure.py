@@ -9,7 +9,6 @@ from auditkit import erasure
 from auditkit.data.base import ProbeSet, SourceImage
 from auditkit.errors import ConfigError, ProbeSetError, SpecError
 from auditkit.extract import EmbeddingTable
-from auditkit.knn import l2_normalise
 from auditkit.probes import probe_score
 
 DIM = 512
@@ -141,12 +140,10 @@ def test_without_the_raw_stage_the_normalised_rows_keep_the_trace(quiet):
     """The planted trace adds to the encoder's rows; once they are L2-normalised it is scaled by
     a norm that depends on the content, which no mean-matching map of those rows removes."""
     embedder, probe_set, eraser = quiet
-    fit = erasure._subset(probe_set, eraser.fitted_groups, keep=True, why="fit")
-    rows = {"jpeg_quality": erasure.trace_rows("jpeg_quality", embedder, fit)}
-    dim = eraser.dim
-    normalised_only = erasure.Eraser(
-        erasure.Stage(np.zeros((dim, 0)), np.zeros((0, dim)), np.zeros(dim)),
-        erasure._fit_stage(rows, l2_normalise, per_class=False), eraser.metadata)
+    normalised_only = erasure.fit_eraser(embedder, probe_set, ["jpeg_quality"], source=SOURCE,
+                                         seed=0, stages="normalised")
+    assert normalised_only.raw.rank == 0 and normalised_only.fitted_groups == eraser.fitted_groups
+    assert "normalised rows only" in normalised_only.metadata["method"]
     held = erasure.held_out(probe_set, eraser)
     leakage = erasure._audit_figures(
         "jpeg_quality", erasure.ErasedEmbedder(embedder, normalised_only), held, 0)["leakage"]
@@ -199,6 +196,12 @@ def test_the_mlp_check_finds_a_trace_no_linear_probe_can():
 def test_unknown_traces_are_refused_by_name(value):
     with pytest.raises(ConfigError, match="erase"):
         erasure.parse_traces(value)
+
+
+def test_unknown_stages_are_refused_by_name():
+    with pytest.raises(ConfigError, match="--stages 'norm': expected one of both, raw"):
+        erasure.fit_eraser(PlantedEmbedder(), _probe_set(per_class=2), ["jpeg_quality"],
+                           source=SOURCE, stages="norm")
 
 
 def test_a_file_that_is_no_eraser_is_refused(tmp_path):

@@ -189,8 +189,7 @@ def test_an_erased_encoder_is_audited_on_the_groups_its_eraser_never_saw(tmp_pat
     groups = sorted({im.group for im in probe.images})
 
     def eraser_on(fitted, name):
-        nothing = Stage(np.zeros((607, 1)), np.zeros((1, 607)), np.zeros(607))
-        eraser = Eraser(nothing, nothing, {
+        eraser = Eraser(Stage.identity(607), Stage.identity(607), {
             "source": "pixels", "source_fingerprint": fingerprint,
             "fitted_groups": json.dumps(fitted)})
         return f"pixels+erase:{eraser.save(tmp_path / name)}"
