@@ -72,13 +72,16 @@ from auditkit.transforms.base import Variant
 
 __all__ = [
     "ERASABLE",
+    "STAGES",
     "ErasedEmbedder",
     "Eraser",
+    "Stage",
     "TraceRows",
     "fit_eraser",
     "held_out",
     "mitigation_document",
     "mlp_leakage",
+    "parse_stages",
     "split_groups",
     "trace_rows",
 ]
