@@ -173,6 +173,9 @@ def render_mitigation(doc: Mapping[str, Any], template_dir: Path | None = None) 
     True
     >>> "within every semantic class" in render_mitigation({**doc, "per_class": True})
     True
+    >>> "on the L2-normalised embeddings (rank 5," in render_mitigation(
+    ...     {**doc, "stages": "normalised"})
+    True
     """
     from auditkit.report.mitigation import mitigation_chart, still_found
 
