@@ -105,7 +105,7 @@ PER_CLASS_MAX_SHARE = 0.25
 #: Which stages ``auditkit mitigate --stages`` fits (the default first).
 STAGES = ("both", "raw", "normalised")
 #: The eraser's stages in the order they apply, and the tensors of each in the file.
-_STAGES = ("raw", "normalised")
+_STAGE_NAMES = ("raw", "normalised")
 _PARTS = ("down", "up", "shift")
 #: Singular values of the map's difference from the identity below this are dropped.
 _RANK_TOL = 1e-9
@@ -177,7 +177,7 @@ class Eraser:
     def _tensors(self) -> dict[str, np.ndarray]:
         """The file's tensors by name (``raw.down``, ..., ``normalised.shift``)."""
         return {f"{name}.{part}": getattr(getattr(self, name), part)
-                for name in _STAGES for part in _PARTS}
+                for name in _STAGE_NAMES for part in _PARTS}
 
     @property
     def digest(self) -> str:
@@ -248,11 +248,11 @@ class Eraser:
             raise SpecError(f"{str(path)!r} is an eraser of an earlier auditkit ({form}), which "
                             "erased on the normalised rows only: fit it again with 'auditkit "
                             "mitigate'")
-        if form != FORMAT or set(tensors) != {f"{n}.{p}" for n in _STAGES for p in _PARTS}:
+        if form != FORMAT or set(tensors) != {f"{n}.{p}" for n in _STAGE_NAMES for p in _PARTS}:
             raise SpecError(f"{str(path)!r} is not an auditkit eraser ({FORMAT}): write one "
                             "with 'auditkit mitigate'")
         raw, normalised = (Stage(*(tensors[f"{name}.{part}"] for part in _PARTS))
-                           for name in _STAGES)
+                           for name in _STAGE_NAMES)
         return cls(raw, normalised, meta)
 
 
@@ -751,7 +751,7 @@ def mitigation_document(spec: str, eraser_path: str | Path, eraser: Eraser,
     return {
         "encoder": spec, "erased_spec": f"{spec}+erase:{eraser_path}", "eraser": str(eraser_path),
         "traces": eraser.traces, "eraser_digest": eraser.digest, "rank": eraser.rank,
-        "ranks": {name: getattr(eraser, name).rank for name in _STAGES},
+        "ranks": {name: getattr(eraser, name).rank for name in _STAGE_NAMES},
         "stages": eraser.metadata.get("stages", "both"),
         "per_class": eraser.metadata.get("per_class") == "true",
         "dim": eraser.dim, "fitted_groups": len(eraser.fitted_groups), "held_out_groups": held,

@@ -212,6 +212,16 @@ def test_a_file_that_is_no_eraser_is_refused(tmp_path):
         erasure.Eraser.load(tmp_path / "junk.safetensors")
 
 
+def test_a_one_stage_eraser_of_an_earlier_auditkit_is_refused_with_what_to_do(tmp_path):
+    from safetensors.numpy import save_file
+
+    old = {"down": np.zeros((DIM, 1), np.float32), "up": np.zeros((1, DIM), np.float32),
+           "shift": np.zeros(DIM, np.float32)}
+    save_file(old, str(tmp_path / "v1.safetensors"), metadata={"format": "auditkit-eraser-v1"})
+    with pytest.raises(SpecError, match="normalised rows only: fit it again"):
+        erasure.Eraser.load(tmp_path / "v1.safetensors")
+
+
 def test_an_audit_the_held_out_half_cannot_carry_leaves_the_other_rows_measured():
     embedder, probe_set = PlantedEmbedder(), _probe_set(per_class=6)
     eraser = erasure.fit_eraser(embedder, probe_set, ["jpeg_quality"], source=SOURCE, seed=0)
