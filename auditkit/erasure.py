@@ -504,7 +504,8 @@ def fit_eraser(embedder: Embedder, probe_set: ProbeSet, traces: Sequence[str], *
         "held_out_fraction": str(fraction),
         "rows": json.dumps(counts),
         "options": json.dumps({k: dict(v) for k, v in (options or {}).items()}, sort_keys=True),
-        "input": "the encoder's embeddings, then their L2-normalised rows",
+        # Every eraser takes the encoder's rows; "stages" and "method" say where it erases.
+        "input": "the encoder's embeddings",
         "stages": stages,
         "method": ("LEACE (concept_erasure.LeaceFitter), traces erased in order"
                    + (", each within every semantic class" if per_class else "")
@@ -546,7 +547,7 @@ def _check_per_class_rank(trace: str, rows: TraceRows, dim: int) -> None:
     if rank > PER_CLASS_MAX_SHARE * dim:
         raise ConfigError(
             f"erasing {trace} per class: {k} semantic classes x {v - 1} would take up to "
-            f"{rank} of the embedding's {dim} dimensions in each of the eraser's two stages "
+            f"{rank} of the embedding's {dim} dimensions in each stage of the eraser "
             f"(more than {PER_CLASS_MAX_SHARE:.0%}): erase it over all classes (no "
             "--per-class), or audit fewer classes")
 
